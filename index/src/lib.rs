@@ -1,0 +1,12 @@
+//! MarketLounge's storage and retrieval library: records and their validation, text analysis,
+//! the FST dictionaries (synonyms, glossary, places) and query interpretation.
+//!
+//! Invariant: nothing in this crate knows about HTTP; the server (`src/`) depends on it, never
+//! the other way round.
+
+pub mod analysis;
+pub mod dict;
+pub mod interpret;
+pub mod ndjson;
+pub mod record;
+pub mod refdata;

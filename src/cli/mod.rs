@@ -1,0 +1,106 @@
+//! The `marketlounge` command line.
+
+mod analyze;
+mod schema;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::http::{self, AppState};
+use crate::settings::Settings;
+
+/// MarketLounge: hybrid search server for industrial sourcing.
+#[derive(Debug, Parser)]
+#[command(name = "marketlounge", version, about)]
+pub struct Cli {
+    /// Settings file (JSON); defaults to the compiled-in schema/settings.default.json.
+    #[arg(long, global = true)]
+    settings: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check an NDJSON file (plain or gzip): every error as `line N: field F: message`.
+    Validate(validate::Args),
+    /// Show how a query is interpreted: tokens, synonyms, concepts, locations.
+    Analyze(analyze::Args),
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Print or write the JSON Schemas generated from the record and settings types.
+    Schema(schema::Args),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Data directory (created if absent; an empty one starts an empty index).
+    #[arg(long)]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    addr: SocketAddr,
+}
+
+/// Runs the command line; the returned code is the process exit code.
+pub fn run() -> anyhow::Result<std::process::ExitCode> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Validate(args) => {
+            let settings = Settings::load(cli.settings.as_deref())?;
+            validate::run(&args, &settings)
+        }
+        Command::Analyze(args) => analyze::run(&args),
+        Command::Schema(args) => schema::run(&args),
+        Command::Serve(args) => {
+            let settings = Settings::load(cli.settings.as_deref())?;
+            serve(args, settings)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MARKETLOUNGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(args: ServeArgs, settings: Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data).with_context(|| format!("creating data directory {}", args.data.display()))?;
+    // One server per data directory: a second one would corrupt what the first writes.
+    let lock_path = args.data.join("LOCK");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    lock.try_lock().map_err(|_| {
+        anyhow::anyhow!("data directory {} is used by another marketlounge process (lock held on {})", args.data.display(), lock_path.display())
+    })?;
+    let state = Arc::new(AppState { settings, data_dir: args.data });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let result = runtime.block_on(http::serve(state, args.addr));
+    drop(lock);
+    result
+}

@@ -1,0 +1,7 @@
+//! MarketLounge server library: command line, settings, HTTP API and error codes. Storage,
+//! analysis and dictionaries live in the `marketlounge-index` crate.
+
+pub mod cli;
+pub mod error;
+pub mod http;
+pub mod settings;

@@ -1,0 +1,183 @@
+//! Server settings: fields and their weights, analysis options, fusion weights, limits.
+//!
+//! The defaults live in `schema/settings.default.json` (compiled in); `--settings FILE` replaces
+//! them. Unknown keys are errors, so a typo never silently falls back to a default.
+
+use std::path::Path;
+
+use anyhow::Context;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+const DEFAULT_SETTINGS: &str = include_str!("../schema/settings.default.json");
+
+/// All settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Settings")]
+pub struct Settings {
+    pub analysis: AnalysisSettings,
+    /// Searchable company fields and their BM25 boosts.
+    pub fields: FieldWeights,
+    pub fusion: FusionWeights,
+    pub limits: Limits,
+}
+
+/// Text analysis options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSettings {
+    /// Language of the documents (stemmer and stopwords at index time).
+    pub document_language: marketlounge_index::analysis::Language,
+    /// Whether queries detected as English are also analysed with the English pipeline.
+    pub detect_query_language: bool,
+    /// Weight of a synonym expansion relative to the user's own words (times the entry's weight).
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub synonym_weight: f32,
+    /// Weight of the labels of a detected concept relative to the user's own words.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub concept_label_weight: f32,
+}
+
+/// BM25 boosts per field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldWeights {
+    #[schemars(range(min = 0.0))]
+    pub name: f32,
+    #[schemars(range(min = 0.0))]
+    pub capabilities: f32,
+    #[schemars(range(min = 0.0))]
+    pub description: f32,
+    #[schemars(range(min = 0.0))]
+    pub machines: f32,
+    #[schemars(range(min = 0.0))]
+    pub materials: f32,
+    #[schemars(range(min = 0.0))]
+    pub certifications: f32,
+}
+
+/// Weights of the score components fused into one ranking score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FusionWeights {
+    #[schemars(range(min = 0.0))]
+    pub lexical: f32,
+    #[schemars(range(min = 0.0))]
+    pub vector: f32,
+    #[schemars(range(min = 0.0))]
+    pub concept: f32,
+    #[schemars(range(min = 0.0))]
+    pub geo: f32,
+    /// Weight of the opportunity prior (clipped log-odds of the calibrated probability).
+    #[schemars(range(min = 0.0))]
+    pub prior: f32,
+    /// Distance at which the geo component halves, in km.
+    #[schemars(range(min = 1.0))]
+    pub geo_half_distance_km: f32,
+    /// The k of reciprocal rank fusion, for `rrf` mode.
+    #[schemars(range(min = 1.0))]
+    pub rrf_k: f32,
+}
+
+/// Limits that protect the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted request body, in bytes.
+    #[schemars(range(min = 1024))]
+    pub max_body_bytes: usize,
+    /// Longest accepted NDJSON line, in bytes.
+    #[schemars(range(min = 1024))]
+    pub max_line_bytes: usize,
+    /// Longest accepted query text, in bytes.
+    #[schemars(range(min = 16))]
+    pub max_query_bytes: usize,
+    /// Time after which a request is answered 408, in milliseconds.
+    #[schemars(range(min = 1))]
+    pub request_timeout_ms: u64,
+}
+
+impl Settings {
+    /// The compiled-in defaults.
+    pub fn default_settings() -> Settings {
+        // The default file is part of the build and checked by a test.
+        Settings::from_json(DEFAULT_SETTINGS).expect("schema/settings.default.json is valid")
+    }
+
+    pub fn from_json(text: &str) -> anyhow::Result<Settings> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let settings: Settings = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|err| anyhow::anyhow!("settings field {}: {}", err.path(), err.inner()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
+        match path {
+            None => Ok(Settings::default_settings()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading settings {}", path.display()))?;
+                Settings::from_json(&text).with_context(|| format!("settings file {}", path.display()))
+            }
+        }
+    }
+
+    /// Range checks the JSON Schema states, for values serde accepts.
+    fn check(&self) -> anyhow::Result<()> {
+        let non_negative = [
+            ("fields.name", self.fields.name),
+            ("fields.capabilities", self.fields.capabilities),
+            ("fields.description", self.fields.description),
+            ("fields.machines", self.fields.machines),
+            ("fields.materials", self.fields.materials),
+            ("fields.certifications", self.fields.certifications),
+            ("fusion.lexical", self.fusion.lexical),
+            ("fusion.vector", self.fusion.vector),
+            ("fusion.concept", self.fusion.concept),
+            ("fusion.geo", self.fusion.geo),
+            ("fusion.prior", self.fusion.prior),
+        ];
+        for (field, value) in non_negative {
+            anyhow::ensure!(value.is_finite() && value >= 0.0, "settings field {field}: {value} must be a finite number ≥ 0");
+        }
+        for (field, value) in
+            [("analysis.synonym_weight", self.analysis.synonym_weight), ("analysis.concept_label_weight", self.analysis.concept_label_weight)]
+        {
+            anyhow::ensure!((0.0..=1.0).contains(&value), "settings field {field}: {value} must be within [0, 1]");
+        }
+        anyhow::ensure!(self.fusion.geo_half_distance_km >= 1.0, "settings field fusion.geo_half_distance_km: must be ≥ 1");
+        anyhow::ensure!(self.fusion.rrf_k >= 1.0, "settings field fusion.rrf_k: must be ≥ 1");
+        anyhow::ensure!(self.limits.max_body_bytes >= 1024, "settings field limits.max_body_bytes: must be ≥ 1024");
+        anyhow::ensure!(self.limits.max_line_bytes >= 1024, "settings field limits.max_line_bytes: must be ≥ 1024");
+        anyhow::ensure!(self.limits.max_query_bytes >= 16, "settings field limits.max_query_bytes: must be ≥ 16");
+        anyhow::ensure!(self.limits.request_timeout_ms >= 1, "settings field limits.request_timeout_ms: must be ≥ 1");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        let settings = Settings::default_settings();
+        assert!(settings.fusion.lexical > 0.0);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut value: serde_json::Value = serde_json::from_str(DEFAULT_SETTINGS).unwrap();
+        value["fusion"]["lexicall"] = serde_json::json!(1.0);
+        let err = Settings::from_json(&value.to_string()).unwrap_err().to_string();
+        assert!(err.contains("fusion.lexicall"), "{err}");
+        let mut value: serde_json::Value = serde_json::from_str(DEFAULT_SETTINGS).unwrap();
+        value["fusion"]["geo"] = serde_json::json!(-1.0);
+        let err = Settings::from_json(&value.to_string()).unwrap_err().to_string();
+        assert!(err.contains("fusion.geo"), "{err}");
+        value["fusion"]["geo"] = serde_json::json!("high");
+        let err = Settings::from_json(&value.to_string()).unwrap_err().to_string();
+        assert!(err.contains("fusion.geo"), "{err}");
+    }
+}

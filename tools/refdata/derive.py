@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Derive the reference tables shipped in schema/ref/ from the shared, provenance-tracked data.
+
+Usage: python3 tools/refdata/derive.py [SHARED_REF_DIR]   (default: ../shared/data/ref)
+
+The outputs are committed, so neither the build nor the server reads the shared folder.
+Re-run this script when the shared data changes and review the diff.
+
+Patches applied to communes (each one a documented gap of the source package):
+- Paris, Lyon and Marseille are listed without postal codes (they are split into arrondissements):
+  the arrondissement postal codes are added (75001-75020 and 75116, 69001-69009, 13001-13016).
+- Some populations are missing ("\\N"): they are written as 0.
+- Paris has no coordinates in the source: the town hall's (48.85661, 2.35222) is used.
+"""
+import csv
+import json
+import pathlib
+import shutil
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OUT = ROOT / "schema" / "ref"
+
+POSTAL_PATCHES = {
+    "75056": [f"750{n:02d}" for n in range(1, 21)] + ["75116"],
+    "69123": [f"6900{n}" for n in range(1, 10)],
+    "13055": [f"130{n:02d}" for n in range(1, 17)],
+}
+COORD_PATCHES = {"75056": ("48.85661", "2.35222")}
+
+
+def main() -> None:
+    src = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "ref"
+    OUT.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src / "naf_rev2.json", OUT / "naf_rev2.json")
+    json.load(open(OUT / "naf_rev2.json", encoding="utf-8"))  # fail loudly on a broken copy
+
+    with open(src / "communes_slim.csv", encoding="utf-8", newline="") as f_in, open(
+        OUT / "communes.csv", "w", encoding="utf-8", newline=""
+    ) as f_out:
+        reader = csv.DictReader(f_in)
+        writer = csv.writer(f_out, lineterminator="\n")
+        writer.writerow(["code_insee", "nom", "population", "departement", "region", "codes_postaux", "lat", "lon"])
+        n_rows = 0
+        for row in reader:
+            code = row["code_insee"]
+            postal = row["codes_postaux"].split() or POSTAL_PATCHES.get(code, [])
+            lat, lon = COORD_PATCHES.get(code, (row["lat"], row["lon"]))
+            writer.writerow([code, row["nom"], row["population"] if row["population"].isdigit() else "0", row["departement"], row["region"], " ".join(postal), lat, lon])
+            n_rows += 1
+    print(f"wrote {OUT / 'naf_rev2.json'} and {OUT / 'communes.csv'} ({n_rows} communes)")
+
+
+if __name__ == "__main__":
+    main()
