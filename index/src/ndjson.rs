@@ -125,7 +125,7 @@ impl<'r, R: BufRead, T: Record> RecordReader<'r, R, T> {
         let text = match std::str::from_utf8(bytes) {
             Ok(text) => text,
             Err(err) => {
-                let message = format!("invalid UTF-8 at byte {} of the line", err.valid_up_to());
+                let message = format!("invalid UTF-8 at byte offset {} of the line", err.valid_up_to());
                 return Some(Parsed::Invalid {
                     line,
                     errors: vec![FieldError::new("$", ValidationCode::InvalidUtf8, message)],
@@ -135,11 +135,8 @@ impl<'r, R: BufRead, T: Record> RecordReader<'r, R, T> {
         if text.trim().is_empty() {
             return None;
         }
-        let record: T = match parse_record(text) {
-            Ok(record) => record,
-            Err(error) => return Some(Parsed::Invalid { line, errors: vec![error] }),
-        };
-        let mut errors = Vec::new();
+        let (record, mut errors) = parse_record_collecting::<T>(text);
+        let Some(record) = record else { return Some(Parsed::Invalid { line, errors }) };
         record.check(self.refdata, &mut errors);
         if let Some(key) = record.key() {
             match self.first_line_of_key.get(&key) {
@@ -188,16 +185,147 @@ fn memchr_newline(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Deserialises one JSON document into a record, turning serde's error into a [`FieldError`]
-/// that names the field path and has a stable code.
+/// that names the field path and has a stable code. Stops at the first error.
 pub fn parse_record<T: Record>(text: &str) -> Result<T, FieldError> {
+    // serde would read a struct from a JSON array by position: only objects are records.
+    if !text.trim_start().starts_with('{') {
+        return Err(match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => {
+                let found = match value {
+                    serde_json::Value::Null => "null",
+                    serde_json::Value::Bool(_) => "a boolean",
+                    serde_json::Value::Number(_) => "a number",
+                    serde_json::Value::String(_) => "a string",
+                    serde_json::Value::Array(_) => "an array",
+                    serde_json::Value::Object(_) => "an object",
+                };
+                FieldError::new("$", ValidationCode::InvalidType, format!("a record must be a JSON object, found {found}"))
+            }
+            Err(err) => FieldError::new("$", ValidationCode::InvalidJson, format!("invalid JSON: {}", strip_position(&err))),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
-    let record = result.map_err(|err| classify_error(err.path().to_string(), err.into_inner()))?;
+    let record = result.map_err(|err| {
+        let path = err.path().to_string();
+        classify_error(path, err.into_inner())
+    })?;
     // Trailing content after the object ("{…} {…}" or "{…} x") is not one record per line.
     deserializer.end().map_err(|err| {
         FieldError::new("$", ValidationCode::InvalidJson, format!("invalid JSON: {} (one object per line)", strip_position(&err)))
     })?;
     Ok(record)
+}
+
+/// Most shape errors reported for one record; past this the line is hopeless anyway.
+const MAX_SHAPE_ERRORS: usize = 32;
+
+/// Like [`parse_record`], but finds *every* shape error of a well-formed JSON object: after each
+/// error the offending field (or array element) is removed and the rest deserialised again.
+/// Returns every error found, and the record when what remains deserialises (that is, when only
+/// optional fields were removed) so that the meaning checks can run on it too. Field paths keep
+/// the indices of the original line.
+pub fn parse_record_collecting<T: Record>(text: &str) -> (Option<T>, Vec<FieldError>) {
+    use serde_path_to_error::Segment;
+    let first_error = match parse_record::<T>(text) {
+        Ok(record) => return (Some(record), Vec::new()),
+        Err(error) => error,
+    };
+    if first_error.field == "$" {
+        return (None, vec![first_error]);
+    }
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else { return (None, vec![first_error]) };
+    let mut errors: Vec<FieldError> = Vec::new();
+    let mut removed_fields: Vec<String> = Vec::new();
+    // Original indices removed from each array, keyed by the array's path.
+    let mut removed_indices: HashMap<String, Vec<usize>> = HashMap::new();
+    loop {
+        let result: Result<T, _> = serde_path_to_error::deserialize(&value);
+        let err = match result {
+            Ok(record) => return (Some(record), errors),
+            Err(err) => err,
+        };
+        let segments: Vec<Segment> = err.path().iter().cloned().collect();
+        // Rebuild the path with original array indices.
+        let mut original_path = String::new();
+        for segment in &segments {
+            match segment {
+                Segment::Map { key } => {
+                    if !original_path.is_empty() {
+                        original_path.push('.');
+                    }
+                    original_path.push_str(key);
+                }
+                Segment::Seq { index } => {
+                    let removed = removed_indices.get(&original_path).map(Vec::as_slice).unwrap_or(&[]);
+                    let original = original_index(*index, removed);
+                    original_path.push_str(&format!("[{original}]"));
+                }
+                Segment::Enum { .. } | Segment::Unknown => {}
+            }
+        }
+        let path = if original_path.is_empty() { ".".to_owned() } else { original_path };
+        let error = classify_error(path, err.into_inner());
+        let already_reported = error.code == ValidationCode::MissingField && removed_fields.contains(&error.field);
+        if !already_reported {
+            errors.push(error.clone());
+        }
+        let can_continue = error.code != ValidationCode::MissingField && errors.len() < MAX_SHAPE_ERRORS;
+        if !can_continue || !remove_at(&mut value, &segments) {
+            return (None, errors);
+        }
+        if let (Some(Segment::Seq { .. }), Some((array_path, index))) = (segments.last(), split_index(&error.field)) {
+            let removed = removed_indices.entry(array_path).or_default();
+            removed.push(index);
+            removed.sort_unstable();
+        }
+        removed_fields.push(error.field);
+    }
+}
+
+/// The index in the original array of the element now at `current`, given the original
+/// indices already removed (sorted).
+fn original_index(current: usize, removed: &[usize]) -> usize {
+    let mut original = current;
+    for &gone in removed {
+        if gone <= original {
+            original += 1;
+        }
+    }
+    original
+}
+
+/// "a.b[3]" → ("a.b", 3).
+fn split_index(field: &str) -> Option<(String, usize)> {
+    let open = field.rfind('[')?;
+    let index = field[open + 1..].strip_suffix(']')?.parse().ok()?;
+    Some((field[..open].to_owned(), index))
+}
+
+/// Removes the node at `path` from `value`; false when there is nothing to remove.
+fn remove_at(value: &mut serde_json::Value, path: &[serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((last, parents)) = path.split_last() else { return false };
+    let mut node = value;
+    for segment in parents {
+        let next = match (segment, node) {
+            (Segment::Map { key }, serde_json::Value::Object(map)) => map.get_mut(key),
+            (Segment::Seq { index }, serde_json::Value::Array(items)) => items.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(next) => node = next,
+            None => return false,
+        }
+    }
+    match (last, node) {
+        (Segment::Map { key }, serde_json::Value::Object(map)) => map.remove(key).is_some(),
+        (Segment::Seq { index }, serde_json::Value::Array(items)) if *index < items.len() => {
+            items.remove(*index);
+            true
+        }
+        _ => false,
+    }
 }
 
 fn join_path(parent: &str, name: &str) -> String {

@@ -1,7 +1,7 @@
 //! The `marketlounge` command line.
 
 mod analyze;
-mod schema;
+pub mod schema;
 mod validate;
 
 use std::net::SocketAddr;

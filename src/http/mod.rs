@@ -35,10 +35,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .with_state(state)
-        .layer(middleware::from_fn(json_errors))
+        // Layers run outside-in from the last one: tracing sees everything, `json_errors` then
+        // rewrites whatever the limit and timeout layers below it answer.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_millis(limits.request_timeout_ms)))
+        .layer(middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http())
 }
 

@@ -140,13 +140,14 @@ fn check_vector(field: &str, vector: &[f32], errors: &mut Vec<FieldError>) {
 
 fn check_address(address: &Address, refdata: &RefData, errors: &mut Vec<FieldError>) {
     let postal_code = &address.postal_code;
+    let postal_code_known = refdata.communes_for_postal_code(postal_code).next().is_some();
     if postal_code.len() != 5 || !postal_code.bytes().all(|b| b.is_ascii_digit()) {
         errors.push(FieldError::new(
             "address.postal_code",
             ValidationCode::InvalidPostalCode,
             format!("{postal_code:?} is not a 5-digit postal code"),
         ));
-    } else if refdata.communes_for_postal_code(postal_code).next().is_none() {
+    } else if !postal_code_known {
         errors.push(FieldError::new(
             "address.postal_code",
             ValidationCode::InvalidPostalCode,
@@ -161,7 +162,7 @@ fn check_address(address: &Address, refdata: &RefData, errors: &mut Vec<FieldErr
                 ValidationCode::UnknownReference,
                 format!("{code:?} is not an INSEE commune code"),
             )),
-            Some(commune) if !commune.postal_codes.is_empty() && !commune.postal_codes.contains(postal_code) => {
+            Some(commune) if postal_code_known && !commune.postal_codes.contains(postal_code) => {
                 errors.push(FieldError::new(
                     "address.postal_code",
                     ValidationCode::InvalidPostalCode,
