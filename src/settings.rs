@@ -117,7 +117,8 @@ impl Settings {
         match path {
             None => Ok(Settings::default_settings()),
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading settings {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading settings {}", path.display()))?;
                 Settings::from_json(&text).with_context(|| format!("settings file {}", path.display()))
             }
         }
@@ -139,14 +140,21 @@ impl Settings {
             ("fusion.prior", self.fusion.prior),
         ];
         for (field, value) in non_negative {
-            anyhow::ensure!(value.is_finite() && value >= 0.0, "settings field {field}: {value} must be a finite number ≥ 0");
+            anyhow::ensure!(
+                value.is_finite() && value >= 0.0,
+                "settings field {field}: {value} must be a finite number ≥ 0"
+            );
         }
-        for (field, value) in
-            [("analysis.synonym_weight", self.analysis.synonym_weight), ("analysis.concept_label_weight", self.analysis.concept_label_weight)]
-        {
+        for (field, value) in [
+            ("analysis.synonym_weight", self.analysis.synonym_weight),
+            ("analysis.concept_label_weight", self.analysis.concept_label_weight),
+        ] {
             anyhow::ensure!((0.0..=1.0).contains(&value), "settings field {field}: {value} must be within [0, 1]");
         }
-        anyhow::ensure!(self.fusion.geo_half_distance_km >= 1.0, "settings field fusion.geo_half_distance_km: must be ≥ 1");
+        anyhow::ensure!(
+            self.fusion.geo_half_distance_km >= 1.0,
+            "settings field fusion.geo_half_distance_km: must be ≥ 1"
+        );
         anyhow::ensure!(self.fusion.rrf_k >= 1.0, "settings field fusion.rrf_k: must be ≥ 1");
         anyhow::ensure!(self.limits.max_body_bytes >= 1024, "settings field limits.max_body_bytes: must be ≥ 1024");
         anyhow::ensure!(self.limits.max_line_bytes >= 1024, "settings field limits.max_line_bytes: must be ≥ 1024");

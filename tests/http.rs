@@ -25,7 +25,10 @@ async fn call(request: Request<Body>) -> (StatusCode, serde_json::Value) {
     let response = app(state(4096)).oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&bytes))))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&bytes))),
+    )
 }
 
 #[tokio::test]
@@ -41,7 +44,10 @@ async fn framework_errors_are_json_with_stable_codes() {
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
     let (status, body) = call(Request::delete("/health").body(Body::empty()).unwrap()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
-    let (status, body) = call(Request::post("/health").header("content-length", "100000").body(Body::from(vec![b'x'; 100_000])).unwrap()).await;
+    let (status, body) = call(
+        Request::post("/health").header("content-length", "100000").body(Body::from(vec![b'x'; 100_000])).unwrap(),
+    )
+    .await;
     assert!(body["error"]["message"].is_string());
     assert!(matches!(status, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::METHOD_NOT_ALLOWED), "{status}");
 }
@@ -61,7 +67,8 @@ fn real_socket_and_graceful_shutdown() {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first_line = String::new();
     stdout.read_line(&mut first_line).unwrap();
-    let addr = first_line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{first_line:?}")).to_owned();
+    let addr =
+        first_line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{first_line:?}")).to_owned();
 
     let mut stream = TcpStream::connect(&addr).unwrap();
     stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();

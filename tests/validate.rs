@@ -170,7 +170,9 @@ fn every_kind_is_accepted() {
     let concept = serde_json::json!({"id": "usinage", "level": "metier", "label": "Usinage", "naf": ["25.62B"]});
     let feedback = serde_json::json!({"query_id": "q1", "company_id": common::siren(1), "relevant": true});
     let outcome = serde_json::json!({"company_id": common::siren(1), "as_of": "2025-06-30", "horizon_days": 180, "converted": false});
-    for (kind, record) in [("signal", signal), ("article", article), ("concept", concept), ("feedback", feedback), ("outcome", outcome)] {
+    for (kind, record) in
+        [("signal", signal), ("article", article), ("concept", concept), ("feedback", feedback), ("outcome", outcome)]
+    {
         let file = write_lines(&[record.to_string()]);
         let output = run(&["validate", "--kind", kind, file.path().to_str().unwrap()]);
         assert_eq!(output.status.code(), Some(0), "{kind}: {}", String::from_utf8_lossy(&output.stdout));

@@ -26,8 +26,26 @@ pub const BARE_CITY_MIN_POPULATION: u64 = 30_000;
 
 /// Folded words that introduce a location.
 const LOCATION_WORDS: &[&str] = &[
-    "a", "alentours", "around", "au", "autour", "aux", "dans", "departement", "en", "environs", "in", "near",
-    "pres", "proche", "proximite", "region", "secteur", "sur", "vers", "zone",
+    "a",
+    "alentours",
+    "around",
+    "au",
+    "autour",
+    "aux",
+    "dans",
+    "departement",
+    "en",
+    "environs",
+    "in",
+    "near",
+    "pres",
+    "proche",
+    "proximite",
+    "region",
+    "secteur",
+    "sur",
+    "vers",
+    "zone",
 ];
 /// Folded words that may stand between a location word and the place ("près de la", "dans le").
 const LOCATION_GLUE: &[&str] = &["d", "de", "des", "du", "l", "la", "le", "les", "the"];
@@ -294,7 +312,10 @@ mod tests {
     fn locations_need_a_clear_intent() {
         assert_eq!(places("découpe laser inox près de Lyon"), [(PlaceKind::Commune, "Lyon".to_owned())]);
         assert_eq!(places("usinage dans le 69"), [(PlaceKind::Departement, "Rhône".to_owned())]);
-        assert_eq!(places("anodisation Auvergne-Rhône-Alpes"), [(PlaceKind::Region, "Auvergne-Rhône-Alpes".to_owned())]);
+        assert_eq!(
+            places("anodisation Auvergne-Rhône-Alpes"),
+            [(PlaceKind::Region, "Auvergne-Rhône-Alpes".to_owned())]
+        );
         assert_eq!(places("chaudronnerie en Haute-Savoie"), [(PlaceKind::Departement, "Haute-Savoie".to_owned())]);
         assert_eq!(places("sous-traitant 69003"), []);
         assert_eq!(places("tôlerie à 69003"), [(PlaceKind::Commune, "Lyon".to_owned())]);

@@ -199,9 +199,15 @@ pub fn parse_record<T: Record>(text: &str) -> Result<T, FieldError> {
                     serde_json::Value::Array(_) => "an array",
                     serde_json::Value::Object(_) => "an object",
                 };
-                FieldError::new("$", ValidationCode::InvalidType, format!("a record must be a JSON object, found {found}"))
+                FieldError::new(
+                    "$",
+                    ValidationCode::InvalidType,
+                    format!("a record must be a JSON object, found {found}"),
+                )
             }
-            Err(err) => FieldError::new("$", ValidationCode::InvalidJson, format!("invalid JSON: {}", strip_position(&err))),
+            Err(err) => {
+                FieldError::new("$", ValidationCode::InvalidJson, format!("invalid JSON: {}", strip_position(&err)))
+            }
         });
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
@@ -212,7 +218,11 @@ pub fn parse_record<T: Record>(text: &str) -> Result<T, FieldError> {
     })?;
     // Trailing content after the object ("{…} {…}" or "{…} x") is not one record per line.
     deserializer.end().map_err(|err| {
-        FieldError::new("$", ValidationCode::InvalidJson, format!("invalid JSON: {} (one object per line)", strip_position(&err)))
+        FieldError::new(
+            "$",
+            ValidationCode::InvalidJson,
+            format!("invalid JSON: {} (one object per line)", strip_position(&err)),
+        )
     })?;
     Ok(record)
 }
@@ -371,7 +381,11 @@ fn classify_error(path: String, err: serde_json::Error) -> FieldError {
             } else if message.starts_with("invalid type") {
                 FieldError::new(path, ValidationCode::InvalidType, message)
             } else if path.ends_with("date") || path.ends_with("created") || path.ends_with("as_of") {
-                FieldError::new(path, ValidationCode::InvalidDate, format!("invalid date, expected YYYY-MM-DD: {message}"))
+                FieldError::new(
+                    path,
+                    ValidationCode::InvalidDate,
+                    format!("invalid date, expected YYYY-MM-DD: {message}"),
+                )
             } else {
                 FieldError::new(path, ValidationCode::InvalidValue, message)
             }

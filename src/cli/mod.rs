@@ -96,10 +96,15 @@ fn serve(args: ServeArgs, settings: Settings) -> anyhow::Result<()> {
         .open(&lock_path)
         .with_context(|| format!("opening {}", lock_path.display()))?;
     lock.try_lock().map_err(|_| {
-        anyhow::anyhow!("data directory {} is used by another marketlounge process (lock held on {})", args.data.display(), lock_path.display())
+        anyhow::anyhow!(
+            "data directory {} is used by another marketlounge process (lock held on {})",
+            args.data.display(),
+            lock_path.display()
+        )
     })?;
     let state = Arc::new(AppState { settings, data_dir: args.data });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let result = runtime.block_on(http::serve(state, args.addr));
     drop(lock);
     result

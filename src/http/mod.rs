@@ -39,7 +39,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         // rewrites whatever the limit and timeout layers below it answer.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_millis(limits.request_timeout_ms)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(limits.request_timeout_ms),
+        ))
         .layer(middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http())
 }
@@ -86,7 +89,8 @@ async fn json_errors(request: Request, next: Next) -> Response {
 
 /// Serves `app` on `addr` until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| anyhow::anyhow!("cannot listen on {addr}: {err}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|err| anyhow::anyhow!("cannot listen on {addr}: {err}"))?;
     let local_addr = listener.local_addr()?;
     tracing::info!(addr = %local_addr, data_dir = %state.data_dir.display(), "listening");
     // Printed on stdout so scripts and tests can find the port when binding to port 0.

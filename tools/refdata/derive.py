@@ -34,6 +34,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src / "naf_rev2.json", OUT / "naf_rev2.json")
     json.load(open(OUT / "naf_rev2.json", encoding="utf-8"))  # fail loudly on a broken copy
+    shutil.copyfile(src / "rome_by_naf_division.json", OUT / "rome_by_naf_division.json")
+    json.load(open(OUT / "rome_by_naf_division.json", encoding="utf-8"))
 
     with open(src / "communes_slim.csv", encoding="utf-8", newline="") as f_in, open(
         OUT / "communes.csv", "w", encoding="utf-8", newline=""

@@ -10,7 +10,7 @@
 mod stopwords;
 mod tokenizer;
 
-pub use tokenizer::{FOLDED_TOKENIZER, FRENCH_TOKENIZER, ENGLISH_TOKENIZER, MlTokenizer, register_tokenizers};
+pub use tokenizer::{ENGLISH_TOKENIZER, FOLDED_TOKENIZER, FRENCH_TOKENIZER, MlTokenizer, register_tokenizers};
 
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
@@ -131,7 +131,8 @@ impl Analyzer {
             if folded.is_empty() || folded.len() > MAX_TOKEN_BYTES {
                 continue;
             }
-            let stem = if self.language.is_stopword(&folded) { None } else { Some(stem(self.language, &stemmer, &folded)) };
+            let stem =
+                if self.language.is_stopword(&folded) { None } else { Some(stem(self.language, &stemmer, &folded)) };
             tokens.push(Token { start, end, position, folded, stem });
         }
         tokens
@@ -196,7 +197,8 @@ pub fn detect_language(text: &str) -> Language {
         if folded.ends_with("age") || folded.ends_with("tion") && text[start..end].chars().any(|c| !c.is_ascii()) {
             french += 1;
         }
-        if text[start..end].chars().any(|c| matches!(c, 'é' | 'è' | 'ê' | 'à' | 'ç' | 'ù' | 'â' | 'ô' | 'î' | 'û')) {
+        if text[start..end].chars().any(|c| matches!(c, 'é' | 'è' | 'ê' | 'à' | 'ç' | 'ù' | 'â' | 'ô' | 'î' | 'û'))
+        {
             french += 2;
         }
     }

@@ -89,7 +89,9 @@ impl Gazetteer {
                 communes_by_postal_code.entry(postal_code.clone()).or_default().push(places.len());
             }
             let population = u64::from(commune.population);
-            for key in [(PlaceKind::Departement, commune.departement.as_str()), (PlaceKind::Region, commune.region.as_str())] {
+            for key in
+                [(PlaceKind::Departement, commune.departement.as_str()), (PlaceKind::Region, commune.region.as_str())]
+            {
                 let entry = sums.entry(key).or_default();
                 if let (Some(lat), Some(lon)) = (commune.lat, commune.lon) {
                     let weight = population.max(1) as f64;
@@ -112,7 +114,9 @@ impl Gazetteer {
         }
         let centre = |kind: PlaceKind, key: &str| -> (Option<f64>, Option<f64>, u64) {
             match sums.get(&(kind, key)) {
-                Some(&(lat, lon, weight, population)) if weight > 0.0 => (Some(lat / weight), Some(lon / weight), population),
+                Some(&(lat, lon, weight, population)) if weight > 0.0 => {
+                    (Some(lat / weight), Some(lon / weight), population)
+                }
                 Some(&(_, _, _, population)) => (None, None, population),
                 None => (None, None, 0),
             }
@@ -179,11 +183,7 @@ impl Gazetteer {
 
     /// The most populous commune with this postal code.
     pub fn commune_by_postal_code(&self, postal_code: &str) -> Option<usize> {
-        self.communes_by_postal_code
-            .get(postal_code)?
-            .iter()
-            .copied()
-            .max_by_key(|&idx| self.places[idx].population)
+        self.communes_by_postal_code.get(postal_code)?.iter().copied().max_by_key(|&idx| self.places[idx].population)
     }
 
     /// Among places sharing a name, the one a buyer most likely means: a département or région

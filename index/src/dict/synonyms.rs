@@ -69,7 +69,10 @@ impl Synonyms {
             n_lines += 1;
             let (body, weight) = match line.rsplit_once('|') {
                 Some((body, weight)) => {
-                    let weight: f32 = weight.trim().parse().map_err(|_| error(format!("weight {:?} is not a number", weight.trim())))?;
+                    let weight: f32 = weight
+                        .trim()
+                        .parse()
+                        .map_err(|_| error(format!("weight {:?} is not a number", weight.trim())))?;
                     if !(weight > 0.0 && weight <= 1.0) {
                         return Err(error(format!("weight {weight} is outside (0, 1]")));
                     }
@@ -154,12 +157,22 @@ mod tests {
 
     fn expand(synonyms: &Synonyms, phrase: &str) -> Vec<String> {
         let key = Analyzer::new(crate::analysis::Language::French).phrase_key(phrase);
-        synonyms.dict().get(&key).map(|ids| synonyms.expansions(ids)).unwrap_or_default().into_iter().map(|e| e.text).collect()
+        synonyms
+            .dict()
+            .get(&key)
+            .map(|ids| synonyms.expansions(ids))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.text)
+            .collect()
     }
 
     #[test]
     fn two_way_one_way_and_weights() {
-        let synonyms = Synonyms::parse("# test\ninox, acier inoxydable, stainless steel\n316L, 304L => inox\ncnc, commande numérique | 0.8\n").unwrap();
+        let synonyms = Synonyms::parse(
+            "# test\ninox, acier inoxydable, stainless steel\n316L, 304L => inox\ncnc, commande numérique | 0.8\n",
+        )
+        .unwrap();
         assert_eq!(synonyms.n_lines(), 3);
         assert_eq!(expand(&synonyms, "Aciers inoxydables"), ["inox", "stainless steel"]);
         assert_eq!(expand(&synonyms, "316l"), ["inox"]);

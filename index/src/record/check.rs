@@ -195,8 +195,12 @@ fn check_address(address: &Address, refdata: &RefData, errors: &mut Vec<FieldErr
             check_range("address.lat", lat, -90.0, 90.0, errors);
             check_range("address.lon", lon, -180.0, 180.0, errors);
         }
-        (Some(_), None) => errors.push(FieldError::new("address.lon", ValidationCode::MissingField, "lat is given without lon")),
-        (None, Some(_)) => errors.push(FieldError::new("address.lat", ValidationCode::MissingField, "lon is given without lat")),
+        (Some(_), None) => {
+            errors.push(FieldError::new("address.lon", ValidationCode::MissingField, "lat is given without lon"))
+        }
+        (None, Some(_)) => {
+            errors.push(FieldError::new("address.lat", ValidationCode::MissingField, "lon is given without lat"))
+        }
         (None, None) => {}
     }
 }
@@ -261,7 +265,13 @@ impl Record for Concept {
             errors.push(FieldError::new(
                 "level",
                 ValidationCode::InvalidValue,
-                format!("level {:?} needs an id of {} part(s), {:?} has {}", self.level, self.level.depth(), self.id, parts.len()),
+                format!(
+                    "level {:?} needs an id of {} part(s), {:?} has {}",
+                    self.level,
+                    self.level.depth(),
+                    self.id,
+                    parts.len()
+                ),
             ));
         } else {
             let expected_parent = (parts.len() > 1).then(|| parts[..parts.len() - 1].join("."));

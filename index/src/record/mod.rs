@@ -9,7 +9,7 @@
 mod check;
 mod types;
 
-pub use check::{FieldError, ValidationCode};
+pub use check::{FieldError, ValidationCode, is_valid_siren};
 pub use types::*;
 
 use crate::refdata::RefData;
