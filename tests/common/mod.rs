@@ -18,18 +18,7 @@ pub fn siren(n: u32) -> String {
     let body = format!("{:08}", n % 100_000_000);
     (0..10)
         .map(|check| format!("{body}{check}"))
-        .find(|candidate| {
-            let sum: u32 = candidate
-                .bytes()
-                .rev()
-                .enumerate()
-                .map(|(i, b)| {
-                    let d = u32::from(b - b'0');
-                    if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
-                })
-                .sum();
-            sum % 10 == 0
-        })
+        .find(|candidate| marketlounge_index::record::is_valid_siren(candidate))
         .expect("one check digit fits")
 }
 

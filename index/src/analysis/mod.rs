@@ -194,7 +194,7 @@ pub fn detect_language(text: &str) -> Language {
         if folded.len() > 5 && (folded.ends_with("ing") || folded.ends_with("ed")) {
             english += 1;
         }
-        if folded.ends_with("age") || folded.ends_with("tion") && text[start..end].chars().any(|c| !c.is_ascii()) {
+        if folded.len() > 4 && folded.ends_with("age") {
             french += 1;
         }
         if text[start..end].chars().any(|c| matches!(c, 'é' | 'è' | 'ê' | 'à' | 'ç' | 'ù' | 'â' | 'ô' | 'î' | 'û'))

@@ -86,7 +86,7 @@ pub fn is_valid_siren(id: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn check_siren(field: &str, id: &str, errors: &mut Vec<FieldError>) {
