@@ -138,8 +138,9 @@ impl RefData {
                 departement: raw.departement,
                 region: raw.region,
                 postal_codes: raw.codes_postaux.split_whitespace().map(str::to_owned).collect(),
-                lat: raw.lat,
-                lon: raw.lon,
+                // Unknown coordinates must be absent, never NaN: distances would silently poison.
+                lat: raw.lat.filter(|x| x.is_finite()),
+                lon: raw.lon.filter(|x| x.is_finite()),
             });
         }
         let mut departements = Vec::new();
@@ -209,6 +210,11 @@ mod tests {
         assert!(refdata.communes_for_postal_code("69003").any(|c| c.code == "69123"));
         assert!(refdata.communes_for_postal_code("75116").any(|c| c.name == "Paris"));
         for commune in &refdata.communes {
+            assert!(
+                commune.lat.is_none_or(f64::is_finite) && commune.lon.is_none_or(f64::is_finite),
+                "{}",
+                commune.name
+            );
             let departement = refdata.departement(&commune.departement).expect("every commune has a known département");
             assert_eq!(departement.region, commune.region, "{}", commune.name);
         }

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use marketlounge_index::dict::gazetteer::PlaceKind;
 use marketlounge_index::interpret::{Interpretation, Interpreter};
 
 #[derive(Debug, clap::Args)]
@@ -56,16 +57,18 @@ pub fn render(interpretation: &Interpretation) -> String {
             (Some(lat), Some(lon)) => format!(" @ {lat:.4},{lon:.4}"),
             _ => String::new(),
         };
-        let departement = hit.departement.as_deref().map(|d| format!(", dép. {d}")).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {:?} {} ({}{departement}, {}){coordinates} ← {:?}",
-            hit.kind,
-            hit.name,
-            hit.code,
-            hit.region,
-            &query[hit.span[0]..hit.span[1]]
-        );
+        let place = match hit.kind {
+            PlaceKind::Commune => format!(
+                "commune {} (INSEE {}, dép. {}, {})",
+                hit.name,
+                hit.code,
+                hit.departement.as_deref().unwrap_or("?"),
+                hit.region
+            ),
+            PlaceKind::Departement => format!("département {} ({}, {})", hit.name, hit.code, hit.region),
+            PlaceKind::Region => format!("région {}", hit.name),
+        };
+        let _ = writeln!(out, "  {place}{coordinates} ← {:?}", &query[hit.span[0]..hit.span[1]]);
     }
     let _ = writeln!(out, "text query: {}", interpretation.text_query);
     out

@@ -9,11 +9,13 @@ Re-run this script when the shared data changes and review the diff.
 Patches applied to communes (each one a documented gap of the source package):
 - Paris, Lyon and Marseille are listed without postal codes (they are split into arrondissements):
   the arrondissement postal codes are added (75001-75020 and 75116, 69001-69009, 13001-13016).
+- 54 communes have "nan" coordinates: they are written as empty (unknown).
 - Some populations are missing ("\\N"): they are written as 0.
 - Paris has no coordinates in the source: the town hall's (48.85661, 2.35222) is used.
 """
 import csv
 import json
+import math
 import pathlib
 import shutil
 import sys
@@ -27,6 +29,14 @@ POSTAL_PATCHES = {
     "13055": [f"130{n:02d}" for n in range(1, 17)],
 }
 COORD_PATCHES = {"75056": ("48.85661", "2.35222")}
+
+
+def finite_or_empty(value: str) -> str:
+    """The source writes unknown coordinates as empty or as "nan": both become empty."""
+    try:
+        return value if math.isfinite(float(value)) else ""
+    except ValueError:
+        return ""
 
 
 def main() -> None:
@@ -47,7 +57,7 @@ def main() -> None:
         for row in reader:
             code = row["code_insee"]
             postal = row["codes_postaux"].split() or POSTAL_PATCHES.get(code, [])
-            lat, lon = COORD_PATCHES.get(code, (row["lat"], row["lon"]))
+            lat, lon = COORD_PATCHES.get(code, (finite_or_empty(row["lat"]), finite_or_empty(row["lon"])))
             writer.writerow([code, row["nom"], row["population"] if row["population"].isdigit() else "0", row["departement"], row["region"], " ".join(postal), lat, lon])
             n_rows += 1
     print(f"wrote {OUT / 'naf_rev2.json'} and {OUT / 'communes.csv'} ({n_rows} communes)")
