@@ -6,10 +6,16 @@
 //! words that introduce them ("près de", "dans le") are taken out of the text query: they become
 //! a geo boost or filter downstream.
 //!
-//! A place name is only taken as a location when the query clearly means one: after a location
-//! word ("près de Lyon", "dans le 69"), when it is a région, a multi-word département or a city of
-//! at least [`BARE_CITY_MIN_POPULATION`] inhabitants, or when the query is nothing but the name.
-//! Otherwise "lot de pièces" would mean the Lot and "10000 pièces" the postal code of Troyes.
+//! A place name is only taken as a location when the query clearly means one, because many place
+//! names are also words ("usinage sur tour", "moulage en coquille", "lot de pièces") and many
+//! numbers are quantities ("en 10 jours", "à 10 mm", "10000 pièces"):
+//! - a strong location phrase ("près de", "autour de", "région", "near") always introduces one;
+//! - a weak one ("à", "en", "dans", "sur") introduces a place whose name is not an ordinary word
+//!   (or is written with a capital), outside any glossary concept;
+//! - with no location phrase: a région, a multi-word département, a city of at least
+//!   [`BARE_CITY_MIN_POPULATION`] inhabitants, or a query that is nothing but the name;
+//! - a number is a postal or département code only after a location phrase other than "en", not
+//!   after a plural article ("dans les 10 jours"), and not before a unit ("à 10 mm").
 
 use serde::Serialize;
 
@@ -24,31 +30,103 @@ use crate::refdata::RefData;
 /// (Lyon, Grenoble: yes; the hamlet that shares its name with a trade word: no).
 pub const BARE_CITY_MIN_POPULATION: u64 = 30_000;
 
-/// Folded words that introduce a location.
-const LOCATION_WORDS: &[&str] = &[
-    "a",
+/// Folded words that always introduce a location.
+const STRONG_LOCATION_WORDS: &[&str] = &[
     "alentours",
     "around",
-    "au",
     "autour",
-    "aux",
-    "dans",
     "departement",
-    "en",
     "environs",
-    "in",
     "near",
     "pres",
     "proche",
     "proximite",
     "region",
     "secteur",
-    "sur",
     "vers",
     "zone",
 ];
+/// Folded words that introduce a location only when what follows is clearly a place.
+const WEAK_LOCATION_WORDS: &[&str] = &["a", "au", "aux", "dans", "en", "in", "sur"];
 /// Folded words that may stand between a location word and the place ("près de la", "dans le").
 const LOCATION_GLUE: &[&str] = &["d", "de", "des", "du", "l", "la", "le", "les", "the"];
+/// Folded words after which a number is a quantity, never a code.
+const UNIT_WORDS: &[&str] = &[
+    "an",
+    "ans",
+    "axe",
+    "axes",
+    "bar",
+    "bars",
+    "c",
+    "centimetre",
+    "centimetres",
+    "cm",
+    "degre",
+    "degres",
+    "ex",
+    "exemplaire",
+    "exemplaires",
+    "g",
+    "h",
+    "heure",
+    "heures",
+    "jour",
+    "jours",
+    "kg",
+    "kilo",
+    "kilos",
+    "km",
+    "kw",
+    "litre",
+    "litres",
+    "lot",
+    "lots",
+    "m",
+    "m2",
+    "m3",
+    "metre",
+    "metres",
+    "micron",
+    "microns",
+    "millimetre",
+    "millimetres",
+    "min",
+    "minutes",
+    "mm",
+    "mois",
+    "mpa",
+    "piece",
+    "pieces",
+    "pcs",
+    "semaine",
+    "semaines",
+    "t",
+    "tonne",
+    "tonnes",
+    "unite",
+    "unites",
+    "um",
+    "w",
+];
+
+/// How a place is introduced in the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Introduction {
+    /// By a strong location phrase starting at this byte offset.
+    Strong(usize),
+    /// By a weak one ("à", "en"…): where it starts, whether it is "en", and whether a plural
+    /// article follows it ("dans les").
+    Weak { start: usize, word_is_en: bool, plural_glue: bool },
+}
+
+impl Introduction {
+    fn start(self) -> usize {
+        match self {
+            Introduction::Strong(start) | Introduction::Weak { start, .. } => start,
+        }
+    }
+}
 
 /// The dictionaries an interpreter uses.
 #[derive(Debug, Clone)]
@@ -151,40 +229,56 @@ impl Interpreter {
         let stems: Vec<&str> = content.iter().map(|&i| key_tokens[i].stem.as_deref().unwrap_or("")).collect();
         let span_of = |start: usize, end: usize| [key_tokens[content[start]].start, key_tokens[content[end - 1]].end];
 
+        // Locations first (a place name inside a concept phrase needs more evidence), then
+        // concepts and synonyms over the stretches of text between locations.
         let concept_matches = self.glossary.dict().find_all(&stems);
-        let locations = self.find_locations(query, &key_tokens, &content, &stems, &concept_matches);
-        let overlaps_location = |span: [usize; 2]| locations.iter().any(|l| span[0] < l.span[1] && l.span[0] < span[1]);
-
-        let mut concepts = Vec::new();
-        for m in &concept_matches {
-            let span = span_of(m.start, m.end);
-            if overlaps_location(span) {
-                continue;
-            }
-            for &idx in m.payloads {
-                let idx = idx as usize;
-                let concept = self.glossary.concept(idx);
-                concepts.push(ConceptHit {
-                    id: concept.id.clone(),
-                    label: concept.label.clone(),
-                    level: concept.level,
-                    path: self.glossary.path(idx).into_iter().map(|c| c.label.clone()).collect(),
-                    matched: query[span[0]..span[1]].to_owned(),
-                    span,
-                });
+        let locations = self.find_locations(query, &key_tokens, &content, &concept_matches);
+        let in_location = |idx: usize| {
+            locations.iter().any(|l| key_tokens[idx].start >= l.span[0] && key_tokens[idx].end <= l.span[1])
+        };
+        let mut segments: Vec<(usize, usize)> = Vec::new();
+        let mut segment_start = None;
+        for (pos, &token_idx) in content.iter().enumerate() {
+            match (in_location(token_idx), segment_start) {
+                (false, None) => segment_start = Some(pos),
+                (true, Some(start)) => {
+                    segments.push((start, pos));
+                    segment_start = None;
+                }
+                _ => {}
             }
         }
+        if let Some(start) = segment_start {
+            segments.push((start, content.len()));
+        }
+
+        let mut concepts = Vec::new();
         let mut synonyms = Vec::new();
-        for m in self.synonyms.dict().find_all(&stems) {
-            let span = span_of(m.start, m.end);
-            if overlaps_location(span) {
-                continue;
+        for &(seg_start, seg_end) in &segments {
+            let segment = &stems[seg_start..seg_end];
+            for m in self.glossary.dict().find_all(segment) {
+                let span = span_of(seg_start + m.start, seg_start + m.end);
+                for &idx in m.payloads {
+                    let idx = idx as usize;
+                    let concept = self.glossary.concept(idx);
+                    concepts.push(ConceptHit {
+                        id: concept.id.clone(),
+                        label: concept.label.clone(),
+                        level: concept.level,
+                        path: self.glossary.path(idx).into_iter().map(|c| c.label.clone()).collect(),
+                        matched: query[span[0]..span[1]].to_owned(),
+                        span,
+                    });
+                }
             }
-            synonyms.push(SynonymHit {
-                matched: query[span[0]..span[1]].to_owned(),
-                span,
-                expansions: self.synonyms.expansions(m.payloads),
-            });
+            for m in self.synonyms.dict().find_all(segment) {
+                let span = span_of(seg_start + m.start, seg_start + m.end);
+                synonyms.push(SynonymHit {
+                    matched: query[span[0]..span[1]].to_owned(),
+                    span,
+                    expansions: self.synonyms.expansions(m.payloads),
+                });
+            }
         }
 
         let text_query = remove_spans(query, locations.iter().map(|l| l.span));
@@ -197,53 +291,53 @@ impl Interpreter {
         query: &str,
         tokens: &[Token],
         content: &[usize],
-        stems: &[&str],
         concept_matches: &[crate::dict::PhraseMatch<'_>],
     ) -> Vec<LocationHit> {
-        let mut hits: Vec<LocationHit> = Vec::new();
+        // Place names are matched on folded, unstemmed words.
+        let words: Vec<&str> = content.iter().map(|&i| tokens[i].folded.as_str()).collect();
         let n_content = content.len();
+        let mut hits: Vec<LocationHit> = Vec::new();
         let mut pos = 0;
         while pos < n_content {
             let token_idx = content[pos];
-            let introducer = introducer_start(tokens, token_idx);
-            // A place name, else a code (postal code or département number).
-            let found = match self.gazetteer.names().longest_at(stems, pos) {
-                Some((end, candidates)) => Some((end, self.gazetteer.best_of(candidates))),
-                None => {
-                    let word = tokens[token_idx].folded.as_str();
-                    let by_code = if word.len() == 5 && word.bytes().all(|b| b.is_ascii_digit()) {
-                        self.gazetteer.commune_by_postal_code(word)
-                    } else if (1..=3).contains(&word.len()) {
-                        self.gazetteer.departement_by_code(&normalise_departement_code(word))
-                    } else {
-                        None
+            let introduction = introduction_of(tokens, token_idx);
+            let found = match self.gazetteer.names().longest_at(&words, pos) {
+                Some((end, candidates)) => {
+                    let place_idx = self.gazetteer.best_of(candidates);
+                    let place = self.gazetteer.place(place_idx);
+                    let whole_query = pos == 0 && end == n_content;
+                    let inside_concept = concept_matches.iter().any(|m| m.start < end && pos < m.end);
+                    let capitalised = query[tokens[token_idx].start..].chars().next().is_some_and(char::is_uppercase);
+                    let unambiguous_name = !place.common_word || capitalised;
+                    let accepted = match introduction {
+                        Some(Introduction::Strong(_)) => true,
+                        // A capitalised city beats a concept phrase it sits in ("usinage à Tours"
+                        // against "usinage sur tour").
+                        Some(Introduction::Weak { .. }) => {
+                            unambiguous_name
+                                && (!inside_concept || (capitalised && place.population >= BARE_CITY_MIN_POPULATION))
+                        }
+                        None => {
+                            whole_query
+                                || (!inside_concept
+                                    && unambiguous_name
+                                    && match place.kind {
+                                        PlaceKind::Region => true,
+                                        PlaceKind::Departement => end - pos >= 2,
+                                        PlaceKind::Commune => place.population >= BARE_CITY_MIN_POPULATION,
+                                    })
+                        }
                     };
-                    // A bare number is a quantity, never a place.
-                    by_code.filter(|_| introducer.is_some()).map(|idx| (pos + 1, idx))
+                    accepted.then_some((end, place_idx))
                 }
+                None => self.code_at(tokens, token_idx, introduction).map(|place_idx| (pos + 1, place_idx)),
             };
             let Some((end, place_idx)) = found else {
                 pos += 1;
                 continue;
             };
             let place = self.gazetteer.place(place_idx);
-            let n_words = stems[pos..end].len();
-            let whole_query = pos == 0 && end == n_content;
-            let inside_concept = concept_matches.iter().any(|m| m.start < end && pos < m.end);
-            let accepted = introducer.is_some()
-                || whole_query
-                || (!inside_concept
-                    && match place.kind {
-                        PlaceKind::Region => true,
-                        PlaceKind::Departement => n_words >= 2,
-                        PlaceKind::Commune => place.population >= BARE_CITY_MIN_POPULATION,
-                    });
-            if !accepted {
-                pos += 1;
-                continue;
-            }
             let place_span = [tokens[token_idx].start, tokens[content[end - 1]].end];
-            let span_start = introducer.unwrap_or(place_span[0]);
             hits.push(LocationHit {
                 kind: place.kind,
                 code: place.code.clone(),
@@ -253,34 +347,54 @@ impl Interpreter {
                 lat: place.lat,
                 lon: place.lon,
                 matched: query[place_span[0]..place_span[1]].to_owned(),
-                span: [span_start, place_span[1]],
-                introduced: introducer.is_some(),
+                span: [introduction.map_or(place_span[0], Introduction::start), place_span[1]],
+                introduced: introduction.is_some(),
             });
             pos = end;
         }
         hits
     }
+
+    /// A postal code ("69003") or département code ("69", "2A", "974") at `tokens[idx]`, when the
+    /// words around it say it is one and not a quantity.
+    fn code_at(&self, tokens: &[Token], idx: usize, introduction: Option<Introduction>) -> Option<usize> {
+        match introduction? {
+            Introduction::Weak { word_is_en: true, .. } | Introduction::Weak { plural_glue: true, .. } => return None,
+            Introduction::Weak { .. } | Introduction::Strong(_) => {}
+        }
+        if tokens.get(idx + 1).is_some_and(|next| UNIT_WORDS.contains(&next.folded.as_str())) {
+            return None;
+        }
+        let word = tokens[idx].folded.as_str();
+        let is_digits = word.bytes().all(|b| b.is_ascii_digit());
+        match word.len() {
+            5 if is_digits => self.gazetteer.commune_by_postal_code(word),
+            2 if is_digits || word == "2a" || word == "2b" => self.gazetteer.departement_by_code(word),
+            3 if is_digits && word.starts_with("97") => self.gazetteer.departement_by_code(word),
+            _ => None,
+        }
+    }
 }
 
-/// If the words just before `tokens[idx]` introduce a location ("près de", "dans le", "en"),
-/// the byte offset where that introduction starts.
-fn introducer_start(tokens: &[Token], idx: usize) -> Option<usize> {
-    let mut first_location_word = None;
+/// How the words just before `tokens[idx]` introduce a location, if they do ("près de",
+/// "dans le", "en").
+fn introduction_of(tokens: &[Token], idx: usize) -> Option<Introduction> {
+    let mut found = None;
+    let mut plural_glue = false;
     for prev in tokens[..idx].iter().rev().take(4) {
         let word = prev.folded.as_str();
-        if LOCATION_WORDS.contains(&word) {
-            first_location_word = Some(prev.start);
-        } else if !LOCATION_GLUE.contains(&word) {
+        if STRONG_LOCATION_WORDS.contains(&word) {
+            return Some(Introduction::Strong(found.map_or(prev.start, Introduction::start).min(prev.start)));
+        } else if WEAK_LOCATION_WORDS.contains(&word) {
+            // Keep looking back: "à proximité de" puts a weak word before a strong one.
+            found = Some(Introduction::Weak { start: prev.start, word_is_en: word == "en", plural_glue });
+        } else if LOCATION_GLUE.contains(&word) {
+            plural_glue |= word == "les" || word == "des";
+        } else {
             break;
         }
     }
-    first_location_word
-}
-
-/// "2a" → "2A"; département codes are otherwise digits.
-fn normalise_departement_code(word: &str) -> String {
-    let upper = word.to_ascii_uppercase();
-    if upper.len() == 1 { format!("0{upper}") } else { upper }
+    found
 }
 
 /// `text` without the byte spans, whitespace collapsed.
@@ -322,6 +436,35 @@ mod tests {
         assert!(places("lot de 10000 pièces").is_empty());
         assert!(places("découpe laser 10 mm").is_empty());
         assert_eq!(places("Grenoble"), [(PlaceKind::Commune, "Grenoble".to_owned())]);
+        assert_eq!(places("mécanique à Vienne"), [(PlaceKind::Departement, "Vienne".to_owned())]);
+        assert_eq!(places("usinage Nantes"), [(PlaceKind::Commune, "Nantes".to_owned())]);
+        assert_eq!(places("usinage à proximité de Tours"), [(PlaceKind::Commune, "Tours".to_owned())]);
+        assert_eq!(places("usinage à Tours"), [(PlaceKind::Commune, "Tours".to_owned())]);
+        let concepts: Vec<String> =
+            INTERPRETER.interpret("usinage à Tours").concepts.into_iter().map(|c| c.id).collect();
+        assert_eq!(concepts, ["usinage"]);
+        assert_eq!(places("sous-traitance dans le Lot"), [(PlaceKind::Departement, "Lot".to_owned())]);
+    }
+
+    /// Words and quantities that are not places, whatever the gazetteer holds.
+    #[test]
+    fn words_and_quantities_are_not_places() {
+        for query in [
+            "livraison en 1 semaine",
+            "délai dans les 10 jours",
+            "découpe à 10 mm",
+            "tôlerie sur 10 mètres",
+            "impression en 10000 exemplaires",
+            "soudage à l'arc",
+            "usinage sur tour",
+            "montage en série",
+            "fonderie en sable",
+            "moulage en coquille",
+            "lot de 500 pièces en inox",
+            "découpe jet d'eau",
+        ] {
+            assert_eq!(places(query), [], "{query}");
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@ Patches applied to communes (each one a documented gap of the source package):
 """
 import csv
 import json
+import re
+import unicodedata
 import math
 import pathlib
 import shutil
@@ -61,6 +63,45 @@ def main() -> None:
             writer.writerow([code, row["nom"], row["population"] if row["population"].isdigit() else "0", row["departement"], row["region"], " ".join(postal), lat, lon])
             n_rows += 1
     print(f"wrote {OUT / 'naf_rev2.json'} and {OUT / 'communes.csv'} ({n_rows} communes)")
+    write_common_word_places(src)
+
+
+ARTICLES = {"le", "la", "les", "l", "d", "de", "du", "des", "en", "sur", "sous", "et", "a", "au", "aux"}
+
+
+def fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+def place_key(name: str) -> str:
+    return " ".join(w for w in re.findall(r"\w+", fold(name)) if w not in ARTICLES)
+
+
+def write_common_word_places(src: pathlib.Path) -> None:
+    """Place names that are also ordinary French words ("Tour", "Lot", "Manche", "Coquille"): in a
+    query they only mean the place with a clear location phrase or a capital letter. The words
+    are the headwords of the general thesaurus (mythes-fr)."""
+    words = set()
+    with open(src / "mythes_fr_thesaurus.dat", encoding="utf-8") as f:
+        f.readline()
+        for line in f:
+            head, _, n_senses = line.rstrip("\n").partition("|")
+            for _ in range(int(n_senses or 0)):
+                f.readline()
+            words.add(fold(head))
+    keys = set()
+    names = [row["nom"] for row in csv.DictReader(open(OUT / "communes.csv", encoding="utf-8"))]
+    names += [row["nom"] for row in csv.DictReader(open(OUT / "departements.csv", encoding="utf-8"))]
+    for name in names:
+        key = place_key(name)
+        if key and key in words:
+            keys.add(key)
+    with open(OUT / "common_word_places.txt", "w", encoding="utf-8") as out:
+        out.write("# Place names that are also common French words (derived by tools/refdata/derive.py)\n")
+        for key in sorted(keys):
+            out.write(key + "\n")
+    print(f"wrote {OUT / 'common_word_places.txt'} ({len(keys)} names)")
 
 
 if __name__ == "__main__":

@@ -153,6 +153,14 @@ impl Analyzer {
         }
         key
     }
+
+    /// The key of a proper name: its folded, *unstemmed* non-stopword words ("Le Havre" →
+    /// "havre"). Place names are not stemmed: "Tours" must not meet "tour", nor "Sers" "série".
+    pub fn name_key(&self, text: &str) -> String {
+        let words: Vec<String> =
+            self.analyze(text).into_iter().filter(|t| !t.is_stopword()).map(|t| t.folded).collect();
+        words.join(" ")
+    }
 }
 
 /// Stems a folded word.

@@ -9,6 +9,9 @@ use super::PhraseDict;
 use crate::analysis::{Analyzer, Language};
 use crate::refdata::RefData;
 
+/// Place names that are also ordinary French words ("tour", "lot", "coquille"), as name keys.
+const COMMON_WORD_PLACES: &str = include_str!("../../../schema/ref/common_word_places.txt");
+
 /// Former régions (before 2016) and abbreviations buyers still use, with the current région.
 const REGION_ALIASES: &[(&str, &str)] = &[
     ("Alsace", "Grand Est"),
@@ -62,6 +65,9 @@ pub struct Place {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lon: Option<f64>,
     pub population: u64,
+    /// The name is also an ordinary word: it means the place only when clearly introduced.
+    #[serde(skip)]
+    pub common_word: bool,
 }
 
 /// Place names compiled to an FST, plus numeric codes.
@@ -76,6 +82,8 @@ pub struct Gazetteer {
 impl Gazetteer {
     pub fn build(refdata: &RefData) -> Gazetteer {
         let analyzer = Analyzer::new(Language::French);
+        let common_words: std::collections::HashSet<&str> =
+            COMMON_WORD_PLACES.lines().filter(|line| !line.starts_with('#') && !line.is_empty()).collect();
         let mut places = Vec::with_capacity(refdata.communes.len() + 200);
         let mut names = Vec::new();
         let mut communes_by_postal_code: HashMap<String, Vec<usize>> = HashMap::new();
@@ -84,7 +92,9 @@ impl Gazetteer {
         let mut sums: HashMap<(PlaceKind, &str), (f64, f64, f64, u64)> = HashMap::new();
         for commune in &refdata.communes {
             let idx = places.len() as u32;
-            names.push((analyzer.phrase_key(&commune.name), idx));
+            let key = analyzer.name_key(&commune.name);
+            let common_word = common_words.contains(key.as_str());
+            names.push((key, idx));
             for postal_code in &commune.postal_codes {
                 communes_by_postal_code.entry(postal_code.clone()).or_default().push(places.len());
             }
@@ -110,6 +120,7 @@ impl Gazetteer {
                 lat: commune.lat,
                 lon: commune.lon,
                 population,
+                common_word,
             });
         }
         let centre = |kind: PlaceKind, key: &str| -> (Option<f64>, Option<f64>, u64) {
@@ -125,7 +136,9 @@ impl Gazetteer {
         for departement in &refdata.departements {
             let (lat, lon, population) = centre(PlaceKind::Departement, &departement.code);
             departement_by_code.insert(departement.code.to_ascii_lowercase(), places.len());
-            names.push((analyzer.phrase_key(&departement.name), places.len() as u32));
+            let key = analyzer.name_key(&departement.name);
+            let common_word = common_words.contains(key.as_str());
+            names.push((key, places.len() as u32));
             places.push(Place {
                 kind: PlaceKind::Departement,
                 code: departement.code.clone(),
@@ -135,13 +148,14 @@ impl Gazetteer {
                 lat,
                 lon,
                 population,
+                common_word,
             });
         }
         let mut region_idx = HashMap::new();
         for region in &refdata.regions {
             let (lat, lon, population) = centre(PlaceKind::Region, region);
             region_idx.insert(region.as_str(), places.len());
-            names.push((analyzer.phrase_key(region), places.len() as u32));
+            names.push((analyzer.name_key(region), places.len() as u32));
             places.push(Place {
                 kind: PlaceKind::Region,
                 code: region.clone(),
@@ -151,11 +165,12 @@ impl Gazetteer {
                 lat,
                 lon,
                 population,
+                common_word: false,
             });
         }
         for (alias, region) in REGION_ALIASES {
             let idx = region_idx[region];
-            names.push((analyzer.phrase_key(alias), idx as u32));
+            names.push((analyzer.name_key(alias), idx as u32));
         }
         Gazetteer { places, names: PhraseDict::build(names), departement_by_code, communes_by_postal_code }
     }
@@ -211,7 +226,7 @@ mod tests {
     use super::*;
 
     fn lookup<'g>(gazetteer: &'g Gazetteer, name: &str) -> &'g Place {
-        let key = Analyzer::new(Language::French).phrase_key(name);
+        let key = Analyzer::new(Language::French).name_key(name);
         gazetteer.place(gazetteer.best_of(gazetteer.names().get(&key).unwrap_or_else(|| panic!("{name} not found"))))
     }
 
@@ -229,5 +244,8 @@ mod tests {
         let (lat, lon) = (rhone.lat.unwrap(), rhone.lon.unwrap());
         assert!((45.5..46.3).contains(&lat) && (4.2..5.2).contains(&lon), "{lat} {lon}");
         assert_eq!(gazetteer.place(gazetteer.commune_by_postal_code("69003").unwrap()).name, "Lyon");
+        assert!(lookup(&gazetteer, "Lot").common_word);
+        assert!(!lookup(&gazetteer, "Grenoble").common_word);
+        assert_eq!(lookup(&gazetteer, "Tours").code, "37261");
     }
 }
