@@ -34,7 +34,9 @@ pub struct RecordReader<'r, R, T> {
     max_line_bytes: usize,
     line_no: u64,
     buf: Vec<u8>,
-    first_line_of_key: HashMap<String, u64>,
+    /// First line of each key seen, by a 128-bit hash of the key: 16 bytes a record instead of
+    /// the key itself (a chance collision, ~n²/2¹²⁹, would report a false duplicate).
+    first_line_of_key: HashMap<u128, u64>,
     _record: PhantomData<fn() -> T>,
 }
 
@@ -139,14 +141,14 @@ impl<'r, R: BufRead, T: Record> RecordReader<'r, R, T> {
         let Some(record) = record else { return Some(Parsed::Invalid { line, errors }) };
         record.check(self.refdata, &mut errors);
         if let Some(key) = record.key() {
-            match self.first_line_of_key.get(&key) {
+            match self.first_line_of_key.get(&key_hash(&key)) {
                 Some(first_line) => errors.push(FieldError::new(
                     T::KEY_FIELD,
                     ValidationCode::DuplicateId,
                     format!("duplicate {} {key:?} (first seen on line {first_line})", T::KEY_FIELD),
                 )),
                 None => {
-                    self.first_line_of_key.insert(key, line);
+                    self.first_line_of_key.insert(key_hash(&key), line);
                 }
             }
         }
@@ -178,6 +180,13 @@ impl<R: BufRead, T: Record> Iterator for RecordReader<'_, R, T> {
             }
         }
     }
+}
+
+fn key_hash(key: &str) -> u128 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let low = BuildHasherDefault::<DefaultHasher>::default().hash_one((0u8, key));
+    let high = BuildHasherDefault::<DefaultHasher>::default().hash_one((1u8, key));
+    (u128::from(high) << 64) | u128::from(low)
 }
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {

@@ -162,7 +162,12 @@ fn check_address(address: &Address, refdata: &RefData, errors: &mut Vec<FieldErr
                 ValidationCode::UnknownReference,
                 format!("{code:?} is not an INSEE commune code"),
             )),
-            Some(commune) if postal_code_known && !commune.postal_codes.contains(postal_code) => {
+            // The source lists no postal code for a few recent communes: nothing to compare.
+            Some(commune)
+                if postal_code_known
+                    && !commune.postal_codes.is_empty()
+                    && !commune.postal_codes.contains(postal_code) =>
+            {
                 errors.push(FieldError::new(
                     "address.postal_code",
                     ValidationCode::InvalidPostalCode,
@@ -380,6 +385,49 @@ impl Record for Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{Company, HeadcountBand};
+
+    fn company_at(postal_code: &str, commune_code: &str) -> Company {
+        Company {
+            id: "552100554".into(),
+            name: "Test".into(),
+            description: String::new(),
+            capabilities: vec![],
+            machines: vec![],
+            certifications: vec![],
+            materials: vec![],
+            naf: "25.62B".into(),
+            headcount: HeadcountBand::From10To19,
+            created: jiff::civil::date(2000, 1, 1),
+            address: Address {
+                street: None,
+                postal_code: postal_code.into(),
+                commune: "x".into(),
+                commune_code: Some(commune_code.into()),
+                departement: None,
+                region: None,
+                lat: None,
+                lon: None,
+            },
+            website: None,
+            vector: None,
+            concepts: vec![],
+        }
+    }
+
+    fn error_fields(company: &Company) -> Vec<String> {
+        let mut errors = Vec::new();
+        company.check(RefData::embedded(), &mut errors);
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn postal_code_and_commune_must_agree_when_the_commune_lists_codes() {
+        assert!(error_fields(&company_at("42000", "42218")).is_empty());
+        assert_eq!(error_fields(&company_at("69003", "42218")), ["address.postal_code"]);
+        // Trois Lacs (27676) has no postal code in the source: any real code is accepted.
+        assert!(error_fields(&company_at("27700", "27676")).is_empty());
+    }
 
     #[test]
     fn siren_luhn() {

@@ -91,7 +91,11 @@ impl World {
             .iter()
             .map(|commune| {
                 // Industry follows population, but not linearly: small towns host many workshops.
-                total += f64::from(commune.population.max(50)).powf(0.8);
+                // A commune without a postal code (a recent merger the source lacks) cannot give a
+                // valid address: it is never drawn.
+                if !commune.postal_codes.is_empty() {
+                    total += f64::from(commune.population.max(50)).powf(0.8);
+                }
                 total
             })
             .collect();
@@ -129,4 +133,28 @@ pub fn weighted_index(rng: &mut impl Rng, weights: &[f64]) -> usize {
         x -= weight;
     }
     weights.len() - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn sampled_communes_always_have_a_postal_code() {
+        let world = World::load().unwrap();
+        // Every commune with a non-zero weight has a postal code.
+        let mut previous = 0.0;
+        for (commune, &cumulative) in world.refdata.communes.iter().zip(&world.commune_cumulative) {
+            if cumulative > previous {
+                assert!(!commune.postal_codes.is_empty(), "{}", commune.name);
+            }
+            previous = cumulative;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..10_000 {
+            assert!(!world.sample_commune(&mut rng).postal_codes.is_empty());
+        }
+    }
 }
