@@ -20,7 +20,7 @@
 use serde::Serialize;
 
 use crate::analysis::{Analyzer, Language, Token, detect_language};
-use crate::dict::gazetteer::{Gazetteer, PlaceKind};
+use crate::dict::gazetteer::{Gazetteer, Place, PlaceKind};
 use crate::dict::glossary::{Glossary, GlossaryError};
 use crate::dict::synonyms::{Expansion, SynonymError, Synonyms};
 use crate::record::ConceptLevel;
@@ -182,16 +182,8 @@ pub struct ConceptHit {
 /// A location found in the query.
 #[derive(Debug, Clone, Serialize)]
 pub struct LocationHit {
-    pub kind: PlaceKind,
-    pub code: String,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub departement: Option<String>,
-    pub region: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lat: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lon: Option<f64>,
+    #[serde(flatten)]
+    pub place: Place,
     pub matched: String,
     /// The span of the place and of the words that introduced it.
     pub span: [usize; 2],
@@ -339,13 +331,7 @@ impl Interpreter {
             let place = self.gazetteer.place(place_idx);
             let place_span = [tokens[token_idx].start, tokens[content[end - 1]].end];
             hits.push(LocationHit {
-                kind: place.kind,
-                code: place.code.clone(),
-                name: place.name.clone(),
-                departement: place.departement.clone(),
-                region: place.region.clone(),
-                lat: place.lat,
-                lon: place.lon,
+                place: place.clone(),
                 matched: query[place_span[0]..place_span[1]].to_owned(),
                 span: [introduction.map_or(place_span[0], Introduction::start), place_span[1]],
                 introduced: introduction.is_some(),
@@ -419,7 +405,7 @@ mod tests {
     static INTERPRETER: LazyLock<Interpreter> = LazyLock::new(|| Interpreter::embedded().unwrap());
 
     fn places(query: &str) -> Vec<(PlaceKind, String)> {
-        INTERPRETER.interpret(query).locations.into_iter().map(|l| (l.kind, l.name)).collect()
+        INTERPRETER.interpret(query).locations.into_iter().map(|l| (l.place.kind, l.place.name)).collect()
     }
 
     #[test]

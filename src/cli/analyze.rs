@@ -53,22 +53,23 @@ pub fn render(interpretation: &Interpretation) -> String {
     }
     let _ = writeln!(out, "locations:{}", if interpretation.locations.is_empty() { " none" } else { "" });
     for hit in &interpretation.locations {
-        let coordinates = match (hit.lat, hit.lon) {
+        let place = &hit.place;
+        let coordinates = match (place.lat, place.lon) {
             (Some(lat), Some(lon)) => format!(" @ {lat:.4},{lon:.4}"),
             _ => String::new(),
         };
-        let place = match hit.kind {
+        let description = match place.kind {
             PlaceKind::Commune => format!(
                 "commune {} (INSEE {}, dép. {}, {})",
-                hit.name,
-                hit.code,
-                hit.departement.as_deref().unwrap_or("?"),
-                hit.region
+                place.name,
+                place.code,
+                place.departement.as_deref().unwrap_or("?"),
+                place.region
             ),
-            PlaceKind::Departement => format!("département {} ({}, {})", hit.name, hit.code, hit.region),
-            PlaceKind::Region => format!("région {}", hit.name),
+            PlaceKind::Departement => format!("département {} ({}, {})", place.name, place.code, place.region),
+            PlaceKind::Region => format!("région {}", place.name),
         };
-        let _ = writeln!(out, "  {place}{coordinates} ← {:?}", &query[hit.span[0]..hit.span[1]]);
+        let _ = writeln!(out, "  {description}{coordinates} ← {:?}", &query[hit.span[0]..hit.span[1]]);
     }
     let _ = writeln!(out, "text query: {}", interpretation.text_query);
     out
