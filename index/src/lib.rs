@@ -10,3 +10,4 @@ pub mod interpret;
 pub mod ndjson;
 pub mod record;
 pub mod refdata;
+pub mod storage;
