@@ -6,8 +6,10 @@
 
 pub mod analysis;
 pub mod dict;
+pub mod engine;
 pub mod interpret;
 pub mod ndjson;
 pub mod record;
 pub mod refdata;
+pub mod segment;
 pub mod storage;

@@ -8,7 +8,7 @@
 //! Invariant: analysis does no IO and allocates only its output.
 
 mod stopwords;
-mod tokenizer;
+pub mod tokenizer;
 
 pub use tokenizer::{ENGLISH_TOKENIZER, FOLDED_TOKENIZER, FRENCH_TOKENIZER, MlTokenizer, register_tokenizers};
 

@@ -24,12 +24,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         file.sync_all()?;
         std::fs::rename(&temp, path)?;
         // The rename is durable only once the directory entry is.
-        std::fs::File::open(dir)?.sync_all()
+        fsync_dir(dir)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+/// Makes the entries of `dir` (creations, renames, removals) durable.
+pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -14,24 +14,44 @@ pub const FOOTER_LEN: usize = 24;
 pub enum FileKind {
     /// Prior columns (per-document f32 values).
     Columns,
+    /// A hybrid segment's metadata (bincode).
+    SegmentMeta,
+    /// The manifest naming the live segment set (bincode).
+    Manifest,
+    /// A segment's tombstones (bitset over document ordinals).
+    Deletes,
+    /// A segment's ordinal → id table (u32 per document).
+    Ids,
 }
 
 impl FileKind {
     pub fn magic(self) -> [u8; 8] {
         match self {
             FileKind::Columns => *b"MLCOLUMN",
+            FileKind::SegmentMeta => *b"MLSEGMET",
+            FileKind::Manifest => *b"MLMANIFT",
+            FileKind::Deletes => *b"MLDELETE",
+            FileKind::Ids => *b"MLIDSORD",
         }
     }
 
     pub fn version(self) -> u32 {
         match self {
-            FileKind::Columns => 1,
+            FileKind::Columns
+            | FileKind::SegmentMeta
+            | FileKind::Manifest
+            | FileKind::Deletes
+            | FileKind::Ids => 1,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             FileKind::Columns => "prior columns",
+            FileKind::SegmentMeta => "segment metadata",
+            FileKind::Manifest => "manifest",
+            FileKind::Deletes => "tombstones",
+            FileKind::Ids => "id table",
         }
     }
 }

@@ -8,7 +8,7 @@ mod atomic;
 mod columns;
 mod footer;
 
-pub use atomic::write_atomically;
+pub use atomic::{fsync_dir, write_atomically};
 pub use columns::{ColumnsReader, write_columns};
 pub use footer::{FOOTER_LEN, FileKind, append_footer, verify_footer};
 

@@ -1,0 +1,67 @@
+//! The one error type of the segment layer and the engine above it. Every variant names the file
+//! or the record concerned and, where the operator can act, says what to do.
+
+use std::path::PathBuf;
+
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: lexical index: {source}; restore from a snapshot or rebuild the index")]
+    Lexical { path: PathBuf, source: tantivy::TantivyError },
+    #[error("{path}: vector index: {message}; restore from a snapshot or rebuild the index")]
+    Vectors { path: PathBuf, message: String },
+    #[error("{path}: dictionary: {message}; restore from a snapshot or rebuild the index")]
+    Dictionary { path: PathBuf, message: String },
+    #[error(
+        "{path}: file {file} is missing or has the wrong size ({found} bytes, expected {expected}); restore from a snapshot or rebuild the index"
+    )]
+    FileSize { path: PathBuf, file: String, found: u64, expected: u64 },
+    #[error("{path}: checksum mismatch in {file}, the file is corrupt; restore from a snapshot or rebuild the index")]
+    FileChecksum { path: PathBuf, file: String },
+    #[error(
+        "{path}: built with a different document schema or analysis (hash {found:016x}, this build uses {expected:016x}); rebuild the index with `marketlounge index build`"
+    )]
+    SchemaMismatch { path: PathBuf, found: u64, expected: u64 },
+    #[error(
+        "{path}: vectors come from embedding model {found:?} but the server is configured for {expected:?}; rebuild the index with `marketlounge index build` or configure the same model"
+    )]
+    ModelMismatch { path: PathBuf, found: String, expected: String },
+    #[error("record {id:?}: {message}")]
+    Record { id: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl IndexError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> IndexError {
+        let path = path.into();
+        move |source| IndexError::Io { path, source }
+    }
+
+    pub(crate) fn lexical(path: impl Into<PathBuf>) -> impl FnOnce(tantivy::TantivyError) -> IndexError {
+        let path = path.into();
+        move |source| IndexError::Lexical { path, source }
+    }
+
+    /// A stable, machine-readable code for logs and HTTP answers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IndexError::Storage(StorageError::Io { .. }) | IndexError::Io { .. } => "index_io",
+            IndexError::Storage(StorageError::UnsupportedVersion { .. }) => "index_version_unsupported",
+            IndexError::SchemaMismatch { .. } => "index_schema_mismatch",
+            IndexError::ModelMismatch { .. } => "index_model_mismatch",
+            IndexError::Record { .. } | IndexError::Invalid(_) => "invalid_record",
+            IndexError::Storage(_)
+            | IndexError::Lexical { .. }
+            | IndexError::Vectors { .. }
+            | IndexError::Dictionary { .. }
+            | IndexError::FileSize { .. }
+            | IndexError::FileChecksum { .. } => "index_corrupt",
+        }
+    }
+}

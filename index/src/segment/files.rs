@@ -1,0 +1,380 @@
+//! The small files of a segment and of the live set: segment metadata, the ordinal → id table,
+//! tombstones. Each is a payload behind the common checksummed footer (`storage::footer`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use bincode::config;
+use serde::{Deserialize, Serialize};
+
+use super::IndexError;
+use crate::storage::{FileKind, StorageError, append_footer, verify_footer, write_atomically};
+
+/// Reads a whole small file and checks its footer.
+pub(crate) fn read_framed(kind: FileKind, path: &Path) -> Result<Vec<u8>, IndexError> {
+    let bytes = std::fs::read(path).map_err(IndexError::io(path))?;
+    let payload_len = verify_footer(kind, path, &bytes)?.len();
+    let mut bytes = bytes;
+    bytes.truncate(payload_len);
+    Ok(bytes)
+}
+
+/// Encodes `value` with bincode, frames it and publishes it atomically at `path`.
+pub(crate) fn write_bincode<T: Serialize>(kind: FileKind, path: &Path, value: &T) -> Result<(), IndexError> {
+    let mut bytes = bincode::serde::encode_to_vec(value, config::standard())
+        .map_err(|err| IndexError::Invalid(format!("{}: cannot encode: {err}", path.display())))?;
+    append_footer(kind, &mut bytes);
+    write_atomically(path, &bytes).map_err(IndexError::io(path))
+}
+
+/// Decodes a bincode payload; every byte must be used.
+pub(crate) fn decode_bincode<T: for<'de> Deserialize<'de>>(path: &Path, payload: &[u8]) -> Result<T, IndexError> {
+    let corrupt = |reason: String| StorageError::Corrupt { path: path.to_owned(), reason };
+    // A corrupt length prefix must not make the decoder allocate gigabytes.
+    let config = config::standard().with_limit::<{ 64 << 20 }>();
+    let (value, used) =
+        bincode::serde::decode_from_slice(payload, config).map_err(|err| corrupt(format!("cannot decode: {err}")))?;
+    if used != payload.len() {
+        return Err(corrupt(format!("{} trailing bytes", payload.len() - used)).into());
+    }
+    Ok(value)
+}
+
+/// Size and CRC-32 of one file, as recorded in segment metadata and in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the segment directory, with `/` separators.
+    pub name: String,
+    pub len: u64,
+    pub crc32: u32,
+}
+
+impl FileEntry {
+    /// Reads `dir/name` and records its size and checksum.
+    pub fn compute(dir: &Path, name: &str) -> Result<FileEntry, IndexError> {
+        let path = dir.join(name);
+        let (len, crc32) = checksum_file(&path)?;
+        Ok(FileEntry { name: name.to_owned(), len, crc32 })
+    }
+
+    /// Checks that `dir/name` still has the recorded size and checksum.
+    pub fn verify(&self, dir: &Path) -> Result<(), IndexError> {
+        let path = dir.join(&self.name);
+        let found = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if found != self.len {
+            return Err(IndexError::FileSize {
+                path: dir.to_owned(),
+                file: self.name.clone(),
+                found,
+                expected: self.len,
+            });
+        }
+        let (_, crc32) = checksum_file(&path)?;
+        if crc32 != self.crc32 {
+            return Err(IndexError::FileChecksum { path: dir.to_owned(), file: self.name.clone() });
+        }
+        Ok(())
+    }
+}
+
+/// Streams a file through CRC-32 with `read` (not a map: checking must not grow the resident set).
+pub(crate) fn checksum_file(path: &Path) -> Result<(u64, u32), IndexError> {
+    let mut file = std::fs::File::open(path).map_err(IndexError::io(path))?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(IndexError::Io { path: path.to_owned(), source: err }),
+        };
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((len, hasher.finalize()))
+}
+
+/// How a segment's vectors are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VectorInfo {
+    /// Fingerprint of the embedding model (or `provided:<dims>` for caller-supplied vectors).
+    pub model: String,
+    pub dims: u32,
+    /// usearch scalar kind: "f32", "f16" or "i8".
+    pub quantization: String,
+    /// Number of documents with a vector.
+    pub count: u32,
+}
+
+/// The metadata file of a hybrid segment (`meta.bin`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    pub segment_id: u64,
+    pub doc_count: u32,
+    pub schema_hash: u64,
+    pub created_unix_ms: i64,
+    pub vectors: Option<VectorInfo>,
+    /// Every file of the segment but `meta.bin` itself, sorted by name.
+    pub files: Vec<FileEntry>,
+}
+
+pub const META_FILE: &str = "meta.bin";
+
+impl SegmentMeta {
+    pub fn read(dir: &Path) -> Result<SegmentMeta, IndexError> {
+        let path = dir.join(META_FILE);
+        let payload = read_framed(FileKind::SegmentMeta, &path)?;
+        decode_bincode(&path, &payload)
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<(), IndexError> {
+        write_bincode(FileKind::SegmentMeta, &dir.join(META_FILE), self)
+    }
+
+    /// Validates bytes as a metadata file (for fuzzing).
+    pub fn validate_bytes(bytes: &[u8]) -> Result<SegmentMeta, IndexError> {
+        let path = Path::new("<bytes>");
+        let payload = verify_footer(FileKind::SegmentMeta, path, bytes)?;
+        decode_bincode(path, payload)
+    }
+}
+
+/// The ordinal → id table: one `u32` per document (ids are 9-digit SIRENs).
+#[derive(Debug)]
+pub struct IdTable {
+    ids: Vec<u32>,
+}
+
+impl IdTable {
+    pub fn new(ids: Vec<u32>) -> IdTable {
+        IdTable { ids }
+    }
+
+    pub fn write_ids(path: &Path, ids: &[u32]) -> Result<(), IndexError> {
+        let mut bytes = Vec::with_capacity(ids.len() * 4 + 32);
+        for id in ids {
+            bytes.extend_from_slice(&id.to_le_bytes());
+        }
+        append_footer(FileKind::Ids, &mut bytes);
+        write_atomically(path, &bytes).map_err(IndexError::io(path))
+    }
+
+    pub fn read(path: &Path, expected_docs: u32) -> Result<IdTable, IndexError> {
+        let payload = read_framed(FileKind::Ids, path)?;
+        if payload.len() != expected_docs as usize * 4 {
+            return Err(StorageError::Corrupt {
+                path: path.to_owned(),
+                reason: format!("{} bytes for {expected_docs} documents", payload.len()),
+            }
+            .into());
+        }
+        let ids = payload.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+        Ok(IdTable { ids })
+    }
+
+    /// The id of the document at `ord`, as its 9-digit string.
+    pub fn id(&self, ord: u32) -> Option<String> {
+        self.ids.get(ord as usize).map(|&id| format_id(id))
+    }
+
+    pub fn raw(&self, ord: u32) -> Option<u32> {
+        self.ids.get(ord as usize).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.ids.iter().enumerate().map(|(ord, &id)| (ord as u32, id))
+    }
+}
+
+/// A company id as the number its 9 digits spell; `None` if it is not 9 ASCII digits.
+pub fn parse_id(id: &str) -> Option<u32> {
+    if id.len() != 9 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse().ok()
+}
+
+pub fn format_id(id: u32) -> String {
+    format!("{id:09}")
+}
+
+/// Deleted ordinals of one segment, as a bitset. Immutable once published: a new deletion
+/// writes a new file named by the next manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstones {
+    n_docs: u32,
+    words: Vec<u64>,
+    deleted: u32,
+}
+
+impl Tombstones {
+    pub fn none(n_docs: u32) -> Tombstones {
+        Tombstones { n_docs, words: vec![0; (n_docs as usize).div_ceil(64)], deleted: 0 }
+    }
+
+    pub fn is_deleted(&self, ord: u32) -> bool {
+        let ord = ord as usize;
+        self.words.get(ord / 64).is_some_and(|w| w & (1 << (ord % 64)) != 0)
+    }
+
+    /// Marks `ord` deleted; returns whether it was live.
+    pub fn delete(&mut self, ord: u32) -> bool {
+        if ord >= self.n_docs || self.is_deleted(ord) {
+            return false;
+        }
+        self.words[ord as usize / 64] |= 1 << (ord % 64);
+        self.deleted += 1;
+        true
+    }
+
+    pub fn deleted_count(&self) -> u32 {
+        self.deleted
+    }
+
+    pub fn live_count(&self) -> u32 {
+        self.n_docs - self.deleted
+    }
+
+    pub fn n_docs(&self) -> u32 {
+        self.n_docs
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(8 + self.words.len() * 8 + 32);
+        bytes.extend_from_slice(&self.n_docs.to_le_bytes());
+        bytes.extend_from_slice(&self.deleted.to_le_bytes());
+        for word in &self.words {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        append_footer(FileKind::Deletes, &mut bytes);
+        bytes
+    }
+
+    pub fn decode(path: &Path, bytes: &[u8]) -> Result<Tombstones, IndexError> {
+        let corrupt = |reason: &str| StorageError::Corrupt { path: path.to_owned(), reason: reason.to_owned() };
+        let payload = verify_footer(FileKind::Deletes, path, bytes)?;
+        if payload.len() < 8 {
+            return Err(corrupt("header is cut short").into());
+        }
+        let n_docs = u32::from_le_bytes(payload[0..4].try_into().expect("4 bytes"));
+        let deleted = u32::from_le_bytes(payload[4..8].try_into().expect("4 bytes"));
+        let words: Vec<u64> =
+            payload[8..].chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+        if payload.len() != 8 + (n_docs as usize).div_ceil(64) * 8 {
+            return Err(corrupt("bitset size does not match the document count").into());
+        }
+        let counted: u32 = words.iter().map(|w| w.count_ones()).sum();
+        let stray = (n_docs % 64 != 0) && words.last().is_some_and(|w| w >> (n_docs % 64) != 0);
+        if counted != deleted || stray {
+            return Err(corrupt("deleted count does not match the bitset").into());
+        }
+        Ok(Tombstones { n_docs, words, deleted })
+    }
+
+    pub fn read(path: &Path) -> Result<Tombstones, IndexError> {
+        let bytes = std::fs::read(path).map_err(IndexError::io(path))?;
+        Tombstones::decode(path, &bytes)
+    }
+}
+
+/// A file owned by the live set that is deleted once no snapshot uses it and a newer manifest
+/// no longer names it.
+#[derive(Debug)]
+pub struct OwnedPath {
+    path: PathBuf,
+    obsolete: std::sync::atomic::AtomicBool,
+}
+
+impl OwnedPath {
+    pub fn new(path: PathBuf) -> OwnedPath {
+        OwnedPath { path, obsolete: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Deletes the file (or directory) when the last reference is dropped.
+    pub fn mark_obsolete(&self) {
+        self.obsolete.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl Drop for OwnedPath {
+    fn drop(&mut self) {
+        if self.obsolete.load(std::sync::atomic::Ordering::Acquire) {
+            let result = if self.path.is_dir() {
+                std::fs::remove_dir_all(&self.path)
+            } else {
+                std::fs::remove_file(&self.path)
+            };
+            if let Err(err) = result
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("cannot remove obsolete {}: {err}", self.path.display());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tombstones_round_trip_and_reject_corruption() {
+        let mut t = Tombstones::none(130);
+        assert!(t.delete(0));
+        assert!(t.delete(129));
+        assert!(!t.delete(129));
+        assert!(!t.delete(130));
+        assert_eq!(t.live_count(), 128);
+        let path = Path::new("x.del");
+        let bytes = t.encode();
+        assert_eq!(Tombstones::decode(path, &bytes).unwrap(), t);
+        let mut bad = bytes.clone();
+        bad[9] ^= 1;
+        assert!(Tombstones::decode(path, &bad).is_err());
+        assert!(Tombstones::decode(path, &bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn ids_are_nine_digits() {
+        assert_eq!(parse_id("012345678"), Some(12_345_678));
+        assert_eq!(format_id(12_345_678), "012345678");
+        assert_eq!(parse_id("12345678"), None);
+        assert_eq!(parse_id("12345678a"), None);
+        assert_eq!(parse_id("+12345678"), None);
+    }
+
+    #[test]
+    fn meta_round_trip_and_bad_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = SegmentMeta {
+            segment_id: 7,
+            doc_count: 3,
+            schema_hash: 42,
+            created_unix_ms: 1,
+            vectors: None,
+            files: vec![FileEntry { name: "ids.bin".into(), len: 36, crc32: 9 }],
+        };
+        meta.write(dir.path()).unwrap();
+        assert_eq!(SegmentMeta::read(dir.path()).unwrap(), meta);
+        let bytes = std::fs::read(dir.path().join(META_FILE)).unwrap();
+        assert!(SegmentMeta::validate_bytes(&bytes).is_ok());
+        assert!(SegmentMeta::validate_bytes(&bytes[1..]).is_err());
+        let mut framed = vec![0xff; 12];
+        append_footer(FileKind::SegmentMeta, &mut framed);
+        assert!(SegmentMeta::validate_bytes(&framed).is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! Opening a published hybrid segment: metadata first, then every file's size and checksum, then
+//! the parts themselves (tantivy, usearch view, FSTs, columns, id table), all memory-mapped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, DocSet, Searcher, TERMINATED, Term};
+
+use super::files::{IdTable, OwnedPath, SegmentMeta, parse_id};
+use super::schema::CompanyFields;
+use super::writer::{ID_MAP_FILE, IDS_FILE, NAMES_FILE, PRIORS_FILE, PRIOR_COLUMNS, TANTIVY_DIR, VECTORS_FILE};
+use super::{IndexError, Quantization, VectorOptions, writer};
+use crate::analysis::tokenizer::register_tokenizers;
+use crate::storage::ColumnsReader;
+
+/// What the opener expects of a segment.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Checksum every byte of every file (otherwise sizes only, for files above a few MB).
+    pub verify_checksums: bool,
+    /// The embedding model the server is configured with; a segment with vectors of another
+    /// model refuses to open. `None` accepts any.
+    pub expected_model: Option<String>,
+    /// Concurrent vector searches to reserve (usearch fails searches beyond it).
+    pub search_threads: usize,
+}
+
+/// A published, immutable hybrid segment.
+pub struct Segment {
+    meta: SegmentMeta,
+    dir: OwnedPath,
+    fields: Arc<CompanyFields>,
+    searcher: Searcher,
+    ids: IdTable,
+    id_map: fst::Map<Mmap>,
+    names: fst::Map<Mmap>,
+    priors: ColumnsReader,
+    vectors: Option<usearch::Index>,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment").field("id", &self.meta.segment_id).field("docs", &self.meta.doc_count).finish()
+    }
+}
+
+impl Segment {
+    /// Opens and validates the segment in `dir`.
+    pub fn open(dir: &Path, fields: &Arc<CompanyFields>, options: &OpenOptions) -> Result<Segment, IndexError> {
+        let meta = SegmentMeta::read(dir)?;
+        let expected_hash = fields.schema_hash();
+        if meta.schema_hash != expected_hash {
+            return Err(IndexError::SchemaMismatch { path: dir.to_owned(), found: meta.schema_hash, expected: expected_hash });
+        }
+        if let (Some(vectors), Some(expected)) = (&meta.vectors, &options.expected_model)
+            && &vectors.model != expected
+        {
+            return Err(IndexError::ModelMismatch {
+                path: dir.to_owned(),
+                found: vectors.model.clone(),
+                expected: expected.clone(),
+            });
+        }
+        verify_files(dir, &meta, options.verify_checksums)?;
+
+        let tantivy_dir = dir.join(TANTIVY_DIR);
+        let index = tantivy::Index::open_in_dir(&tantivy_dir).map_err(IndexError::lexical(&tantivy_dir))?;
+        register_tokenizers(index.tokenizers());
+        let reader = index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(IndexError::lexical(&tantivy_dir))?;
+        let searcher = reader.searcher();
+        if searcher.num_docs() != u64::from(meta.doc_count) {
+            return Err(IndexError::Invalid(format!(
+                "{}: lexical index holds {} documents, metadata says {}; restore from a snapshot or rebuild the index",
+                dir.display(),
+                searcher.num_docs(),
+                meta.doc_count
+            )));
+        }
+        let ids = IdTable::read(&dir.join(IDS_FILE), meta.doc_count)?;
+        let id_map = open_fst(&dir.join(ID_MAP_FILE))?;
+        let names = open_fst(&dir.join(NAMES_FILE))?;
+        let priors = ColumnsReader::open(&dir.join(PRIORS_FILE))?;
+        if priors.n_docs() != meta.doc_count || PRIOR_COLUMNS.iter().any(|c| priors.column(c).is_none()) {
+            return Err(IndexError::Invalid(format!("{}: prior columns do not match the segment", dir.display())));
+        }
+        let vectors = match &meta.vectors {
+            Some(info) if info.count > 0 => {
+                let path = dir.join(VECTORS_FILE);
+                let vector_error = |message: String| IndexError::Vectors { path: path.clone(), message };
+                let quantization = Quantization::parse(&info.quantization)
+                    .ok_or_else(|| vector_error(format!("unknown quantization {:?}", info.quantization)))?;
+                let options_for = VectorOptions { model: info.model.clone(), dims: info.dims, quantization };
+                let index = writer::new_usearch_index(&options_for).map_err(vector_error)?;
+                index
+                    .reserve_capacity_and_threads(0, options.search_threads.max(1))
+                    .map_err(|err| vector_error(err.to_string()))?;
+                let path_str = path.to_str().ok_or_else(|| vector_error("path is not UTF-8".into()))?;
+                index.view(path_str).map_err(|err| vector_error(err.to_string()))?;
+                if index.size() != info.count as usize || index.dimensions() != info.dims as usize {
+                    return Err(vector_error("vector count or dimensions do not match the metadata".into()));
+                }
+                Some(index)
+            }
+            _ => None,
+        };
+        Ok(Segment {
+            meta,
+            dir: OwnedPath::new(dir.to_owned()),
+            fields: Arc::clone(fields),
+            searcher,
+            ids,
+            id_map,
+            names,
+            priors,
+            vectors,
+        })
+    }
+
+    pub fn id(&self) -> u64 {
+        self.meta.segment_id
+    }
+
+    pub fn meta(&self) -> &SegmentMeta {
+        &self.meta
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn doc_count(&self) -> u32 {
+        self.meta.doc_count
+    }
+
+    pub fn fields(&self) -> &CompanyFields {
+        &self.fields
+    }
+
+    pub fn searcher(&self) -> &Searcher {
+        &self.searcher
+    }
+
+    pub fn ids(&self) -> &IdTable {
+        &self.ids
+    }
+
+    /// The segment's own prior columns (a refreshed copy may override them in the live set).
+    pub fn priors(&self) -> &ColumnsReader {
+        &self.priors
+    }
+
+    pub fn names(&self) -> &fst::Map<Mmap> {
+        &self.names
+    }
+
+    pub fn vectors(&self) -> Option<&usearch::Index> {
+        self.vectors.as_ref()
+    }
+
+    /// The ordinal of company `id` in this segment, deleted or not.
+    pub fn ord_of(&self, id: &str) -> Option<u32> {
+        let id = parse_id(id)?;
+        self.id_map.get(id.to_be_bytes()).map(|ord| ord as u32)
+    }
+
+    /// The stored record (compact JSON) of the document at `ord`.
+    pub fn source(&self, ord: u32) -> Result<Option<Vec<u8>>, IndexError> {
+        let Some(id) = self.ids.id(ord) else { return Ok(None) };
+        let Some(address) = self.address_of(&id)? else { return Ok(None) };
+        let lexical = IndexError::lexical(self.dir().join(TANTIVY_DIR));
+        let doc: tantivy::TantivyDocument = self.searcher.doc(address).map_err(lexical)?;
+        use tantivy::schema::Value;
+        Ok(doc.get_first(self.fields.source).and_then(|v| v.as_bytes()).map(<[u8]>::to_vec))
+    }
+
+    fn address_of(&self, id: &str) -> Result<Option<DocAddress>, IndexError> {
+        let term = Term::from_field_text(self.fields.id, id);
+        for (segment_ord, reader) in self.searcher.segment_readers().iter().enumerate() {
+            let lexical = IndexError::lexical(self.dir().join(TANTIVY_DIR));
+            let inverted = reader.inverted_index(self.fields.id).map_err(lexical)?;
+            let postings = inverted
+                .read_postings(&term, IndexRecordOption::Basic)
+                .map_err(|source| IndexError::Io { path: self.dir().join(TANTIVY_DIR), source })?;
+            if let Some(postings) = postings {
+                let doc = postings.doc();
+                if doc != TERMINATED {
+                    return Ok(Some(DocAddress::new(segment_ord as u32, doc)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The stored vector of the document at `ord` (dequantised to f32).
+    pub fn vector(&self, ord: u32) -> Option<Vec<f32>> {
+        let index = self.vectors.as_ref()?;
+        let mut buffer = vec![0f32; index.dimensions()];
+        match index.get(u64::from(ord), &mut buffer) {
+            Ok(n) if n > 0 => Some(buffer),
+            _ => None,
+        }
+    }
+
+    /// Deletes the segment's files once the last reference goes (after it left the live set).
+    pub fn mark_obsolete(&self) {
+        self.dir.mark_obsolete();
+    }
+}
+
+fn open_fst(path: &Path) -> Result<fst::Map<Mmap>, IndexError> {
+    let file = std::fs::File::open(path).map_err(IndexError::io(path))?;
+    // SAFETY: segment files are never modified in place after publication (see `storage`), and
+    // the checksum was verified before this map is trusted.
+    let mmap = unsafe { Mmap::map(&file) }.map_err(IndexError::io(path))?;
+    fst::Map::new(mmap).map_err(|err| IndexError::Dictionary { path: path.to_owned(), message: err.to_string() })
+}
+
+/// Files up to this size are always checksummed on open; larger ones only with
+/// `verify_checksums` (their sizes are always checked).
+const ALWAYS_VERIFY_BYTES: u64 = 8 << 20;
+
+fn verify_files(dir: &Path, meta: &SegmentMeta, full: bool) -> Result<(), IndexError> {
+    // The structural files must be exactly the recorded ones.
+    for entry in &meta.files {
+        if full || entry.len <= ALWAYS_VERIFY_BYTES {
+            entry.verify(dir)?;
+        } else {
+            let found = std::fs::metadata(dir.join(&entry.name)).map(|m| m.len()).unwrap_or(0);
+            if found != entry.len {
+                return Err(IndexError::FileSize {
+                    path: dir.to_owned(),
+                    file: entry.name.clone(),
+                    found,
+                    expected: entry.len,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Path of a segment directory's metadata, for tools.
+pub fn meta_path(dir: &Path) -> PathBuf {
+    dir.join(super::files::META_FILE)
+}
