@@ -4,4 +4,5 @@
 pub mod cli;
 pub mod error;
 pub mod http;
+pub mod indexing;
 pub mod settings;

@@ -20,7 +20,50 @@ pub struct Settings {
     /// Searchable company fields and their BM25 boosts.
     pub fields: FieldWeights,
     pub fusion: FusionWeights,
+    pub index: IndexSettings,
     pub limits: Limits,
+}
+
+/// Where document vectors come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedderKind {
+    /// multilingual-e5-small run by ONNX Runtime.
+    Onnx,
+    /// A distilled token-table embedder built from the same model.
+    Static,
+    /// Vectors supplied in the records' `vector` field (dimension-checked).
+    Provided,
+    /// No vectors: lexical and concept retrieval only.
+    None,
+}
+
+/// Index building and life cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IndexSettings {
+    /// Source of document vectors (`marketlounge index build --embedder` overrides it).
+    pub embedder: EmbedderKind,
+    /// Dimensions of the vectors.
+    #[schemars(range(min = 1, max = 4096))]
+    pub vector_dims: u32,
+    /// Storage of vectors in the HNSW index.
+    pub vector_quantization: marketlounge_index::segment::Quantization,
+    /// tantivy indexing threads for bulk builds.
+    #[schemars(range(min = 1, max = 8))]
+    pub indexing_threads: usize,
+    /// Indexing memory budget in MiB (across threads).
+    #[schemars(range(min = 32))]
+    pub memory_budget_mb: usize,
+    /// The merge policy keeps at most this many segments.
+    #[schemars(range(min = 1))]
+    pub max_segments: usize,
+    /// Incremental writes become searchable within this delay.
+    #[schemars(range(min = 10, max = 1000))]
+    pub flush_interval_ms: u64,
+    /// Checksum every byte of every segment file when the server opens the index (sizes are
+    /// always checked, and small files always checksummed).
+    pub verify_checksums_on_open: bool,
 }
 
 /// Text analysis options.
@@ -156,6 +199,21 @@ impl Settings {
             "settings field fusion.geo_half_distance_km: must be ≥ 1"
         );
         anyhow::ensure!(self.fusion.rrf_k >= 1.0, "settings field fusion.rrf_k: must be ≥ 1");
+        let index = &self.index;
+        anyhow::ensure!(
+            (1..=4096).contains(&index.vector_dims),
+            "settings field index.vector_dims: must be within [1, 4096]"
+        );
+        anyhow::ensure!(
+            (1..=8).contains(&index.indexing_threads),
+            "settings field index.indexing_threads: must be within [1, 8]"
+        );
+        anyhow::ensure!(index.memory_budget_mb >= 32, "settings field index.memory_budget_mb: must be ≥ 32");
+        anyhow::ensure!(index.max_segments >= 1, "settings field index.max_segments: must be ≥ 1");
+        anyhow::ensure!(
+            (10..=1000).contains(&index.flush_interval_ms),
+            "settings field index.flush_interval_ms: must be within [10, 1000] (writes are searchable within one second)"
+        );
         anyhow::ensure!(self.limits.max_body_bytes >= 1024, "settings field limits.max_body_bytes: must be ≥ 1024");
         anyhow::ensure!(self.limits.max_line_bytes >= 1024, "settings field limits.max_line_bytes: must be ≥ 1024");
         anyhow::ensure!(self.limits.max_query_bytes >= 16, "settings field limits.max_query_bytes: must be ≥ 16");

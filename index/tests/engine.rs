@@ -68,7 +68,7 @@ fn upsert_flush_get_search_delete_reopen() {
     changed.capabilities = vec!["soudage TIG".into()];
     changed.description = "Soudure TIG.".into();
     engine.upsert(vec![changed]).unwrap();
-    assert_eq!(engine.delete(&siren(5)).unwrap().is_some(), true);
+    assert!(engine.delete(&siren(5)).unwrap().is_some());
     assert_eq!(engine.delete(&siren(5)).unwrap(), None, "already deleted");
     assert_eq!(engine.delete(&siren(999)).unwrap(), None, "never existed");
     assert!(engine.get(&siren(5)).unwrap().is_none());
@@ -216,7 +216,8 @@ fn a_failed_reindex_leaves_the_live_set_alone() {
     engine.upsert((0..3).map(company).collect()).unwrap();
     engine.flush().unwrap();
     let generation = engine.snapshot().generation();
-    let records = (10..13).map(|n| if n == 12 { Err(IndexError::Invalid("line 3: bad".into())) } else { Ok(company(n)) });
+    let records =
+        (10..13).map(|n| if n == 12 { Err(IndexError::Invalid("line 3: bad".into())) } else { Ok(company(n)) });
     assert!(engine.reindex(records, &mut |_, _| {}).is_err());
     assert_eq!(engine.snapshot().generation(), generation);
     assert_eq!(engine.snapshot().live_count(), 3);

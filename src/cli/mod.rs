@@ -1,6 +1,7 @@
 //! The `marketlounge` command line.
 
 mod analyze;
+mod index;
 pub mod schema;
 mod validate;
 
@@ -44,6 +45,10 @@ enum Command {
     Serve(ServeArgs),
     /// Print or write the JSON Schemas generated from the record and settings types.
     Schema(schema::Args),
+    /// Build, inspect, verify, re-score and back up the index of a data directory.
+    Index(index::Args),
+    /// Restore a backup into a new data directory.
+    Restore(index::RestoreArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +72,11 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Analyze(args) => analyze::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Index(args) => {
+            let settings = Settings::load(cli.settings.as_deref())?;
+            index::run(&args, &settings)
+        }
+        Command::Restore(args) => index::restore(&args),
         Command::Serve(args) => {
             let settings = Settings::load(cli.settings.as_deref())?;
             serve(args, settings)?;
@@ -88,22 +98,8 @@ fn init_logging(format: LogFormat) {
 }
 
 fn serve(args: ServeArgs, settings: Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data).with_context(|| format!("creating data directory {}", args.data.display()))?;
-    // One server per data directory: a second one would corrupt what the first writes.
-    let lock_path = args.data.join("LOCK");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
-    lock.try_lock().map_err(|_| {
-        anyhow::anyhow!(
-            "data directory {} is used by another marketlounge process (lock held on {})",
-            args.data.display(),
-            lock_path.display()
-        )
-    })?;
+    // One process per data directory: a second one would corrupt what the first writes.
+    let lock = crate::indexing::DataDirLock::acquire(&args.data)?;
     let state = Arc::new(AppState { settings, data_dir: args.data });
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;

@@ -66,45 +66,120 @@ impl Token {
 
 /// Splits `text` into words: maximal runs of alphanumeric characters and combining marks.
 /// Returns byte ranges into `text`.
-pub fn word_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut chars = text.char_indices().peekable();
-    std::iter::from_fn(move || {
-        let (start, _) = chars.find(|&(_, c)| c.is_alphanumeric())?;
-        let mut end = text.len();
-        while let Some(&(idx, c)) = chars.peek() {
-            if c.is_alphanumeric() || is_combining_mark(c) {
-                chars.next();
+pub fn word_spans(text: &str) -> WordSpans<'_> {
+    WordSpans { text, pos: 0 }
+}
+
+/// The iterator of [`word_spans`]: scans bytes, decoding a character only outside ASCII.
+#[derive(Debug, Clone)]
+pub struct WordSpans<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl WordSpans<'_> {
+    /// The character at byte `at` (a character boundary) and its length.
+    fn char_at(&self, at: usize) -> (char, usize) {
+        let c = self.text[at..].chars().next().expect("at < len, on a boundary");
+        (c, c.len_utf8())
+    }
+}
+
+impl Iterator for WordSpans<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let bytes = self.text.as_bytes();
+        let mut at = self.pos;
+        while at < bytes.len() {
+            if bytes[at] < 0x80 {
+                if bytes[at].is_ascii_alphanumeric() {
+                    break;
+                }
+                at += 1;
             } else {
-                end = idx;
-                break;
+                let (c, len) = self.char_at(at);
+                if c.is_alphanumeric() {
+                    break;
+                }
+                at += len;
             }
         }
-        Some((start, end))
-    })
+        if at >= bytes.len() {
+            self.pos = bytes.len();
+            return None;
+        }
+        let start = at;
+        while at < bytes.len() {
+            if bytes[at] < 0x80 {
+                if !bytes[at].is_ascii_alphanumeric() {
+                    break;
+                }
+                at += 1;
+            } else {
+                let (c, len) = self.char_at(at);
+                if !(c.is_alphanumeric() || is_combining_mark(c)) {
+                    break;
+                }
+                at += len;
+            }
+        }
+        self.pos = at;
+        Some((start, at))
+    }
 }
 
 /// Lowercases and removes diacritics: "Ébavurage" → "ebavurage", "Œuvre" → "oeuvre".
 /// Compatibility characters are normalised first (NFKC), so "ﬁ" → "fi" and "２" → "2".
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.nfkc().flat_map(char::to_lowercase) {
-        if c.is_ascii() {
-            out.push(c);
-            continue;
-        }
-        match c {
-            'œ' => out.push_str("oe"),
-            'æ' => out.push_str("ae"),
-            'ß' => out.push_str("ss"),
-            'ø' => out.push('o'),
-            'ł' => out.push('l'),
-            'đ' | 'ð' => out.push('d'),
-            'þ' => out.push_str("th"),
-            'ı' => out.push('i'),
-            _ => out.extend(std::iter::once(c).nfd().filter(|&d| !is_combining_mark(d))),
-        }
-    }
+    fold_into(text, &mut out);
     out
+}
+
+/// [`fold`] into a reused buffer (cleared first).
+pub fn fold_into(text: &str, out: &mut String) {
+    out.clear();
+    if text.is_ascii() {
+        // NFKC leaves ASCII alone: the common case needs no normalisation pass.
+        out.push_str(text);
+        out.make_ascii_lowercase();
+        return;
+    }
+    // Precomposed Latin-1 letters and œ are already NFKC: French text skips the normalisation
+    // pass (and its allocations) too.
+    let latin1 = text.chars().all(|c| c.is_ascii() || ('\u{C0}'..='\u{FF}').contains(&c) || c == 'œ' || c == 'Œ');
+    if latin1 {
+        text.chars().flat_map(char::to_lowercase).for_each(|c| push_folded(out, c));
+    } else {
+        text.nfkc().flat_map(char::to_lowercase).for_each(|c| push_folded(out, c));
+    }
+}
+
+/// [`fold`] without the fast paths: NFKC first, whatever the text.
+#[cfg(test)]
+fn fold_normalising(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    text.nfkc().flat_map(char::to_lowercase).for_each(|c| push_folded(&mut out, c));
+    out
+}
+
+fn push_folded(out: &mut String, c: char) {
+    if c.is_ascii() {
+        out.push(c);
+        return;
+    }
+    match c {
+        'œ' => out.push_str("oe"),
+        'æ' => out.push_str("ae"),
+        'ß' => out.push_str("ss"),
+        'ø' => out.push('o'),
+        'ł' => out.push('l'),
+        'đ' | 'ð' => out.push('d'),
+        'þ' => out.push_str("th"),
+        'ı' => out.push('i'),
+        _ => out.extend(std::iter::once(c).nfd().filter(|&d| !is_combining_mark(d))),
+    }
 }
 
 /// The analysis pipeline for one language.
@@ -124,16 +199,15 @@ impl Analyzer {
 
     /// Analyses `text` into tokens (stopwords kept, with `stem: None`).
     pub fn analyze(&self, text: &str) -> Vec<Token> {
-        let stemmer = frostem::Stemmer::new(self.language.algorithm());
         let mut tokens = Vec::new();
+        let mut folded = String::new();
         for (position, (start, end)) in word_spans(text).enumerate() {
-            let folded = fold(&text[start..end]);
-            if folded.is_empty() || folded.len() > MAX_TOKEN_BYTES {
+            if !fold_word(&text[start..end], &mut folded) {
                 continue;
             }
-            let stem =
-                if self.language.is_stopword(&folded) { None } else { Some(stem(self.language, &stemmer, &folded)) };
-            tokens.push(Token { start, end, position, folded, stem });
+            let mut stem = String::new();
+            let stem = cached_stem_into(self.language, &folded, &mut stem).then_some(stem);
+            tokens.push(Token { start, end, position, folded: folded.clone(), stem });
         }
         tokens
     }
@@ -161,6 +235,61 @@ impl Analyzer {
             self.analyze(text).into_iter().filter(|t| !t.is_stopword()).map(|t| t.folded).collect();
         words.join(" ")
     }
+}
+
+/// One language's stemmer and its memory: folded word → stem (`None` for a stopword).
+type StemCache = (Option<frostem::Stemmer>, rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>);
+
+/// Distinct words kept per thread and language before the stem cache starts over (a few MB).
+const STEM_CACHE_CAPACITY: usize = 1 << 18;
+
+thread_local! {
+    /// Stemming is most of the cost of indexing, and industrial text reuses a small vocabulary:
+    /// each thread remembers the stems it computed.
+    static STEM_CACHE: std::cell::RefCell<[StemCache; 2]> =
+        std::cell::RefCell::new([(None, rustc_hash::FxHashMap::default()), (None, rustc_hash::FxHashMap::default())]);
+}
+
+/// Folds one word into `out`; `false` when the word is dropped (empty once folded, or longer
+/// than [`MAX_TOKEN_BYTES`]). The one per-word rule shared by [`Analyzer::analyze`] and the
+/// tantivy tokenizers.
+pub(crate) fn fold_word(word: &str, out: &mut String) -> bool {
+    fold_into(word, out);
+    !out.is_empty() && out.len() <= MAX_TOKEN_BYTES
+}
+
+/// The stem of a folded word through the per-thread cache, into `out` (cleared first); returns
+/// `false` (and leaves `out` empty) for a stopword. One hash probe per word once warm.
+pub(crate) fn cached_stem_into(language: Language, folded: &str, out: &mut String) -> bool {
+    out.clear();
+    STEM_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let (stemmer, stems) = &mut cache[language as usize];
+        if let Some(found) = stems.get(folded) {
+            return match found {
+                Some(stem) => {
+                    out.push_str(stem);
+                    true
+                }
+                None => false,
+            };
+        }
+        let computed = if language.is_stopword(folded) {
+            None
+        } else {
+            let stemmer = stemmer.get_or_insert_with(|| frostem::Stemmer::new(language.algorithm()));
+            Some(stem(language, stemmer, folded).into_boxed_str())
+        };
+        let is_word = computed.is_some();
+        if let Some(stem) = &computed {
+            out.push_str(stem);
+        }
+        if stems.len() >= STEM_CACHE_CAPACITY {
+            stems.clear();
+        }
+        stems.insert(folded.into(), computed);
+        is_word
+    })
 }
 
 /// Stems a folded word.
@@ -219,6 +348,39 @@ mod tests {
 
     fn stems(language: Language, text: &str) -> Vec<String> {
         Analyzer::new(language).analyze(text).into_iter().filter_map(|t| t.stem).collect()
+    }
+
+    /// The plain definition of a word span, to check the byte scanner against.
+    fn reference_spans(text: &str) -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        let mut start = None;
+        for (idx, c) in text.char_indices() {
+            let inside = c.is_alphanumeric() || (start.is_some() && is_combining_mark(c));
+            match (inside, start) {
+                (true, None) => start = Some(idx),
+                (false, Some(s)) => {
+                    spans.push((s, idx));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            spans.push((s, text.len()));
+        }
+        spans
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_spans_match_the_definition(text in "[a-z0-9 ,.'’éÉœ\u{301}\u{2019}\u{00A0}一-]{0,40}") {
+            proptest::prop_assert_eq!(word_spans(&text).collect::<Vec<_>>(), reference_spans(&text));
+        }
+
+        #[test]
+        fn fast_folding_paths_agree_with_normalising_first(text in "[a-zA-Z0-9 'ÀÉÈÊËÎÏÔÙÛÜÇàâäéèêëîïôöùûüçÿœŒæß\u{301}\u{FB01}²ªſ]{0,24}") {
+            proptest::prop_assert_eq!(fold(&text), fold_normalising(&text));
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use tantivy::tokenizer::{Token as TantivyToken, TokenStream, Tokenizer, TokenizerManager};
 
-use super::{Analyzer, Language};
+use super::Language;
 
 /// French stems, stopwords removed (positions keep their gaps). For text fields.
 pub const FRENCH_TOKENIZER: &str = "ml_fr";
@@ -27,55 +27,68 @@ pub enum MlTokenizer {
     Folded,
 }
 
-/// The tokens of one text, computed up front.
+/// The tokens of one text, computed one at a time into one reused token (no allocation per
+/// word once the stem cache is warm).
 #[derive(Debug)]
-pub struct MlTokenStream {
-    tokens: Vec<TantivyToken>,
-    next: usize,
+pub struct MlTokenStream<'a> {
+    text: &'a str,
+    spans: super::WordSpans<'a>,
+    position: usize,
+    language: Language,
+    keep_stopwords: bool,
+    folded: String,
+    token: TantivyToken,
 }
 
 impl Tokenizer for MlTokenizer {
-    type TokenStream<'a> = MlTokenStream;
+    type TokenStream<'a> = MlTokenStream<'a>;
 
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> MlTokenStream {
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> MlTokenStream<'a> {
         let (language, keep_stopwords) = match *self {
             MlTokenizer::Stemmed(language) => (language, false),
             MlTokenizer::Folded => (Language::French, true),
         };
-        let tokens = Analyzer::new(language)
-            .analyze(text)
-            .into_iter()
-            .filter_map(|token| {
-                let text = if keep_stopwords { Some(token.folded) } else { token.stem }?;
-                Some(TantivyToken {
-                    offset_from: token.start,
-                    offset_to: token.end,
-                    position: token.position,
-                    text,
-                    position_length: 1,
-                })
-            })
-            .collect();
-        MlTokenStream { tokens, next: 0 }
+        MlTokenStream {
+            text,
+            spans: super::word_spans(text),
+            position: 0,
+            language,
+            keep_stopwords,
+            folded: String::new(),
+            token: TantivyToken::default(),
+        }
     }
 }
 
-impl TokenStream for MlTokenStream {
+impl TokenStream for MlTokenStream<'_> {
     fn advance(&mut self) -> bool {
-        if self.next < self.tokens.len() {
-            self.next += 1;
-            true
-        } else {
-            false
+        for (start, end) in self.spans.by_ref() {
+            let position = self.position;
+            self.position += 1;
+            if !super::fold_word(&self.text[start..end], &mut self.folded) {
+                continue;
+            }
+            if self.keep_stopwords {
+                self.token.text.clear();
+                self.token.text.push_str(&self.folded);
+            } else if !super::cached_stem_into(self.language, &self.folded, &mut self.token.text) {
+                continue;
+            }
+            self.token.offset_from = start;
+            self.token.offset_to = end;
+            self.token.position = position;
+            self.token.position_length = 1;
+            return true;
         }
+        false
     }
 
     fn token(&self) -> &TantivyToken {
-        &self.tokens[self.next - 1]
+        &self.token
     }
 
     fn token_mut(&mut self) -> &mut TantivyToken {
-        &mut self.tokens[self.next - 1]
+        &mut self.token
     }
 }
 
@@ -87,6 +100,35 @@ mod tests {
     use tantivy::{Index, doc};
 
     use super::*;
+    use crate::analysis::Analyzer;
+
+    fn stream(tokenizer: MlTokenizer, text: &str) -> Vec<(String, usize, usize, usize)> {
+        let mut tokenizer = tokenizer;
+        let mut stream = tokenizer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            out.push((t.text.clone(), t.offset_from, t.offset_to, t.position));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Index-time tokens are exactly the query-side analysis.
+        #[test]
+        fn streams_agree_with_the_analyzer(text in "[a-zA-Z0-9 ,.'’ÉéèêàçœŒ\u{301}\u{FB01}-]{0,60}") {
+            let analyzer = Analyzer::new(Language::French);
+            let expected: Vec<_> = analyzer
+                .analyze(&text)
+                .into_iter()
+                .filter_map(|t| Some((t.stem?, t.start, t.end, t.position)))
+                .collect();
+            proptest::prop_assert_eq!(stream(MlTokenizer::Stemmed(Language::French), &text), expected);
+            let folded: Vec<_> =
+                analyzer.analyze(&text).into_iter().map(|t| (t.folded, t.start, t.end, t.position)).collect();
+            proptest::prop_assert_eq!(stream(MlTokenizer::Folded, &text), folded);
+        }
+    }
 
     /// The tokenizer works inside a real tantivy index: an unaccented, plural query finds the
     /// accented singular text.

@@ -32,8 +32,8 @@ use crate::refdata::RefData;
 use crate::segment::files::{FileEntry, OwnedPath, parse_id};
 use crate::segment::writer::{PRIOR_COLUMNS, now_unix_ms};
 use crate::segment::{
-    BuildOptions, CompanyFields, IndexDoc, IndexError, OpenOptions, Segment, SegmentBuilder, Tombstones,
-    VectorOptions, segment_dir_name,
+    BuildOptions, CompanyFields, IndexDoc, IndexError, OpenOptions, Segment, SegmentBuilder, Tombstones, VectorOptions,
+    segment_dir_name,
 };
 use crate::storage::{ColumnsReader, fsync_dir, write_atomically, write_columns};
 
@@ -179,7 +179,9 @@ impl Engine {
         let mut memtable = Memtable::default();
         for (_, op) in ops {
             match op {
-                WalOp::Upsert(company) => memtable.active.insert(company.id.clone(), Pending::Upsert(Arc::new(*company))),
+                WalOp::Upsert(company) => {
+                    memtable.active.insert(company.id.clone(), Pending::Upsert(Arc::new(*company)))
+                }
                 WalOp::Delete(id) => memtable.active.insert(id, Pending::Delete),
             };
         }
@@ -387,7 +389,9 @@ impl Engine {
         }
         progress(BuildPhase::Finishing, count);
         let (_, dir) = builder.finish()?;
-        let segment = Segment::open(&dir, &self.fields, &self.options.open_options());
+        // Checksums were computed from these very files a moment ago: check sizes only.
+        let open_options = OpenOptions { verify_checksums: false, ..self.options.open_options() };
+        let segment = Segment::open(&dir, &self.fields, &open_options);
         if segment.is_err() {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -611,12 +615,8 @@ impl Engine {
                 tombstones.delete(ord);
             }
         }
-        let remove = current
-            .segments
-            .iter()
-            .map(|l| l.segment.id())
-            .filter(|&id| id < state.first_new_segment_id)
-            .collect();
+        let remove =
+            current.segments.iter().map(|l| l.segment.id()).filter(|&id| id < state.first_new_segment_id).collect();
         let tombstones = (tombstones.deleted_count() > 0).then_some(tombstones);
         let change = Change { remove, add: vec![(segment, tombstones)], ..Change::default() };
         self.commit(&current, change)?;
@@ -629,9 +629,13 @@ impl Engine {
         let by_id: HashMap<u32, f32> = values
             .iter()
             .map(|(id, p)| {
-                let raw = parse_id(id).ok_or_else(|| IndexError::Record { id: id.clone(), message: "not a 9-digit id".into() })?;
+                let raw = parse_id(id)
+                    .ok_or_else(|| IndexError::Record { id: id.clone(), message: "not a 9-digit id".into() })?;
                 if !(0.0..=1.0).contains(p) {
-                    return Err(IndexError::Record { id: id.clone(), message: format!("opportunity {p} is not in [0, 1]") });
+                    return Err(IndexError::Record {
+                        id: id.clone(),
+                        message: format!("opportunity {p} is not in [0, 1]"),
+                    });
                 }
                 Ok((raw, *p))
             })
@@ -665,7 +669,8 @@ impl Engine {
             }
             let name = format!("{}.g{generation}.cols", segment_dir_name(live.segment.id()));
             let path = live_dir.join(&name);
-            let named: Vec<(&str, &[f32])> = PRIOR_COLUMNS.iter().copied().zip(columns.iter().map(Vec::as_slice)).collect();
+            let named: Vec<(&str, &[f32])> =
+                PRIOR_COLUMNS.iter().copied().zip(columns.iter().map(Vec::as_slice)).collect();
             write_columns(&path, live.segment.doc_count(), &named)?;
             let entry = FileEntry::compute(&live_dir, &name)?;
             change.priors.insert(live.segment.id(), (entry, ColumnsReader::open(&path)?));
@@ -811,13 +816,8 @@ fn open_live_segment(
 /// publishes interrupted by a crash.
 fn collect_garbage(root: &Path, manifest: &Manifest) -> Result<(), IndexError> {
     let segment_names: HashSet<String> = manifest.segments.iter().map(|s| segment_dir_name(s.id)).collect();
-    let sidecar_names: HashSet<&str> = manifest
-        .segments
-        .iter()
-        .flat_map(|s| [&s.deletes, &s.priors])
-        .flatten()
-        .map(|f| f.name.as_str())
-        .collect();
+    let sidecar_names: HashSet<&str> =
+        manifest.segments.iter().flat_map(|s| [&s.deletes, &s.priors]).flatten().map(|f| f.name.as_str()).collect();
     let segments_dir = root.join(SEGMENTS_DIR);
     for entry in std::fs::read_dir(&segments_dir).map_err(IndexError::io(&segments_dir))? {
         let entry = entry.map_err(IndexError::io(&segments_dir))?;

@@ -104,9 +104,9 @@ impl Snapshot {
         let Some((idx, ord)) = self.locate(id) else { return Ok(None) };
         let segment = &self.segments[idx].segment;
         let Some(source) = segment.source(ord)? else { return Ok(None) };
-        serde_json::from_slice(&source)
-            .map(Some)
-            .map_err(|err| IndexError::Invalid(format!("{}: stored record {id} is undecodable: {err}", segment.dir().display())))
+        serde_json::from_slice(&source).map(Some).map_err(|err| {
+            IndexError::Invalid(format!("{}: stored record {id} is undecodable: {err}", segment.dir().display()))
+        })
     }
 
     /// Top `k` live documents for a tantivy query, scored with BM25 statistics summed over every

@@ -53,7 +53,9 @@ impl Wal {
         for entry in std::fs::read_dir(dir).map_err(IndexError::io(dir))? {
             let entry = entry.map_err(IndexError::io(dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(seq) = name.strip_prefix("wal-").and_then(|n| n.strip_suffix(".log")).and_then(|n| n.parse().ok()) {
+            if let Some(seq) =
+                name.strip_prefix("wal-").and_then(|n| n.strip_suffix(".log")).and_then(|n| n.parse().ok())
+            {
                 files.push((seq, entry.path()));
             } else if name.starts_with(".wal-") {
                 // A rotation that did not finish.
@@ -205,7 +207,7 @@ fn replay_file(path: &Path, is_newest: bool, apply: &mut dyn FnMut(u64, WalOp)) 
         let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
         let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
         let body = bytes.get(offset + 8..offset + 8 + len as usize);
-        let Some(body) = body.filter(|_| len <= MAX_RECORD_BYTES && len >= 9) else {
+        let Some(body) = body.filter(|_| (9..=MAX_RECORD_BYTES).contains(&len)) else {
             if is_newest && offset + 8 + (len as usize) > bytes.len() {
                 break;
             }

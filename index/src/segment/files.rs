@@ -50,10 +50,11 @@ pub struct FileEntry {
 }
 
 impl FileEntry {
-    /// Reads `dir/name` and records its size and checksum.
+    /// Reads `dir/name`, makes it durable, and records its size and checksum.
     pub fn compute(dir: &Path, name: &str) -> Result<FileEntry, IndexError> {
         let path = dir.join(name);
         let (len, crc32) = checksum_file(&path)?;
+        std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(IndexError::io(&path))?;
         Ok(FileEntry { name: name.to_owned(), len, crc32 })
     }
 
@@ -152,13 +153,14 @@ impl IdTable {
         IdTable { ids }
     }
 
-    pub fn write_ids(path: &Path, ids: &[u32]) -> Result<(), IndexError> {
+    /// The file bytes of an id table.
+    pub fn encode(ids: &[u32]) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(ids.len() * 4 + 32);
         for id in ids {
             bytes.extend_from_slice(&id.to_le_bytes());
         }
         append_footer(FileKind::Ids, &mut bytes);
-        write_atomically(path, &bytes).map_err(IndexError::io(path))
+        bytes
     }
 
     pub fn read(path: &Path, expected_docs: u32) -> Result<IdTable, IndexError> {
@@ -313,11 +315,8 @@ impl OwnedPath {
 impl Drop for OwnedPath {
     fn drop(&mut self) {
         if self.obsolete.load(std::sync::atomic::Ordering::Acquire) {
-            let result = if self.path.is_dir() {
-                std::fs::remove_dir_all(&self.path)
-            } else {
-                std::fs::remove_file(&self.path)
-            };
+            let result =
+                if self.path.is_dir() { std::fs::remove_dir_all(&self.path) } else { std::fs::remove_file(&self.path) };
             if let Err(err) = result
                 && err.kind() != std::io::ErrorKind::NotFound
             {

@@ -10,7 +10,7 @@ use tantivy::{DocAddress, DocSet, Searcher, TERMINATED, Term};
 
 use super::files::{IdTable, OwnedPath, SegmentMeta, parse_id};
 use super::schema::CompanyFields;
-use super::writer::{ID_MAP_FILE, IDS_FILE, NAMES_FILE, PRIORS_FILE, PRIOR_COLUMNS, TANTIVY_DIR, VECTORS_FILE};
+use super::writer::{ID_MAP_FILE, IDS_FILE, NAMES_FILE, PRIOR_COLUMNS, PRIORS_FILE, TANTIVY_DIR, VECTORS_FILE};
 use super::{IndexError, Quantization, VectorOptions, writer};
 use crate::analysis::tokenizer::register_tokenizers;
 use crate::storage::ColumnsReader;
@@ -52,7 +52,11 @@ impl Segment {
         let meta = SegmentMeta::read(dir)?;
         let expected_hash = fields.schema_hash();
         if meta.schema_hash != expected_hash {
-            return Err(IndexError::SchemaMismatch { path: dir.to_owned(), found: meta.schema_hash, expected: expected_hash });
+            return Err(IndexError::SchemaMismatch {
+                path: dir.to_owned(),
+                found: meta.schema_hash,
+                expected: expected_hash,
+            });
         }
         if let (Some(vectors), Some(expected)) = (&meta.vectors, &options.expected_model)
             && &vectors.model != expected

@@ -49,22 +49,23 @@ pub struct CompanyFields {
 impl CompanyFields {
     pub fn new() -> CompanyFields {
         let mut builder = Schema::builder();
-        let text = |tokenizer: &str| {
-            TextOptions::default().set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(tokenizer)
-                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-            )
+        // Positions (phrase and proximity matching) where phrases matter; the short list fields
+        // and the folded name (prefix and typo matching) need only frequencies.
+        let text_with = |tokenizer: &str, option: IndexRecordOption| {
+            TextOptions::default()
+                .set_indexing_options(TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(option))
         };
+        let text = |tokenizer: &str| text_with(tokenizer, IndexRecordOption::WithFreqsAndPositions);
+        let short = |tokenizer: &str| text_with(tokenizer, IndexRecordOption::WithFreqs);
         let id = builder.add_text_field("id", STRING);
         let ord = builder.add_u64_field("ord", FAST);
         let name = builder.add_text_field("name", text(FRENCH_TOKENIZER));
-        let name_folded = builder.add_text_field("name_folded", text(FOLDED_TOKENIZER));
+        let name_folded = builder.add_text_field("name_folded", short(FOLDED_TOKENIZER));
         let capabilities = builder.add_text_field("capabilities", text(FRENCH_TOKENIZER));
         let description = builder.add_text_field("description", text(FRENCH_TOKENIZER));
-        let machines = builder.add_text_field("machines", text(FRENCH_TOKENIZER));
+        let machines = builder.add_text_field("machines", short(FRENCH_TOKENIZER));
         let materials = builder.add_text_field("materials", text(FRENCH_TOKENIZER));
-        let certifications = builder.add_text_field("certifications", text(FRENCH_TOKENIZER));
+        let certifications = builder.add_text_field("certifications", short(FRENCH_TOKENIZER));
         let naf = builder.add_text_field("naf", STRING);
         let naf_division = builder.add_text_field("naf_division", STRING);
         let departement = builder.add_text_field("departement", STRING);

@@ -37,11 +37,7 @@ impl FileKind {
 
     pub fn version(self) -> u32 {
         match self {
-            FileKind::Columns
-            | FileKind::SegmentMeta
-            | FileKind::Manifest
-            | FileKind::Deletes
-            | FileKind::Ids => 1,
+            FileKind::Columns | FileKind::SegmentMeta | FileKind::Manifest | FileKind::Deletes | FileKind::Ids => 1,
         }
     }
 

@@ -1,0 +1,264 @@
+//! `marketlounge index …` and `marketlounge restore`: offline index maintenance. Each takes the
+//! data directory's lock, so it refuses to run beside a server on the same directory (use the
+//! server's admin endpoints then).
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use marketlounge_index::engine::{BuildPhase, Engine};
+use serde::Deserialize;
+
+use crate::indexing::{CompanySource, DataDirLock, engine_options};
+use crate::settings::{EmbedderKind, Settings};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: IndexCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum IndexCommand {
+    /// Build a new generation from an NDJSON file of companies (plain or gzip) and publish it.
+    Build(BuildArgs),
+    /// Print the live set: generation, segments, documents, vectors.
+    Info(DataArgs),
+    /// Checksum every byte of every file of the live set.
+    Verify(DataArgs),
+    /// Replace the opportunity priors from NDJSON lines `{"id": "…", "opportunity": 0.42}`.
+    Priors(PriorsArgs),
+    /// Copy the published generation into a new directory (a backup).
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DataArgs {
+    /// Data directory.
+    #[arg(long)]
+    data: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct BuildArgs {
+    /// Data directory (created if absent).
+    #[arg(long)]
+    data: PathBuf,
+    /// Companies, NDJSON (plain or gzip).
+    #[arg(long)]
+    companies: PathBuf,
+    /// Where vectors come from (overrides the settings).
+    #[arg(long, value_enum)]
+    embedder: Option<EmbedderKind>,
+}
+
+#[derive(Debug, clap::Args)]
+struct PriorsArgs {
+    #[arg(long)]
+    data: PathBuf,
+    /// NDJSON lines `{"id": "…", "opportunity": p}` with p in [0, 1].
+    #[arg(long)]
+    priors: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct SnapshotArgs {
+    #[arg(long)]
+    data: PathBuf,
+    /// Destination directory (must not exist).
+    #[arg(long)]
+    to: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// A backup made by `index snapshot` or `POST /admin/snapshot`.
+    #[arg(long)]
+    backup: PathBuf,
+    /// Data directory to restore into (must not exist or be empty).
+    #[arg(long)]
+    data: PathBuf,
+}
+
+pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        IndexCommand::Build(args) => build(args, settings),
+        IndexCommand::Info(args) => info(args, settings),
+        IndexCommand::Verify(args) => verify(args, settings),
+        IndexCommand::Priors(args) => priors(args, settings),
+        IndexCommand::Snapshot(args) => snapshot(args, settings),
+    }
+}
+
+fn open(data: &std::path::Path, settings: &Settings, verify: bool) -> anyhow::Result<(DataDirLock, Engine)> {
+    let lock = DataDirLock::acquire(data)?;
+    let mut options = engine_options(settings, settings.index.embedder)?;
+    options.verify_checksums |= verify;
+    let engine = Engine::open(data, options).with_context(|| format!("opening the index in {}", data.display()))?;
+    Ok((lock, engine))
+}
+
+fn build(args: &BuildArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let lock = DataDirLock::acquire(&args.data)?;
+    let embedder = args.embedder.unwrap_or(settings.index.embedder);
+    let options = engine_options(settings, embedder)?;
+    let engine =
+        Engine::open(&args.data, options).with_context(|| format!("opening the index in {}", args.data.display()))?;
+    let source = CompanySource::open(&args.companies, settings.limits.max_line_bytes)?;
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut progress = |phase: BuildPhase, docs: u64| {
+        if phase != BuildPhase::Reading || last_report.elapsed().as_secs() >= 5 {
+            last_report = Instant::now();
+            let rate = docs as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprintln!("{phase:?}: {docs} companies, {rate:.0}/s, {:.1}s", started.elapsed().as_secs_f64());
+        }
+    };
+    let result = engine.reindex(source, &mut progress);
+    let generation = match result {
+        Ok(generation) => generation,
+        Err(err) => {
+            eprintln!("error: {err}");
+            eprintln!("the index in {} is unchanged", args.data.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let docs = engine.snapshot().live_count();
+    println!(
+        "indexed {docs} companies in {elapsed:.1}s ({:.0}/s); generation {generation} published in {}",
+        docs as f64 / elapsed.max(1e-9),
+        args.data.display()
+    );
+    drop(engine);
+    drop(lock);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn info(args: &DataArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let (_lock, engine) = open(&args.data, settings, false)?;
+    let opened = started.elapsed();
+    let snapshot = engine.snapshot();
+    let segments: Vec<serde_json::Value> = snapshot
+        .segments
+        .iter()
+        .map(|live| {
+            let meta = live.segment.meta();
+            serde_json::json!({
+                "id": meta.segment_id,
+                "docs": meta.doc_count,
+                "live": live.live_count(),
+                "vectors": meta.vectors.as_ref().map(|v| serde_json::json!({
+                    "model": v.model, "dims": v.dims, "quantization": v.quantization, "count": v.count
+                })),
+                "bytes": meta.files.iter().map(|f| f.len).sum::<u64>(),
+                "priors_refreshed": live.priors.is_some(),
+            })
+        })
+        .collect();
+    let info = serde_json::json!({
+        "generation": snapshot.generation(),
+        "live_docs": snapshot.live_count(),
+        "pending_writes": engine.pending_count(),
+        "open_ms": opened.as_secs_f64() * 1000.0,
+        "segments": segments,
+    });
+    println!("{}", serde_json::to_string_pretty(&info)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: &DataArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    match open(&args.data, settings, true) {
+        Ok((_lock, engine)) => {
+            let snapshot = engine.snapshot();
+            let files = snapshot.files(engine.root()).len();
+            println!(
+                "ok: generation {}, {} segments, {files} files checksummed in {:.2}s",
+                snapshot.generation(),
+                snapshot.segments.len(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriorLine {
+    id: String,
+    opportunity: f32,
+}
+
+fn priors(args: &PriorsArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let input = marketlounge_index::ndjson::open_path(&args.priors)
+        .with_context(|| format!("opening {}", args.priors.display()))?;
+    let mut values = HashMap::new();
+    let mut errors = 0;
+    for (idx, line) in input.lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", args.priors.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<PriorLine>(&line) {
+            Ok(prior) if (0.0..=1.0).contains(&prior.opportunity) => {
+                values.insert(prior.id, prior.opportunity);
+            }
+            Ok(prior) => {
+                errors += 1;
+                eprintln!("line {}: field opportunity: {} is not within [0, 1]", idx + 1, prior.opportunity);
+            }
+            Err(err) => {
+                errors += 1;
+                eprintln!("line {}: {err}", idx + 1);
+            }
+        }
+    }
+    if errors > 0 {
+        eprintln!("{errors} invalid line(s); the priors are unchanged");
+        return Ok(ExitCode::FAILURE);
+    }
+    let (_lock, engine) = open(&args.data, settings, false)?;
+    let updated = engine.refresh_priors(&values)?;
+    println!(
+        "{updated} live companies updated ({} priors read); generation {}",
+        values.len(),
+        engine.snapshot().generation()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn snapshot(args: &SnapshotArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let (_lock, engine) = open(&args.data, settings, false)?;
+    let manifest = engine.backup(&args.to)?;
+    println!("generation {} copied to {}", manifest.generation, args.to.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restore(args: &RestoreArgs) -> anyhow::Result<ExitCode> {
+    // Hold the target's lock while restoring (the lock file lives beside the data).
+    let parent = args.data.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    if args.data.exists() {
+        let _lock = DataDirLock::acquire(&args.data)?;
+        let only_lock = std::fs::read_dir(&args.data)?.all(|e| e.is_ok_and(|e| e.file_name() == "LOCK"));
+        anyhow::ensure!(
+            only_lock,
+            "{} is not empty; restore into a new directory (stop the server and move the old one away)",
+            args.data.display()
+        );
+        std::fs::remove_file(args.data.join("LOCK")).ok();
+    }
+    let manifest = marketlounge_index::engine::restore(&args.backup, &args.data)?;
+    println!("generation {} restored from {} into {}", manifest.generation, args.backup.display(), args.data.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,153 @@
+//! What the CLI and the HTTP admin endpoints share to build indexes: engine options from the
+//! settings, a company source that validates every line and reports every error, and the data
+//! directory lock.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use marketlounge_index::engine::EngineOptions;
+use marketlounge_index::ndjson::{Parsed, RecordReader};
+use marketlounge_index::record::Company;
+use marketlounge_index::refdata::RefData;
+use marketlounge_index::segment::{IndexError, VectorOptions};
+
+use crate::settings::{EmbedderKind, Settings};
+
+/// Engine options for `settings`, with the embedder chosen (settings or a command-line override).
+pub fn engine_options(settings: &Settings, embedder: EmbedderKind) -> anyhow::Result<EngineOptions> {
+    let index = &settings.index;
+    let vectors = match embedder {
+        EmbedderKind::None => None,
+        EmbedderKind::Provided => Some(VectorOptions {
+            model: format!("provided:{}", index.vector_dims),
+            dims: index.vector_dims,
+            quantization: index.vector_quantization,
+        }),
+        EmbedderKind::Onnx | EmbedderKind::Static => anyhow::bail!(
+            "embedder {embedder:?} is not available in this version (the model embedders are not built yet); use `none` or `provided`"
+        ),
+    };
+    Ok(EngineOptions {
+        threads: index.indexing_threads,
+        memory_budget_bytes: index.memory_budget_mb << 20,
+        vectors,
+        verify_checksums: index.verify_checksums_on_open,
+        max_segments: index.max_segments,
+        search_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    })
+}
+
+/// Reads companies from NDJSON, validating each line. Invalid lines are skipped and remembered;
+/// once the input is exhausted, the source yields one final error listing them, so a build fails
+/// before it publishes anything while still reporting every bad line.
+pub struct CompanySource<R: BufRead> {
+    reader: RecordReader<'static, R, Company>,
+    errors: Vec<String>,
+    error_count: usize,
+    done: bool,
+}
+
+/// At most this many error lines are kept for the final report.
+const MAX_REPORTED_ERRORS: usize = 50;
+
+impl<R: BufRead> std::fmt::Debug for CompanySource<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompanySource")
+            .field("lines_read", &self.lines_read())
+            .field("errors", &self.error_count)
+            .finish()
+    }
+}
+
+impl<R: BufRead> CompanySource<R> {
+    pub fn new(input: R, max_line_bytes: usize) -> Self {
+        CompanySource {
+            reader: RecordReader::new(input, RefData::embedded()).with_max_line_bytes(max_line_bytes),
+            errors: Vec::new(),
+            error_count: 0,
+            done: false,
+        }
+    }
+
+    pub fn lines_read(&self) -> u64 {
+        self.reader.lines_read()
+    }
+}
+
+impl CompanySource<Box<dyn BufRead + Send>> {
+    pub fn open(path: &Path, max_line_bytes: usize) -> anyhow::Result<Self> {
+        let input =
+            marketlounge_index::ndjson::open_path(path).with_context(|| format!("opening {}", path.display()))?;
+        Ok(CompanySource::new(input, max_line_bytes))
+    }
+}
+
+impl<R: BufRead> Iterator for CompanySource<R> {
+    type Item = Result<Company, IndexError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        loop {
+            match self.reader.next() {
+                Some(Ok(Parsed::Valid { record, .. })) => return Some(Ok(record)),
+                Some(Ok(Parsed::Invalid { line, errors })) => {
+                    self.error_count += errors.len();
+                    for error in errors {
+                        if self.errors.len() < MAX_REPORTED_ERRORS {
+                            self.errors.push(format!("line {line}: field {}: {}", error.field, error.message));
+                        }
+                    }
+                }
+                Some(Err(err)) => {
+                    self.done = true;
+                    return Some(Err(IndexError::Invalid(format!("reading input: {err}"))));
+                }
+                None => {
+                    self.done = true;
+                    if self.error_count == 0 {
+                        return None;
+                    }
+                    let more = self.error_count - self.errors.len();
+                    let mut message = format!("{} invalid record error(s); nothing was published:\n", self.error_count);
+                    message.push_str(&self.errors.join("\n"));
+                    if more > 0 {
+                        message.push_str(&format!("\n… and {more} more"));
+                    }
+                    return Some(Err(IndexError::Invalid(message)));
+                }
+            }
+        }
+    }
+}
+
+/// An exclusive lock on a data directory: one process writes it at a time.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+    pub path: PathBuf,
+}
+
+impl DataDirLock {
+    pub fn acquire(data: &Path) -> anyhow::Result<DataDirLock> {
+        std::fs::create_dir_all(data).with_context(|| format!("creating data directory {}", data.display()))?;
+        let path = data.join("LOCK");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        file.try_lock().map_err(|_| {
+            anyhow::anyhow!(
+                "data directory {} is used by another marketlounge process (lock held on {}); \
+                 stop it, or use its HTTP admin endpoints",
+                data.display(),
+                path.display()
+            )
+        })?;
+        Ok(DataDirLock { _file: file, path })
+    }
+}
