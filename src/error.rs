@@ -19,6 +19,10 @@ pub enum ErrorCode {
     InvalidJson,
     /// A field has a wrong type, a missing value or a value out of range.
     InvalidField,
+    /// One or more records of the body are invalid; `details` lists every error by line.
+    InvalidRecord,
+    /// The request conflicts with work in progress (e.g. a reindex is already running).
+    Conflict,
     /// The body is larger than the configured limit.
     PayloadTooLarge,
     /// The body's content type is not JSON or NDJSON.
@@ -36,10 +40,12 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidField,
+        ErrorCode::InvalidRecord,
+        ErrorCode::Conflict,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::NotFound,
@@ -51,7 +57,10 @@ impl ErrorCode {
 
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::BadRequest | ErrorCode::InvalidJson | ErrorCode::InvalidField => StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest | ErrorCode::InvalidJson | ErrorCode::InvalidField | ErrorCode::InvalidRecord => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -67,6 +76,8 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::InvalidRecord => "invalid_record",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::NotFound => "not_found",
@@ -86,6 +97,7 @@ impl ErrorCode {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
             StatusCode::REQUEST_TIMEOUT => ErrorCode::Timeout,
             StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+            StatusCode::CONFLICT => ErrorCode::Conflict,
             status if status.is_client_error() => ErrorCode::BadRequest,
             _ => ErrorCode::Internal,
         }
@@ -97,6 +109,8 @@ impl ErrorCode {
             ErrorCode::BadRequest => "the request is malformed",
             ErrorCode::InvalidJson => "the body is not valid JSON",
             ErrorCode::InvalidField => "a field is invalid",
+            ErrorCode::InvalidRecord => "one or more records are invalid",
+            ErrorCode::Conflict => "the request conflicts with work in progress",
             ErrorCode::PayloadTooLarge => "the request body is larger than the server accepts",
             ErrorCode::UnsupportedMediaType => "the content type is not supported here",
             ErrorCode::NotFound => "no such route or resource",
@@ -114,11 +128,30 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Structured details (e.g. every invalid line of a batch).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into() }
+        ApiError { code, message: message.into(), details: None }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+
+    /// An index error: the caller's fault (bad record) or ours (logged, answered generically).
+    pub fn from_index(error: marketlounge_index::segment::IndexError) -> ApiError {
+        use marketlounge_index::segment::IndexError;
+        match error {
+            IndexError::Record { .. } | IndexError::Invalid(_) => {
+                ApiError::new(ErrorCode::InvalidRecord, error.to_string())
+            }
+            IndexError::Busy(_) => ApiError::new(ErrorCode::Conflict, error.to_string()),
+            other => ApiError::internal(&other),
+        }
     }
 
     /// An unexpected failure: logged in full, answered generically.
@@ -137,11 +170,15 @@ struct ErrorBody<'a> {
 struct ErrorPayload<'a> {
     code: &'static str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorPayload { code: self.code.as_str(), message: &self.message } };
+        let body = ErrorBody {
+            error: ErrorPayload { code: self.code.as_str(), message: &self.message, details: self.details.as_ref() },
+        };
         (self.code.status(), Json(body)).into_response()
     }
 }

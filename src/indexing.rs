@@ -123,6 +123,73 @@ impl<R: BufRead> Iterator for CompanySource<R> {
     }
 }
 
+/// A prior read from NDJSON: `{"id": "…", "opportunity": p}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriorLine {
+    id: String,
+    opportunity: f32,
+}
+
+/// Reads opportunity priors, one `{"id", "opportunity"}` object per line. Returns every value, or
+/// every error as `line N: message`.
+pub fn read_priors(input: impl BufRead) -> Result<std::collections::HashMap<String, f32>, Vec<String>> {
+    let mut values = std::collections::HashMap::new();
+    let mut errors = Vec::new();
+    for (idx, line) in input.split(b'\n').enumerate() {
+        let line_no = idx + 1;
+        let line = match line {
+            Ok(line) => line,
+            Err(err) => {
+                errors.push(format!("line {line_no}: cannot read: {err}"));
+                break;
+            }
+        };
+        let Ok(text) = std::str::from_utf8(&line) else {
+            errors.push(format!("line {line_no}: invalid UTF-8"));
+            continue;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<PriorLine>(text) {
+            Ok(prior) if (0.0..=1.0).contains(&prior.opportunity) => {
+                if marketlounge_index::segment::parse_id(&prior.id).is_none() {
+                    errors.push(format!("line {line_no}: field id: {:?} is not a 9-digit id", prior.id));
+                } else {
+                    values.insert(prior.id, prior.opportunity);
+                }
+            }
+            Ok(prior) => {
+                errors.push(format!("line {line_no}: field opportunity: {} is not within [0, 1]", prior.opportunity))
+            }
+            Err(err) => errors.push(format!("line {line_no}: {err}")),
+        }
+    }
+    if errors.is_empty() { Ok(values) } else { Err(errors) }
+}
+
+/// Counts the bytes read through it (for progress and ETA of a reindex).
+#[derive(Debug)]
+pub struct CountingReader<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R> CountingReader<R> {
+    pub fn new(inner: R, count: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        CountingReader { inner, count }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// An exclusive lock on a data directory: one process writes it at a time.
 #[derive(Debug)]
 pub struct DataDirLock {

@@ -15,14 +15,15 @@ use marketlounge::http::{AppState, app};
 use marketlounge::settings::Settings;
 use tower::ServiceExt;
 
-fn state(max_body_bytes: usize) -> Arc<AppState> {
+fn state(max_body_bytes: usize, data: &std::path::Path) -> Arc<AppState> {
     let mut settings = Settings::default_settings();
     settings.limits.max_body_bytes = max_body_bytes;
-    Arc::new(AppState { settings, data_dir: std::env::temp_dir() })
+    Arc::new(AppState::open(settings, data).unwrap())
 }
 
 async fn call(request: Request<Body>) -> (StatusCode, serde_json::Value) {
-    let response = app(state(4096)).oneshot(request).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let response = app(state(4096, data.path())).oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (

@@ -2,17 +2,14 @@
 //! data directory's lock, so it refuses to run beside a server on the same directory (use the
 //! server's admin endpoints then).
 
-use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use marketlounge_index::engine::{BuildPhase, Engine};
-use serde::Deserialize;
 
-use crate::indexing::{CompanySource, DataDirLock, engine_options};
+use crate::indexing::{CompanySource, DataDirLock, engine_options, read_priors};
 use crate::settings::{EmbedderKind, Settings};
 
 #[derive(Debug, clap::Args)]
@@ -192,41 +189,19 @@ fn verify(args: &DataArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PriorLine {
-    id: String,
-    opportunity: f32,
-}
-
 fn priors(args: &PriorsArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let input = marketlounge_index::ndjson::open_path(&args.priors)
         .with_context(|| format!("opening {}", args.priors.display()))?;
-    let mut values = HashMap::new();
-    let mut errors = 0;
-    for (idx, line) in input.lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", args.priors.display()))?;
-        if line.trim().is_empty() {
-            continue;
+    let values = match read_priors(input) {
+        Ok(values) => values,
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            eprintln!("{} invalid line(s); the priors are unchanged", errors.len());
+            return Ok(ExitCode::FAILURE);
         }
-        match serde_json::from_str::<PriorLine>(&line) {
-            Ok(prior) if (0.0..=1.0).contains(&prior.opportunity) => {
-                values.insert(prior.id, prior.opportunity);
-            }
-            Ok(prior) => {
-                errors += 1;
-                eprintln!("line {}: field opportunity: {} is not within [0, 1]", idx + 1, prior.opportunity);
-            }
-            Err(err) => {
-                errors += 1;
-                eprintln!("line {}: {err}", idx + 1);
-            }
-        }
-    }
-    if errors > 0 {
-        eprintln!("{errors} invalid line(s); the priors are unchanged");
-        return Ok(ExitCode::FAILURE);
-    }
+    };
     let (_lock, engine) = open(&args.data, settings, false)?;
     let updated = engine.refresh_priors(&values)?;
     println!(

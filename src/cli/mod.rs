@@ -100,10 +100,16 @@ fn init_logging(format: LogFormat) {
 fn serve(args: ServeArgs, settings: Settings) -> anyhow::Result<()> {
     // One process per data directory: a second one would corrupt what the first writes.
     let lock = crate::indexing::DataDirLock::acquire(&args.data)?;
-    let state = Arc::new(AppState { settings, data_dir: args.data });
+    let flush_interval = std::time::Duration::from_millis(settings.index.flush_interval_ms);
+    let state = Arc::new(AppState::open(settings, &args.data)?);
+    let maintenance = http::Maintenance::start(Arc::clone(&state.engine), flush_interval);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    let result = runtime.block_on(http::serve(state, args.addr));
+    let result = runtime.block_on(http::serve(Arc::clone(&state), args.addr));
+    // Stop the background work and publish what is pending before letting go of the lock.
+    drop(runtime);
+    drop(maintenance);
+    drop(state);
     drop(lock);
     result
 }

@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -21,11 +21,62 @@ use tower_http::trace::TraceLayer;
 use crate::error::{ApiError, ErrorCode};
 use crate::settings::Settings;
 
+pub mod admin;
+pub mod companies;
+
+use marketlounge_index::engine::Engine;
+
 /// State shared by all handlers.
 #[derive(Debug)]
 pub struct AppState {
     pub settings: Settings,
     pub data_dir: std::path::PathBuf,
+    pub engine: Arc<Engine>,
+    pub tasks: admin::Tasks,
+}
+
+impl AppState {
+    /// Opens the index in `data_dir` (creating an empty one) with the settings' embedder.
+    pub fn open(settings: Settings, data_dir: &std::path::Path) -> anyhow::Result<AppState> {
+        let options = crate::indexing::engine_options(&settings, settings.index.embedder)?;
+        let engine = Engine::open(data_dir, options)
+            .map_err(|err| anyhow::anyhow!("opening the index in {}: {err}", data_dir.display()))?;
+        Ok(AppState {
+            settings,
+            data_dir: data_dir.to_owned(),
+            engine: Arc::new(engine),
+            tasks: admin::Tasks::default(),
+        })
+    }
+}
+
+/// The two body formats the write endpoints take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    Json,
+    Ndjson,
+}
+
+/// The body format from `Content-Type`: JSON, or NDJSON (`application/x-ndjson`,
+/// `application/ndjson`, `application/jsonl`); anything else is 415.
+pub(crate) fn body_kind(headers: &axum::http::HeaderMap) -> Result<BodyKind, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Ok(BodyKind::Json),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines" => {
+            Ok(BodyKind::Ndjson)
+        }
+        _ => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("content type {content_type:?}: send application/json or application/x-ndjson"),
+        )),
+    }
+}
+
+/// Runs blocking index work on the blocking pool, never on the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|err| ApiError::internal(&err))
 }
 
 /// The application's router, without a socket: tests drive it with `tower::ServiceExt::oneshot`.
@@ -33,6 +84,12 @@ pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.settings.limits.clone();
     Router::new()
         .route("/health", get(health))
+        .route("/api/v1/companies", post(companies::upsert))
+        .route("/api/v1/companies/{id}", get(companies::get_company).delete(companies::delete_company))
+        .route("/admin/reindex", post(admin::reindex))
+        .route("/admin/tasks/{task_id}", get(admin::task))
+        .route("/admin/snapshot", post(admin::snapshot))
+        .route("/admin/priors", post(admin::priors))
         .fallback(not_found)
         .with_state(state)
         // Layers run outside-in from the last one: tracing sees everything, `json_errors` then
@@ -51,10 +108,82 @@ pub fn app(state: Arc<AppState>) -> Router {
 struct Health {
     status: &'static str,
     version: &'static str,
+    generation: u64,
+    documents: u64,
+    segments: usize,
+    pending_writes: usize,
 }
 
-async fn health(State(_state): State<Arc<AppState>>) -> Json<Health> {
-    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
+    let snapshot = state.engine.snapshot();
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        generation: snapshot.generation(),
+        documents: snapshot.live_count(),
+        segments: snapshot.segments.len(),
+        pending_writes: state.engine.pending_count(),
+    })
+}
+
+/// Background index upkeep: publishes pending writes every `flush_interval` (so they are
+/// searchable within it) and merges segments on its own thread (a long merge never delays a
+/// flush). Stops, with a last flush, when dropped.
+#[derive(Debug)]
+pub struct Maintenance {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    engine: Arc<Engine>,
+}
+
+impl Maintenance {
+    pub fn start(engine: Arc<Engine>, flush_interval: Duration) -> Maintenance {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let flusher = {
+            let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("flush".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        std::thread::sleep(flush_interval);
+                        if let Err(error) = engine.flush() {
+                            tracing::error!(%error, "flush failed; the writes stay in the write-ahead log and are retried");
+                        }
+                    }
+                })
+                .expect("spawning the flush thread")
+        };
+        let merger = {
+            let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("merge".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        std::thread::sleep(Duration::from_millis(500));
+                        match engine.merge_if_needed() {
+                            Ok(true) => tracing::info!(segments = engine.snapshot().segments.len(), "segments merged"),
+                            Ok(false) => {}
+                            Err(error) => tracing::error!(%error, "merge failed; will retry"),
+                        }
+                    }
+                })
+                .expect("spawning the merge thread")
+        };
+        Maintenance { stop, threads: vec![flusher, merger], engine }
+    }
+}
+
+impl Drop for Maintenance {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        if let Err(error) = self.engine.flush() {
+            tracing::error!(%error, "final flush failed; the writes stay in the write-ahead log");
+        }
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -70,7 +70,7 @@ impl Manifest {
         ids.sort_unstable();
         let duplicate = ids.windows(2).any(|w| w[0] == w[1]);
         if duplicate || ids.last().is_some_and(|&max| max >= self.next_segment_id) {
-            return Err(IndexError::Invalid(format!(
+            return Err(IndexError::Corrupt(format!(
                 "{}: inconsistent segment ids; restore from a snapshot",
                 path.display()
             )));
@@ -78,7 +78,7 @@ impl Manifest {
         for segment in &self.segments {
             for entry in [&segment.deletes, &segment.priors].into_iter().flatten() {
                 if entry.name.contains('/') || entry.name.contains("..") || entry.name.is_empty() {
-                    return Err(IndexError::Invalid(format!("{}: bad sidecar name {:?}", path.display(), entry.name)));
+                    return Err(IndexError::Corrupt(format!("{}: bad sidecar name {:?}", path.display(), entry.name)));
                 }
             }
         }

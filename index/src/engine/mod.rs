@@ -543,10 +543,10 @@ impl Engine {
         let records = docs.iter().map(|&(idx, ord)| {
             let segment = &base.segments[idx].segment;
             let source = segment.source(ord)?.ok_or_else(|| {
-                IndexError::Invalid(format!("{}: document {ord} has no stored record", segment.dir().display()))
+                IndexError::Corrupt(format!("{}: document {ord} has no stored record", segment.dir().display()))
             })?;
             let mut company: Company = serde_json::from_slice(&source)
-                .map_err(|err| IndexError::Invalid(format!("{}: stored record: {err}", segment.dir().display())))?;
+                .map_err(|err| IndexError::Corrupt(format!("{}: stored record: {err}", segment.dir().display())))?;
             if company.vector.is_none() && self.options.vectors.is_some() {
                 company.vector = segment.vector(ord);
             }
@@ -587,7 +587,7 @@ impl Engine {
         {
             let mut publish = self.publish.lock();
             if publish.reindex.is_some() {
-                return Err(IndexError::Invalid("a reindex is already running".into()));
+                return Err(IndexError::Busy("a reindex is already running".into()));
             }
             publish.reindex = Some(ReindexState {
                 first_new_segment_id: self.next_segment_id.load(Ordering::SeqCst),
@@ -779,7 +779,7 @@ fn open_live_segment(
     let dir = root.join(SEGMENTS_DIR).join(segment_dir_name(entry.id));
     let segment = Segment::open(&dir, fields, options)?;
     if segment.doc_count() != entry.doc_count || segment.id() != entry.id {
-        return Err(IndexError::Invalid(format!(
+        return Err(IndexError::Corrupt(format!(
             "{}: segment does not match the manifest; restore from a snapshot",
             dir.display()
         )));
@@ -791,7 +791,7 @@ fn open_live_segment(
             let path = live_dir.join(&file.name);
             let tombstones = Tombstones::read(&path)?;
             if tombstones.n_docs() != entry.doc_count {
-                return Err(IndexError::Invalid(format!("{}: tombstones do not match the segment", path.display())));
+                return Err(IndexError::Corrupt(format!("{}: tombstones do not match the segment", path.display())));
             }
             Sidecar { value: tombstones, file: Some(OwnedPath::new(path)) }
         }
@@ -803,7 +803,7 @@ fn open_live_segment(
             let path = live_dir.join(&file.name);
             let reader = ColumnsReader::open(&path)?;
             if reader.n_docs() != entry.doc_count || PRIOR_COLUMNS.iter().any(|c| reader.column(c).is_none()) {
-                return Err(IndexError::Invalid(format!("{}: prior columns do not match the segment", path.display())));
+                return Err(IndexError::Corrupt(format!("{}: prior columns do not match the segment", path.display())));
             }
             Some(Arc::new(Sidecar { value: reader, file: Some(OwnedPath::new(path)) }))
         }

@@ -105,7 +105,7 @@ impl Snapshot {
         let segment = &self.segments[idx].segment;
         let Some(source) = segment.source(ord)? else { return Ok(None) };
         serde_json::from_slice(&source).map(Some).map_err(|err| {
-            IndexError::Invalid(format!("{}: stored record {id} is undecodable: {err}", segment.dir().display()))
+            IndexError::Corrupt(format!("{}: stored record {id} is undecodable: {err}", segment.dir().display()))
         })
     }
 

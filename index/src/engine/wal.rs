@@ -191,7 +191,7 @@ fn replay_file(path: &Path, is_newest: bool, apply: &mut dyn FnMut(u64, WalOp)) 
     File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(IndexError::io(path))?;
     let mut offset = 0usize;
     let corrupt = |offset: usize, why: &str| {
-        IndexError::Invalid(format!(
+        IndexError::Corrupt(format!(
             "{}: write-ahead log is corrupt at byte {offset} ({why}); restore from a snapshot, or move the file away to accept losing the operations in it",
             path.display()
         ))

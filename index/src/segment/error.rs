@@ -33,8 +33,15 @@ pub enum IndexError {
     ModelMismatch { path: PathBuf, found: String, expected: String },
     #[error("record {id:?}: {message}")]
     Record { id: String, message: String },
+    /// A request the index cannot honour as asked (bad input, existing destination…).
     #[error("{0}")]
     Invalid(String),
+    /// Work in progress forbids this now (e.g. a reindex is already running).
+    #[error("{0}")]
+    Busy(String),
+    /// Index files disagree with each other: the message names them and says what to do.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 impl IndexError {
@@ -56,7 +63,9 @@ impl IndexError {
             IndexError::SchemaMismatch { .. } => "index_schema_mismatch",
             IndexError::ModelMismatch { .. } => "index_model_mismatch",
             IndexError::Record { .. } | IndexError::Invalid(_) => "invalid_record",
+            IndexError::Busy(_) => "busy",
             IndexError::Storage(_)
+            | IndexError::Corrupt(_)
             | IndexError::Lexical { .. }
             | IndexError::Vectors { .. }
             | IndexError::Dictionary { .. }

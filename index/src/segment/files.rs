@@ -22,7 +22,7 @@ pub(crate) fn read_framed(kind: FileKind, path: &Path) -> Result<Vec<u8>, IndexE
 /// Encodes `value` with bincode, frames it and publishes it atomically at `path`.
 pub(crate) fn write_bincode<T: Serialize>(kind: FileKind, path: &Path, value: &T) -> Result<(), IndexError> {
     let mut bytes = bincode::serde::encode_to_vec(value, config::standard())
-        .map_err(|err| IndexError::Invalid(format!("{}: cannot encode: {err}", path.display())))?;
+        .map_err(|err| IndexError::Corrupt(format!("{}: cannot encode: {err}", path.display())))?;
     append_footer(kind, &mut bytes);
     write_atomically(path, &bytes).map_err(IndexError::io(path))
 }

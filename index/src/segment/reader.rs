@@ -79,7 +79,7 @@ impl Segment {
             .map_err(IndexError::lexical(&tantivy_dir))?;
         let searcher = reader.searcher();
         if searcher.num_docs() != u64::from(meta.doc_count) {
-            return Err(IndexError::Invalid(format!(
+            return Err(IndexError::Corrupt(format!(
                 "{}: lexical index holds {} documents, metadata says {}; restore from a snapshot or rebuild the index",
                 dir.display(),
                 searcher.num_docs(),
@@ -91,7 +91,7 @@ impl Segment {
         let names = open_fst(&dir.join(NAMES_FILE))?;
         let priors = ColumnsReader::open(&dir.join(PRIORS_FILE))?;
         if priors.n_docs() != meta.doc_count || PRIOR_COLUMNS.iter().any(|c| priors.column(c).is_none()) {
-            return Err(IndexError::Invalid(format!("{}: prior columns do not match the segment", dir.display())));
+            return Err(IndexError::Corrupt(format!("{}: prior columns do not match the segment", dir.display())));
         }
         let vectors = match &meta.vectors {
             Some(info) if info.count > 0 => {

@@ -90,7 +90,7 @@ impl SegmentBuilder {
         let final_dir = segments_dir.join(segment_dir_name(segment_id));
         let tmp_dir = segments_dir.join(format!("{}.tmp", segment_dir_name(segment_id)));
         if final_dir.exists() {
-            return Err(IndexError::Invalid(format!("{} already exists", final_dir.display())));
+            return Err(IndexError::Corrupt(format!("{} already exists", final_dir.display())));
         }
         if tmp_dir.exists() {
             std::fs::remove_dir_all(&tmp_dir).map_err(IndexError::io(&tmp_dir))?;

@@ -1,0 +1,297 @@
+//! Operator endpoints: `POST /admin/reindex` (background task), `GET /admin/tasks/{id}`,
+//! `POST /admin/snapshot`, `POST /admin/priors`.
+//!
+//! Tasks live in memory: a restart forgets them (the index itself is either the old generation
+//! or the new one, never a mix).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use marketlounge_index::engine::BuildPhase;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, BodyKind, blocking, body_kind};
+use crate::error::{ApiError, ErrorCode};
+use crate::indexing::{CompanySource, CountingReader, read_priors};
+
+/// Finished tasks kept for `GET /admin/tasks/{id}`.
+const KEEP_FINISHED: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    Enqueued,
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskInfo {
+    pub task_id: u64,
+    pub kind: &'static str,
+    pub status: TaskStatus,
+    /// `reading`, `finishing`, `publishing` while processing.
+    pub phase: Option<&'static str>,
+    pub docs_processed: u64,
+    pub bytes_read: u64,
+    pub bytes_total: Option<u64>,
+    pub docs_per_second: f64,
+    /// Estimated seconds left, from the bytes read so far.
+    pub eta_seconds: Option<f64>,
+    pub elapsed_seconds: f64,
+    /// Generation published on success.
+    pub generation: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// The registry of background tasks.
+#[derive(Debug, Default)]
+pub struct Tasks {
+    next_id: AtomicU64,
+    tasks: Mutex<BTreeMap<u64, TaskInfo>>,
+}
+
+impl Tasks {
+    /// Registers a task of `kind` unless one of that kind is still running.
+    fn start_exclusive(&self, kind: &'static str, bytes_total: Option<u64>) -> Option<u64> {
+        let mut tasks = self.tasks.lock();
+        let running =
+            tasks.values().any(|t| t.kind == kind && matches!(t.status, TaskStatus::Enqueued | TaskStatus::Processing));
+        if running {
+            return None;
+        }
+        let task_id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        tasks.insert(
+            task_id,
+            TaskInfo {
+                task_id,
+                kind,
+                status: TaskStatus::Enqueued,
+                phase: None,
+                docs_processed: 0,
+                bytes_read: 0,
+                bytes_total,
+                docs_per_second: 0.0,
+                eta_seconds: None,
+                elapsed_seconds: 0.0,
+                generation: None,
+                error: None,
+            },
+        );
+        let finished: Vec<u64> = tasks
+            .values()
+            .filter(|t| matches!(t.status, TaskStatus::Succeeded | TaskStatus::Failed))
+            .map(|t| t.task_id)
+            .collect();
+        for id in finished.iter().take(finished.len().saturating_sub(KEEP_FINISHED)) {
+            tasks.remove(id);
+        }
+        Some(task_id)
+    }
+
+    fn update(&self, task_id: u64, change: impl FnOnce(&mut TaskInfo)) {
+        if let Some(task) = self.tasks.lock().get_mut(&task_id) {
+            change(task);
+        }
+    }
+
+    pub fn get(&self, task_id: u64) -> Option<TaskInfo> {
+        self.tasks.lock().get(&task_id).cloned()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReindexRequest {
+    /// A companies NDJSON file (plain or gzip) on the server.
+    companies_path: PathBuf,
+}
+
+enum Source {
+    Body(Bytes),
+    File(PathBuf),
+}
+
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    task_id: u64,
+    status_url: String,
+}
+
+pub async fn reindex(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let (source, bytes_total) = match body_kind(&headers)? {
+        BodyKind::Ndjson => {
+            let len = body.len() as u64;
+            (Source::Body(body), Some(len))
+        }
+        BodyKind::Json => {
+            let mut deserializer = serde_json::Deserializer::from_slice(&body);
+            let request: ReindexRequest = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+                let code = if err.inner().is_data() { ErrorCode::InvalidField } else { ErrorCode::InvalidJson };
+                ApiError::new(code, format!("field {}: {}", err.path(), err.inner()))
+            })?;
+            let path = request.companies_path;
+            let metadata = std::fs::metadata(&path).map_err(|err| {
+                ApiError::new(ErrorCode::InvalidField, format!("field companies_path: {}: {err}", path.display()))
+            })?;
+            if !metadata.is_file() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidField,
+                    format!("field companies_path: {} is not a file", path.display()),
+                ));
+            }
+            (Source::File(path), Some(metadata.len()))
+        }
+    };
+    let task_id = state
+        .tasks
+        .start_exclusive("reindex", bytes_total)
+        .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "a reindex is already running"))?;
+    let worker_state = Arc::clone(&state);
+    std::thread::Builder::new()
+        .name(format!("reindex-{task_id}"))
+        .spawn(move || run_reindex(&worker_state, task_id, source))
+        .map_err(|err| ApiError::internal(&err))?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { task_id, status_url: format!("/admin/tasks/{task_id}") })))
+}
+
+fn run_reindex(state: &AppState, task_id: u64, source: Source) {
+    let started = Instant::now();
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let tasks = &state.tasks;
+    tasks.update(task_id, |t| {
+        t.status = TaskStatus::Processing;
+        t.phase = Some("reading");
+    });
+    let input: std::io::Result<Box<dyn Read + Send>> = match source {
+        Source::Body(bytes) => Ok(Box::new(std::io::Cursor::new(bytes))),
+        Source::File(path) => std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read + Send>),
+    };
+    let result = input
+        .and_then(|input| marketlounge_index::ndjson::open_reader(CountingReader::new(input, Arc::clone(&bytes_read))))
+        .map_err(|err| format!("cannot read the companies: {err}"))
+        .and_then(|input| {
+            let companies = CompanySource::new(input, state.settings.limits.max_line_bytes);
+            let mut progress = |phase: BuildPhase, docs: u64| {
+                let elapsed = started.elapsed().as_secs_f64();
+                let read = bytes_read.load(Ordering::Relaxed);
+                tasks.update(task_id, |t| {
+                    t.phase = Some(match phase {
+                        BuildPhase::Reading => "reading",
+                        BuildPhase::Finishing => "finishing",
+                        BuildPhase::Publishing => "publishing",
+                    });
+                    t.docs_processed = docs;
+                    t.bytes_read = read;
+                    t.elapsed_seconds = elapsed;
+                    t.docs_per_second = docs as f64 / elapsed.max(1e-9);
+                    t.eta_seconds = match (phase, t.bytes_total) {
+                        (BuildPhase::Reading, Some(total)) if read > 0 => {
+                            Some(elapsed * (total.saturating_sub(read)) as f64 / read as f64)
+                        }
+                        _ => None,
+                    };
+                });
+            };
+            state.engine.reindex(companies, &mut progress).map_err(|err| err.to_string())
+        });
+    let elapsed = started.elapsed().as_secs_f64();
+    tasks.update(task_id, |t| {
+        t.elapsed_seconds = elapsed;
+        t.eta_seconds = None;
+        t.phase = None;
+        match result {
+            Ok(generation) => {
+                t.status = TaskStatus::Succeeded;
+                t.generation = Some(generation);
+                t.docs_per_second = t.docs_processed as f64 / elapsed.max(1e-9);
+                tracing::info!(task_id, generation, docs = t.docs_processed, elapsed, "reindex published");
+            }
+            Err(error) => {
+                tracing::warn!(task_id, %error, "reindex failed; the live index is unchanged");
+                t.status = TaskStatus::Failed;
+                t.error = Some(error);
+            }
+        }
+    });
+}
+
+pub async fn task(State(state): State<Arc<AppState>>, Path(task_id): Path<String>) -> Result<Json<TaskInfo>, ApiError> {
+    let not_found = || ApiError::new(ErrorCode::NotFound, format!("no task {task_id:?}"));
+    let id: u64 = task_id.parse().map_err(|_| not_found())?;
+    state.tasks.get(id).map(Json).ok_or_else(not_found)
+}
+
+#[derive(Debug, Serialize)]
+pub struct SnapshotTaken {
+    path: String,
+    generation: u64,
+}
+
+pub async fn snapshot(State(state): State<Arc<AppState>>) -> Result<(StatusCode, Json<SnapshotTaken>), ApiError> {
+    let engine = Arc::clone(&state.engine);
+    let dir = state.data_dir.join("snapshots");
+    let manifest = blocking(move || {
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| marketlounge_index::segment::IndexError::Io { path: dir.clone(), source: err })?;
+        let generation = engine.snapshot().generation();
+        let name = format!(
+            "gen-{generation:08}-{}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+        );
+        let path = dir.join(name);
+        engine.backup(&path).map(|manifest| (manifest, path))
+    })
+    .await?
+    .map_err(ApiError::from_index)?;
+    let (manifest, path) = manifest;
+    Ok((StatusCode::CREATED, Json(SnapshotTaken { path: path.display().to_string(), generation: manifest.generation })))
+}
+
+#[derive(Debug, Serialize)]
+pub struct PriorsRefreshed {
+    updated: usize,
+    received: usize,
+    generation: u64,
+}
+
+pub async fn priors(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PriorsRefreshed>, ApiError> {
+    if body_kind(&headers)? != BodyKind::Ndjson {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send NDJSON lines {\"id\", \"opportunity\"} (application/x-ndjson)",
+        ));
+    }
+    let values = read_priors(&body[..]).map_err(|errors| {
+        let details = serde_json::Value::Array(errors.iter().map(|e| serde_json::Value::String(e.clone())).collect());
+        ApiError::new(ErrorCode::InvalidRecord, format!("{} invalid line(s); nothing was changed", errors.len()))
+            .with_details(details)
+    })?;
+    let received = values.len();
+    let engine = Arc::clone(&state.engine);
+    let (updated, generation) = blocking(move || {
+        let updated = engine.refresh_priors(&values)?;
+        Ok::<_, marketlounge_index::segment::IndexError>((updated, engine.snapshot().generation()))
+    })
+    .await?
+    .map_err(ApiError::from_index)?;
+    Ok(Json(PriorsRefreshed { updated, received, generation }))
+}

@@ -1,0 +1,207 @@
+//! The index endpoints over HTTP: company upsert/get/delete, background reindex with task
+//! progress, snapshot, priors refresh, and their errors.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use marketlounge::http::{AppState, app};
+use marketlounge::settings::Settings;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Server {
+    router: Router,
+    state: Arc<AppState>,
+    _data: tempfile::TempDir,
+}
+
+fn server() -> Server {
+    let data = tempfile::tempdir().unwrap();
+    let state = Arc::new(AppState::open(Settings::default_settings(), data.path()).unwrap());
+    Server { router: app(Arc::clone(&state)), state, _data: data }
+}
+
+impl Server {
+    async fn call(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&bytes)));
+        (status, body)
+    }
+
+    async fn send(&self, method: &str, uri: &str, content_type: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+        let request =
+            Request::builder().method(method).uri(uri).header("content-type", content_type).body(body.into()).unwrap();
+        self.call(request).await
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.call(Request::get(uri).body(Body::empty()).unwrap()).await
+    }
+
+    async fn wait_task(&self, task_id: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, task) = self.get(&format!("/admin/tasks/{task_id}")).await;
+            assert_eq!(status, StatusCode::OK, "{task}");
+            if task["status"] == "succeeded" || task["status"] == "failed" {
+                return task;
+            }
+            assert!(Instant::now() < deadline, "task did not finish: {task}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn ndjson(records: &[Value]) -> String {
+    records.iter().map(|r| format!("{r}\n")).collect()
+}
+
+#[tokio::test]
+async fn upsert_get_delete_round_trip() {
+    let server = server();
+    let one = common::company(1);
+    let (status, body) = server.send("POST", "/api/v1/companies", "application/json", one.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["acknowledged"], 1);
+    let id = one["id"].as_str().unwrap();
+    let (status, stored) = server.get(&format!("/api/v1/companies/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stored["name"], one["name"]);
+    assert_eq!(stored["address"]["postal_code"], "42000");
+
+    let batch = ndjson(&[common::company(2), common::company(3)]);
+    let (status, body) = server.send("POST", "/api/v1/companies", "application/x-ndjson", batch).await;
+    assert_eq!((status, body["acknowledged"].as_u64()), (StatusCode::OK, Some(2)));
+    // Searchable once flushed (the server's background flusher does this every 200 ms).
+    assert!(server.state.engine.flush().unwrap());
+    assert_eq!(server.state.engine.snapshot().live_count(), 3);
+
+    let (status, body) = server.send("DELETE", &format!("/api/v1/companies/{id}"), "application/json", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server.get(&format!("/api/v1/companies/{id}")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (status, _) = server.send("DELETE", &format!("/api/v1/companies/{id}"), "application/json", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_batch_with_bad_lines_names_them_and_writes_nothing() {
+    let server = server();
+    let mut bad_naf = common::company(11);
+    bad_naf["naf"] = json!("99.99Z");
+    let mut unknown = common::company(12);
+    unknown["colour"] = json!("red");
+    let body = format!("{}\n{}\n{}\n{{not json\n", common::company(10), bad_naf, unknown);
+    let (status, body) = server.send("POST", "/api/v1/companies", "application/x-ndjson", body).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_record")), "{body}");
+    let lines: Vec<u64> =
+        body["error"]["details"].as_array().unwrap().iter().map(|d| d["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [2, 3, 4]);
+    assert_eq!(body["error"]["details"][0]["field"], "naf");
+    assert_eq!(server.state.engine.pending_count(), 0, "nothing written");
+
+    let (status, body) = server.send("POST", "/api/v1/companies", "application/json", "{\"id\": 5}").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_record")), "{body}");
+    let (status, body) = server.send("POST", "/api/v1/companies", "text/plain", "x").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type"))
+    );
+    let (status, body) = server.send("POST", "/api/v1/companies", "application/json", vec![0xff, 0xfe]).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")));
+    let (status, _) = server.send("POST", "/api/v1/companies", "application/x-ndjson", "\n\n").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn reindex_runs_in_the_background_and_swaps_the_generation() {
+    let server = server();
+    server.send("POST", "/api/v1/companies", "application/json", common::company(99).to_string()).await;
+    server.state.engine.flush().unwrap();
+
+    let body = ndjson(&(100..140).map(common::company).collect::<Vec<_>>());
+    let (status, accepted) = server.send("POST", "/admin/reindex", "application/x-ndjson", body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let task_id = accepted["task_id"].as_u64().unwrap();
+    assert_eq!(accepted["status_url"], format!("/admin/tasks/{task_id}"));
+    let task = server.wait_task(task_id).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(task["docs_processed"], 40);
+    assert_eq!(task["bytes_read"], task["bytes_total"]);
+    assert!(task["generation"].as_u64().unwrap() >= 2);
+    assert_eq!(server.state.engine.snapshot().live_count(), 40);
+    let gone = common::siren(99);
+    assert_eq!(server.get(&format!("/api/v1/companies/{gone}")).await.0, StatusCode::NOT_FOUND);
+
+    // From a server-side file, gzip-compressed.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("companies.ndjson.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, ndjson(&(200..205).map(common::company).collect::<Vec<_>>()).as_bytes())
+        .unwrap();
+    std::fs::write(&path, encoder.finish().unwrap()).unwrap();
+    let request = json!({ "companies_path": path }).to_string();
+    let (status, accepted) = server.send("POST", "/admin/reindex", "application/json", request).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let task = server.wait_task(accepted["task_id"].as_u64().unwrap()).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(server.state.engine.snapshot().live_count(), 5);
+}
+
+#[tokio::test]
+async fn a_reindex_with_bad_input_fails_and_leaves_the_index() {
+    let server = server();
+    server.send("POST", "/api/v1/companies", "application/json", common::company(1).to_string()).await;
+    server.state.engine.flush().unwrap();
+    let mut bad = common::company(3);
+    bad["created"] = json!("yesterday");
+    let body = format!("{}\n{}\n", common::company(2), bad);
+    let (status, accepted) = server.send("POST", "/admin/reindex", "application/x-ndjson", body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = server.wait_task(accepted["task_id"].as_u64().unwrap()).await;
+    assert_eq!(task["status"], "failed");
+    assert!(task["error"].as_str().unwrap().contains("line 2: field created"), "{task}");
+    assert_eq!(server.state.engine.snapshot().live_count(), 1);
+
+    let (status, body) = server
+        .send("POST", "/admin/reindex", "application/json", r#"{"companies_path": "/nonexistent/x.ndjson"}"#)
+        .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")), "{body}");
+    let (status, body) = server.send("POST", "/admin/reindex", "application/json", r#"{"path": "x"}"#).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("path"), "{body}");
+    let (status, body) = server.send("POST", "/admin/reindex", "application/json", "{").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")), "{body}");
+    assert_eq!(server.get("/admin/tasks/424242").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(server.get("/admin/tasks/abc").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn snapshot_and_priors() {
+    let server = server();
+    let batch = ndjson(&[common::company(1), common::company(2)]);
+    server.send("POST", "/api/v1/companies", "application/x-ndjson", batch).await;
+    let (status, taken) = server.send("POST", "/admin/snapshot", "application/json", "").await;
+    assert_eq!(status, StatusCode::CREATED, "{taken}");
+    let path = std::path::PathBuf::from(taken["path"].as_str().unwrap());
+    assert!(path.join("MANIFEST").exists());
+    assert!(taken["generation"].as_u64().unwrap() >= 1, "pending writes were published first");
+
+    let priors = format!("{{\"id\": \"{}\", \"opportunity\": 0.8}}\n", common::siren(1));
+    let (status, body) = server.send("POST", "/admin/priors", "application/x-ndjson", priors).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["updated"].as_u64(), body["received"].as_u64()), (Some(1), Some(1)));
+    let bad = "{\"id\": \"123\", \"opportunity\": 0.8}\n{\"id\": \"x\", \"opportunity\": 2}\n";
+    let (status, body) = server.send("POST", "/admin/priors", "application/x-ndjson", bad).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_record")), "{body}");
+    assert_eq!(body["error"]["details"].as_array().unwrap().len(), 2);
+}
