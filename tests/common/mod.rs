@@ -38,3 +38,65 @@ pub fn company(n: u32) -> serde_json::Value {
         "address": {"postal_code": "42000", "commune": "Saint-Étienne", "commune_code": "42218", "lat": 45.43, "lon": 4.39}
     })
 }
+
+/// A running `marketlounge serve` child and its address.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub addr: String,
+}
+
+/// Starts the server on an ephemeral port and waits until it listens.
+pub fn serve(data: &std::path::Path, settings: Option<&std::path::Path>) -> ServerProcess {
+    use std::io::BufRead;
+    let mut command = Command::new(binary());
+    if let Some(settings) = settings {
+        command.arg("--settings").arg(settings);
+    }
+    let mut child = command
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("MARKETLOUNGE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("the server starts");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first_line = String::new();
+    stdout.read_line(&mut first_line).unwrap();
+    let addr = first_line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("server did not start: {first_line:?}"))
+        .to_owned();
+    ServerProcess { child, addr }
+}
+
+impl ServerProcess {
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
+pub fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad response {response:?}")))?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}

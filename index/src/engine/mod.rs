@@ -41,6 +41,9 @@ pub const SEGMENTS_DIR: &str = "segments";
 pub const LIVE_DIR: &str = "live";
 pub const WAL_DIR: &str = "wal";
 
+/// Segments smaller than this are built with one indexing thread.
+const SMALL_SEGMENT_DOCS: usize = 20_000;
+
 /// How the engine builds and opens segments.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -341,7 +344,8 @@ impl Engine {
             })
             .collect();
         if !upserts.is_empty() {
-            let segment = self.build_segment(upserts.iter().map(|c| Ok(Company::clone(c))), &mut |_, _| {})?;
+            let records = upserts.iter().map(|c| Ok(Company::clone(c)));
+            let segment = self.build_segment(records, Some(upserts.len()), &mut |_, _| {})?;
             change.add.push((segment, None));
         }
         for id in frozen.keys() {
@@ -368,14 +372,22 @@ impl Engine {
     }
 
     /// Builds and opens one segment from records, in order.
+    /// `expected_docs`, when known, sizes the build: small segments use one indexing thread
+    /// (one tantivy segment instead of one per thread).
     fn build_segment(
         &self,
         companies: impl Iterator<Item = Result<Company, IndexError>>,
+        expected_docs: Option<usize>,
         progress: &mut dyn FnMut(BuildPhase, u64),
     ) -> Result<Arc<Segment>, IndexError> {
         let segment_id = self.next_segment_id.fetch_add(1, Ordering::SeqCst);
         let segments_dir = self.root.join(SEGMENTS_DIR);
-        let mut builder = SegmentBuilder::new(&segments_dir, segment_id, &self.options.build_options())?;
+        let mut build_options = self.options.build_options();
+        if expected_docs.is_some_and(|n| n < SMALL_SEGMENT_DOCS) {
+            build_options.threads = 1;
+            build_options.memory_budget_bytes = build_options.memory_budget_bytes.min(32 << 20);
+        }
+        let mut builder = SegmentBuilder::new(&segments_dir, segment_id, &build_options)?;
         let stores_vectors = self.options.vectors.is_some();
         let mut count = 0u64;
         for company in companies {
@@ -552,7 +564,7 @@ impl Engine {
             }
             Ok(company)
         });
-        let merged = self.build_segment(records, &mut |_, _| {})?;
+        let merged = self.build_segment(records, Some(docs.len()), &mut |_, _| {})?;
         let publish = self.publish.lock();
         let current = self.snapshot();
         let chosen_ids: Vec<u64> = chosen.iter().map(|&i| base.segments[i].segment.id()).collect();
@@ -594,7 +606,7 @@ impl Engine {
                 deleted_since: HashSet::new(),
             });
         }
-        let built = self.build_segment(companies, progress);
+        let built = self.build_segment(companies, None, progress);
         let mut publish = self.publish.lock();
         let state = publish.reindex.take().expect("set above");
         let segment = built?;
