@@ -17,21 +17,37 @@ use crate::settings::{EmbedderKind, Settings};
 /// Engine options for `settings`, with the embedder chosen (settings or a command-line override).
 pub fn engine_options(settings: &Settings, embedder: EmbedderKind) -> anyhow::Result<EngineOptions> {
     let index = &settings.index;
-    let vectors = match embedder {
-        EmbedderKind::None => None,
-        EmbedderKind::Provided => Some(VectorOptions {
-            model: format!("provided:{}", index.vector_dims),
-            dims: index.vector_dims,
-            quantization: index.vector_quantization,
-        }),
+    let (vectors, embedder) = match embedder {
+        EmbedderKind::None => (None, None),
+        EmbedderKind::Provided => (
+            Some(VectorOptions {
+                model: format!("provided:{}", index.vector_dims),
+                dims: index.vector_dims,
+                quantization: index.vector_quantization,
+            }),
+            None,
+        ),
+        EmbedderKind::Hashed => {
+            let embedder = marketlounge_index::embed::HashedEmbedder::new(index.vector_dims);
+            let vectors = VectorOptions {
+                model: marketlounge_index::embed::Embedder::fingerprint(&embedder).to_owned(),
+                dims: index.vector_dims,
+                quantization: index.vector_quantization,
+            };
+            (
+                Some(vectors),
+                Some(std::sync::Arc::new(embedder) as std::sync::Arc<dyn marketlounge_index::embed::Embedder>),
+            )
+        }
         EmbedderKind::Onnx | EmbedderKind::Static => anyhow::bail!(
-            "embedder {embedder:?} is not available in this version (the model embedders are not built yet); use `none` or `provided`"
+            "embedder {embedder:?} is not available in this version (the model embedders are not built yet); use `none`, `provided` or `hashed`"
         ),
     };
     Ok(EngineOptions {
         threads: index.indexing_threads,
         memory_budget_bytes: index.memory_budget_mb << 20,
         vectors,
+        embedder,
         verify_checksums: index.verify_checksums_on_open,
         max_segments: index.max_segments,
         search_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),

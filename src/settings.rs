@@ -34,6 +34,8 @@ pub enum EmbedderKind {
     Static,
     /// Vectors supplied in the records' `vector` field (dimension-checked).
     Provided,
+    /// Feature hashing of French stems: fast, lexical-level similarity only (benchmarks, fallback).
+    Hashed,
     /// No vectors: lexical and concept retrieval only.
     None,
 }

@@ -1,8 +1,14 @@
 //! Files written by earlier builds, one per on-disk format version, must keep opening: a format
 //! change that breaks them needs a new version number (and this test tells you so).
 
-use std::path::Path;
+mod common;
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use marketlounge_index::engine::{Engine, EngineOptions};
+use marketlounge_index::record::Company;
+use marketlounge_index::segment::{Quantization, VectorOptions};
 use marketlounge_index::storage::ColumnsReader;
 
 #[test]
@@ -11,4 +17,69 @@ fn columns_v1_still_opens() {
     let reader = ColumnsReader::open(&path).unwrap();
     assert_eq!(reader.n_docs(), 3);
     assert_eq!(reader.column("opportunity").unwrap(), [0.1, 0.5, 0.9]);
+}
+
+fn frozen_index() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/frozen/index-v1")
+}
+
+fn options() -> EngineOptions {
+    let vectors = VectorOptions { model: "provided:4".into(), dims: 4, quantization: Quantization::F32 };
+    EngineOptions { vectors: Some(vectors), ..EngineOptions::default() }
+}
+
+fn company(n: u32) -> Company {
+    let mut value = common::company(n);
+    value["vector"] = serde_json::json!([n as f32, 1.0, 0.0, 0.5]);
+    serde_json::from_value(value).unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// The index of format version 1: two segments, vectors, a tombstone, refreshed priors.
+#[test]
+fn index_v1_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&frozen_index(), dir.path());
+    let engine = Engine::open(dir.path(), EngineOptions { verify_checksums: true, ..options() }).unwrap();
+    let snapshot = engine.snapshot();
+    assert_eq!(snapshot.segments.len(), 2);
+    assert_eq!(snapshot.live_count(), 5);
+    assert!(engine.get(&common::siren(2)).unwrap().is_none(), "deleted");
+    assert_eq!(engine.get(&common::siren(4)).unwrap().unwrap().name, "Mécanique Précision 4");
+    let (idx, ord) = snapshot.locate(&common::siren(5)).unwrap();
+    let live = &snapshot.segments[idx];
+    assert_eq!(live.segment.vector(ord).unwrap(), [5.0, 1.0, 0.0, 0.5]);
+    let (idx, ord) = snapshot.locate(&common::siren(1)).unwrap();
+    assert_eq!(snapshot.segments[idx].prior_column("opportunity").unwrap()[ord as usize], 0.25);
+    let query = snapshot.text_query("fraisage", &[(engine.fields().capabilities, 1.0)]);
+    assert_eq!(snapshot.search(query.as_ref(), 10).unwrap().len(), 5);
+}
+
+/// Writes `tests/frozen/index-v1` (run with `--ignored` after a deliberate format change, with a
+/// new version number, never to paper over an accidental one).
+#[test]
+#[ignore = "regenerates a checked-in fixture"]
+fn regenerate_frozen_index_v1() {
+    let target = frozen_index();
+    assert!(!target.exists(), "{} exists: remove it first, knowingly", target.display());
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), options()).unwrap();
+    engine.upsert((0..3).map(company).collect()).unwrap();
+    engine.flush().unwrap();
+    engine.upsert((3..6).map(company).collect()).unwrap();
+    engine.delete(&common::siren(2)).unwrap();
+    engine.flush().unwrap();
+    engine.refresh_priors(&HashMap::from([(common::siren(1), 0.25f32)])).unwrap();
+    engine.backup(&target).unwrap();
 }

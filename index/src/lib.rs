@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod dict;
+pub mod embed;
 pub mod engine;
 pub mod interpret;
 pub mod ndjson;

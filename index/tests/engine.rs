@@ -374,3 +374,43 @@ fn provided_vectors_are_stored_checked_and_survive_merges() {
     let err = Engine::open(dir.path(), EngineOptions { vectors: Some(other_model), ..options }).unwrap_err();
     assert_eq!(err.code(), "index_model_mismatch");
 }
+
+#[test]
+fn vectors_of_unchanged_texts_are_reused_never_recomputed() {
+    use marketlounge_index::embed::{Embedder, HashedEmbedder};
+    let dir = tempfile::tempdir().unwrap();
+    let embedder = HashedEmbedder::new(32);
+    let vectors = VectorOptions { model: embedder.fingerprint().to_owned(), dims: 32, quantization: Quantization::F32 };
+    let options = EngineOptions {
+        vectors: Some(vectors),
+        embedder: Some(std::sync::Arc::new(embedder.clone())),
+        ..EngineOptions::default()
+    };
+    let engine = Engine::open(dir.path(), options.clone()).unwrap();
+    engine.reindex((0..20).map(|n| Ok(company(n))), &mut |_, _| {}).unwrap();
+    assert_eq!(engine.vector_counts(), (20, 0));
+    // Same texts: every vector is reused.
+    engine.reindex((0..20).map(|n| Ok(company(n))), &mut |_, _| {}).unwrap();
+    assert_eq!(engine.vector_counts(), (20, 20));
+    // A change outside the embedded text reuses; a changed description recomputes.
+    let mut headcount = company(3);
+    headcount.headcount = marketlounge_index::record::HeadcountBand::From50To99;
+    let mut text = company(4);
+    text.description = "Tout autre chose : mécano-soudure.".into();
+    engine.upsert(vec![headcount, text.clone()]).unwrap();
+    engine.flush().unwrap();
+    assert_eq!(engine.vector_counts(), (21, 21));
+    // The stored vector is the embedder's for the current text, and the stored record has no
+    // vector field (vectors live in the vector index only).
+    let snapshot = engine.snapshot();
+    let (idx, ord) = snapshot.locate(&siren(4)).unwrap();
+    let stored = snapshot.segments[idx].segment.vector(ord).unwrap();
+    let expected = embedder.embed_passage(&marketlounge_index::embed::passage_text(&text));
+    assert!(stored.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-6));
+    assert!(engine.get(&siren(4)).unwrap().unwrap().vector.is_none());
+    engine.merge_all().unwrap();
+    let snapshot = engine.snapshot();
+    let (idx, ord) = snapshot.locate(&siren(4)).unwrap();
+    assert_eq!(snapshot.segments[idx].segment.vector(ord).unwrap(), stored, "merges carry vectors over");
+    assert_eq!(engine.vector_counts(), (21, 21), "merges compute nothing");
+}

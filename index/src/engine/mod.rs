@@ -50,8 +50,11 @@ pub struct EngineOptions {
     /// Threads and memory for segment builds.
     pub threads: usize,
     pub memory_budget_bytes: usize,
-    /// Vectors supplied in the records (`Company::vector`), if the index stores any.
+    /// The vectors the index stores, if any: supplied in the records (`Company::vector`) or
+    /// computed by `embedder`.
     pub vectors: Option<VectorOptions>,
+    /// Computes the vectors of records that bring none.
+    pub embedder: Option<Arc<dyn crate::embed::Embedder>>,
     /// Checksum every byte of every segment file on open.
     pub verify_checksums: bool,
     /// The merge policy keeps at most this many segments.
@@ -66,6 +69,7 @@ impl Default for EngineOptions {
             threads: 1,
             memory_budget_bytes: 64 << 20,
             vectors: None,
+            embedder: None,
             verify_checksums: true,
             max_segments: 8,
             search_threads: 2,
@@ -134,6 +138,51 @@ struct Change {
     checkpoint: Option<u64>,
 }
 
+/// Where a build may find vectors already computed for the same text and model.
+enum VectorReuse<'a> {
+    None,
+    /// The live copy of the same id (an incremental update whose text did not change).
+    SameId(&'a Snapshot),
+    /// Any live document with the same content hash (a bulk reindex).
+    ByHash(&'a Snapshot, HashMap<u64, (usize, u32)>),
+}
+
+impl VectorReuse<'_> {
+    fn find(&self, id: &str, content_hash: u64) -> Option<Vec<f32>> {
+        let (snapshot, idx, ord) = match self {
+            VectorReuse::None => return None,
+            VectorReuse::SameId(snapshot) => {
+                let (idx, ord) = snapshot.locate(id)?;
+                (*snapshot, idx, ord)
+            }
+            VectorReuse::ByHash(snapshot, by_hash) => {
+                let &(idx, ord) = by_hash.get(&content_hash)?;
+                (*snapshot, idx, ord)
+            }
+        };
+        let segment = &snapshot.segments[idx].segment;
+        (segment.content_hash(ord) == Some(content_hash)).then(|| segment.vector(ord)).flatten()
+    }
+
+    /// Every live document's content hash in `snapshot`, for segments of the same model.
+    fn by_hash<'a>(snapshot: &'a Snapshot, model: &str) -> VectorReuse<'a> {
+        let mut by_hash = HashMap::new();
+        for (idx, live) in snapshot.segments.iter().enumerate() {
+            if live.segment.meta().vectors.as_ref().is_none_or(|v| v.model != model) {
+                continue;
+            }
+            for ord in 0..live.segment.doc_count() {
+                if let Some(hash) = live.segment.content_hash(ord)
+                    && live.is_live(ord)
+                {
+                    by_hash.insert(hash, (idx, ord));
+                }
+            }
+        }
+        VectorReuse::ByHash(snapshot, by_hash)
+    }
+}
+
 /// Progress of a bulk build, reported as it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildPhase {
@@ -153,6 +202,8 @@ pub struct Engine {
     log: Mutex<Wal>,
     memtable: RwLock<Memtable>,
     next_segment_id: AtomicU64,
+    vectors_computed: AtomicU64,
+    vectors_reused: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -199,6 +250,8 @@ impl Engine {
             log: Mutex::new(log),
             memtable: RwLock::new(memtable),
             next_segment_id,
+            vectors_computed: AtomicU64::new(0),
+            vectors_reused: AtomicU64::new(0),
         })
     }
 
@@ -344,8 +397,9 @@ impl Engine {
             })
             .collect();
         if !upserts.is_empty() {
-            let records = upserts.iter().map(|c| Ok(Company::clone(c)));
-            let segment = self.build_segment(records, Some(upserts.len()), &mut |_, _| {})?;
+            let records = upserts.iter().map(|c| Ok((Company::clone(c), None)));
+            let reuse = VectorReuse::SameId(&base);
+            let segment = self.build_segment(records, Some(upserts.len()), &reuse, &mut |_, _| {})?;
             change.add.push((segment, None));
         }
         for id in frozen.keys() {
@@ -373,11 +427,14 @@ impl Engine {
 
     /// Builds and opens one segment from records, in order.
     /// `expected_docs`, when known, sizes the build: small segments use one indexing thread
-    /// (one tantivy segment instead of one per thread).
+    /// (one tantivy segment instead of one per thread). Each record may come with its vector
+    /// (a merge carries it over); otherwise a provided vector is used, or one is reused through
+    /// `reuse`, or the embedder computes it.
     fn build_segment(
         &self,
-        companies: impl Iterator<Item = Result<Company, IndexError>>,
+        records: impl Iterator<Item = Result<(Company, Option<Vec<f32>>), IndexError>>,
         expected_docs: Option<usize>,
+        reuse: &VectorReuse<'_>,
         progress: &mut dyn FnMut(BuildPhase, u64),
     ) -> Result<Arc<Segment>, IndexError> {
         let segment_id = self.next_segment_id.fetch_add(1, Ordering::SeqCst);
@@ -388,12 +445,37 @@ impl Engine {
             build_options.memory_budget_bytes = build_options.memory_budget_bytes.min(32 << 20);
         }
         let mut builder = SegmentBuilder::new(&segments_dir, segment_id, &build_options)?;
-        let stores_vectors = self.options.vectors.is_some();
+        let model = self.options.vectors.as_ref().map(|v| v.model.as_str());
         let mut count = 0u64;
-        for company in companies {
-            let company = company?;
-            let vector = if stores_vectors { company.vector.as_deref() } else { None };
-            builder.add(IndexDoc { company: &company, vector, opportunity: None })?;
+        for record in records {
+            let (company, carried) = record?;
+            let mut content_hash = 0;
+            let vector = match model {
+                None => None,
+                Some(model) => {
+                    let text = crate::embed::passage_text(&company);
+                    content_hash = crate::embed::content_hash(model, &text);
+                    if carried.is_some() {
+                        carried
+                    } else if let Some(provided) = &company.vector {
+                        Some(provided.clone())
+                    } else if let Some(embedder) = &self.options.embedder {
+                        match reuse.find(&company.id, content_hash) {
+                            Some(vector) => {
+                                self.vectors_reused.fetch_add(1, Ordering::Relaxed);
+                                Some(vector)
+                            }
+                            None => {
+                                self.vectors_computed.fetch_add(1, Ordering::Relaxed);
+                                Some(embedder.embed_passage(&text))
+                            }
+                        }
+                    } else {
+                        None
+                    }
+                }
+            };
+            builder.add(IndexDoc { company: &company, vector: vector.as_deref(), opportunity: None, content_hash })?;
             count += 1;
             if count.is_multiple_of(10_000) {
                 progress(BuildPhase::Reading, count);
@@ -408,6 +490,11 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&dir);
         }
         Ok(Arc::new(segment?))
+    }
+
+    /// Vectors computed by the embedder and vectors reused from earlier segments, since open.
+    pub fn vector_counts(&self) -> (u64, u64) {
+        (self.vectors_computed.load(Ordering::Relaxed), self.vectors_reused.load(Ordering::Relaxed))
     }
 
     /// Writes the sidecars and the manifest of `base` + `change`, then swaps the live snapshot.
@@ -557,14 +644,12 @@ impl Engine {
             let source = segment.source(ord)?.ok_or_else(|| {
                 IndexError::Corrupt(format!("{}: document {ord} has no stored record", segment.dir().display()))
             })?;
-            let mut company: Company = serde_json::from_slice(&source)
+            let company: Company = serde_json::from_slice(&source)
                 .map_err(|err| IndexError::Corrupt(format!("{}: stored record: {err}", segment.dir().display())))?;
-            if company.vector.is_none() && self.options.vectors.is_some() {
-                company.vector = segment.vector(ord);
-            }
-            Ok(company)
+            let vector = if company.vector.is_none() { segment.vector(ord) } else { None };
+            Ok((company, vector))
         });
-        let merged = self.build_segment(records, Some(docs.len()), &mut |_, _| {})?;
+        let merged = self.build_segment(records, Some(docs.len()), &VectorReuse::None, &mut |_, _| {})?;
         let publish = self.publish.lock();
         let current = self.snapshot();
         let chosen_ids: Vec<u64> = chosen.iter().map(|&i| base.segments[i].segment.id()).collect();
@@ -606,7 +691,13 @@ impl Engine {
                 deleted_since: HashSet::new(),
             });
         }
-        let built = self.build_segment(companies, None, progress);
+        let base = self.snapshot();
+        let reuse = match (&self.options.embedder, &self.options.vectors) {
+            (Some(_), Some(vectors)) => VectorReuse::by_hash(&base, &vectors.model),
+            _ => VectorReuse::None,
+        };
+        let built = self.build_segment(companies.map(|c| c.map(|c| (c, None))), None, &reuse, progress);
+        drop(reuse);
         let mut publish = self.publish.lock();
         let state = publish.reindex.take().expect("set above");
         let segment = built?;

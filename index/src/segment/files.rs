@@ -198,6 +198,28 @@ impl IdTable {
     }
 }
 
+/// Per-document content hashes (what each vector was computed from), for reuse by later builds.
+pub fn encode_hashes(hashes: &[u64]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(hashes.len() * 8 + 32);
+    for hash in hashes {
+        bytes.extend_from_slice(&hash.to_le_bytes());
+    }
+    append_footer(FileKind::Hashes, &mut bytes);
+    bytes
+}
+
+pub fn read_hashes(path: &Path, expected_docs: u32) -> Result<Vec<u64>, IndexError> {
+    let payload = read_framed(FileKind::Hashes, path)?;
+    if payload.len() != expected_docs as usize * 8 {
+        return Err(StorageError::Corrupt {
+            path: path.to_owned(),
+            reason: format!("{} bytes for {expected_docs} documents", payload.len()),
+        }
+        .into());
+    }
+    Ok(payload.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+}
+
 /// A company id as the number its 9 digits spell; `None` if it is not 9 ASCII digits.
 pub fn parse_id(id: &str) -> Option<u32> {
     if id.len() != 9 || !id.bytes().all(|b| b.is_ascii_digit()) {

@@ -10,7 +10,9 @@ use tantivy::{DocAddress, DocSet, Searcher, TERMINATED, Term};
 
 use super::files::{IdTable, OwnedPath, SegmentMeta, parse_id};
 use super::schema::CompanyFields;
-use super::writer::{ID_MAP_FILE, IDS_FILE, NAMES_FILE, PRIOR_COLUMNS, PRIORS_FILE, TANTIVY_DIR, VECTORS_FILE};
+use super::writer::{
+    HASHES_FILE, ID_MAP_FILE, IDS_FILE, NAMES_FILE, PRIOR_COLUMNS, PRIORS_FILE, TANTIVY_DIR, VECTORS_FILE,
+};
 use super::{IndexError, Quantization, VectorOptions, writer};
 use crate::analysis::tokenizer::register_tokenizers;
 use crate::storage::ColumnsReader;
@@ -38,6 +40,8 @@ pub struct Segment {
     names: fst::Map<Mmap>,
     priors: ColumnsReader,
     vectors: Option<usearch::Index>,
+    /// Content hashes of the vectors (empty without vectors).
+    hashes: Vec<u64>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -113,6 +117,10 @@ impl Segment {
             }
             _ => None,
         };
+        let hashes = match &meta.vectors {
+            Some(_) => super::files::read_hashes(&dir.join(HASHES_FILE), meta.doc_count)?,
+            None => Vec::new(),
+        };
         Ok(Segment {
             meta,
             dir: OwnedPath::new(dir.to_owned()),
@@ -123,6 +131,7 @@ impl Segment {
             names,
             priors,
             vectors,
+            hashes,
         })
     }
 
@@ -209,6 +218,11 @@ impl Segment {
             Ok(n) if n > 0 => Some(buffer),
             _ => None,
         }
+    }
+
+    /// The content hash the vector at `ord` was computed from (`None` without vectors).
+    pub fn content_hash(&self, ord: u32) -> Option<u64> {
+        self.hashes.get(ord as usize).copied()
     }
 
     /// Deletes the segment's files once the last reference goes (after it left the live set).

@@ -24,6 +24,7 @@ pub const ID_MAP_FILE: &str = "ids.fst";
 pub const NAMES_FILE: &str = "names.fst";
 pub const PRIORS_FILE: &str = "priors.cols";
 pub const VECTORS_FILE: &str = "vectors.usearch";
+pub const HASHES_FILE: &str = "hashes.bin";
 
 /// The prior columns every segment has.
 pub const PRIOR_COLUMNS: [&str; 3] = ["opportunity", "lat", "lon"];
@@ -53,6 +54,8 @@ pub struct IndexDoc<'a> {
     pub vector: Option<&'a [f32]>,
     /// Calibrated opportunity probability; `None` stores NaN (unknown, neutral at query time).
     pub opportunity: Option<f32>,
+    /// [`crate::embed::content_hash`] of what the vector was computed from (0 without vectors).
+    pub content_hash: u64,
 }
 
 /// Builds a segment. Documents get ordinals 0, 1, 2… in the order they are added.
@@ -68,6 +71,7 @@ pub struct SegmentBuilder {
     opportunity: Vec<f32>,
     lat: Vec<f32>,
     lon: Vec<f32>,
+    hashes: Vec<u64>,
     vectors: Option<VectorBuild>,
     source: Vec<u8>,
 }
@@ -118,6 +122,7 @@ impl SegmentBuilder {
             opportunity: Vec::new(),
             lat: Vec::new(),
             lon: Vec::new(),
+            hashes: Vec::new(),
             vectors,
             source: Vec::new(),
         })
@@ -159,6 +164,9 @@ impl SegmentBuilder {
         self.opportunity.push(doc.opportunity.filter(|p| p.is_finite()).unwrap_or(f32::NAN));
         self.lat.push(place.lat.map_or(f32::NAN, |v| v as f32));
         self.lon.push(place.lon.map_or(f32::NAN, |v| v as f32));
+        if self.vectors.is_some() {
+            self.hashes.push(doc.content_hash);
+        }
         Ok(ord)
     }
 
@@ -175,6 +183,9 @@ impl SegmentBuilder {
             let dictionaries = scope.spawn(|| -> Result<std::time::Duration, IndexError> {
                 write_plain(&self.tmp_dir.join(IDS_FILE), &IdTable::encode(&self.ids))?;
                 write_id_map(&self.tmp_dir.join(ID_MAP_FILE), &self.ids)?;
+                if self.vectors.is_some() {
+                    write_plain(&self.tmp_dir.join(HASHES_FILE), &files::encode_hashes(&self.hashes))?;
+                }
                 write_names(&self.tmp_dir.join(NAMES_FILE), names)?;
                 let priors = [&self.opportunity[..], &self.lat[..], &self.lon[..]];
                 let columns: Vec<(&str, &[f32])> = PRIOR_COLUMNS.iter().copied().zip(priors).collect();
@@ -369,7 +380,9 @@ impl VectorBuild {
             .map_err(|err| IndexError::Vectors { path: PathBuf::from(VECTORS_FILE), message: err.to_string() })?;
         let (tx, rx) = sync_channel::<(u64, Vec<f32>)>(4096);
         let rx = Arc::new(Mutex::new(rx));
-        let capacity = Arc::new(Mutex::new(1024usize));
+        // usearch's reserve must not run while adds do: adds hold the read side, growth the write
+        // side. At most `threads` adds run at once, hence the margin.
+        let capacity = Arc::new(parking_lot::RwLock::new(1024usize));
         let workers = (0..threads)
             .map(|_| {
                 let index = Arc::clone(&index);
@@ -380,16 +393,19 @@ impl VectorBuild {
                     loop {
                         let next = rx.lock().recv();
                         let Ok((key, vector)) = next else { return Ok(added) };
-                        {
-                            // Grow ahead of the adds; usearch's reserve is not safe concurrently
-                            // with adds, so every worker waits on the same lock while it runs.
-                            let mut capacity = capacity.lock();
-                            if index.size() + threads >= *capacity {
-                                *capacity *= 2;
-                                index.reserve_capacity_and_threads(*capacity, threads).map_err(|e| e.to_string())?;
+                        loop {
+                            let room = capacity.read();
+                            if index.size() + threads < *room {
+                                index.add(key, &vector).map_err(|e| e.to_string())?;
+                                break;
+                            }
+                            drop(room);
+                            let mut room = capacity.write();
+                            if index.size() + threads >= *room {
+                                *room *= 2;
+                                index.reserve_capacity_and_threads(*room, threads).map_err(|e| e.to_string())?;
                             }
                         }
-                        index.add(key, &vector).map_err(|e| e.to_string())?;
                         added += 1;
                     }
                 })

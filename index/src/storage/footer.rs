@@ -22,6 +22,8 @@ pub enum FileKind {
     Deletes,
     /// A segment's ordinal → id table (u32 per document).
     Ids,
+    /// A segment's content hashes (u64 per document), for vector reuse.
+    Hashes,
 }
 
 impl FileKind {
@@ -32,12 +34,18 @@ impl FileKind {
             FileKind::Manifest => *b"MLMANIFT",
             FileKind::Deletes => *b"MLDELETE",
             FileKind::Ids => *b"MLIDSORD",
+            FileKind::Hashes => *b"MLHASHES",
         }
     }
 
     pub fn version(self) -> u32 {
         match self {
-            FileKind::Columns | FileKind::SegmentMeta | FileKind::Manifest | FileKind::Deletes | FileKind::Ids => 1,
+            FileKind::Columns
+            | FileKind::SegmentMeta
+            | FileKind::Manifest
+            | FileKind::Deletes
+            | FileKind::Ids
+            | FileKind::Hashes => 1,
         }
     }
 
@@ -48,6 +56,7 @@ impl FileKind {
             FileKind::Manifest => "manifest",
             FileKind::Deletes => "tombstones",
             FileKind::Ids => "id table",
+            FileKind::Hashes => "content hashes",
         }
     }
 }
