@@ -414,3 +414,48 @@ fn vectors_of_unchanged_texts_are_reused_never_recomputed() {
     assert_eq!(snapshot.segments[idx].segment.vector(ord).unwrap(), stored, "merges carry vectors over");
     assert_eq!(engine.vector_counts(), (21, 21), "merges compute nothing");
 }
+
+#[test]
+fn reindex_swaps_under_constant_query_load_lose_no_query() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(open(dir.path()));
+    engine.reindex((0..400).map(|n| Ok(company(n))), &mut |_, _| {}).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let queries = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (engine, stop, queries) = (Arc::clone(&engine), Arc::clone(&stop), Arc::clone(&queries));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let snapshot = engine.snapshot();
+                    let f = engine.fields();
+                    let query = snapshot.text_query("découpe laser", &[(f.capabilities, 2.0), (f.description, 1.0)]);
+                    let hits = snapshot.search(query.as_ref(), 10).expect("a search never fails during a swap");
+                    assert_eq!(hits.len(), 10, "every generation has laser cutters");
+                    for hit in &hits {
+                        // Every hit resolves in the snapshot it came from.
+                        assert!(snapshot.get(&hit.id).unwrap().is_some(), "{} vanished", hit.id);
+                    }
+                    queries.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for round in 1..=4u32 {
+        let start = round * 1000;
+        engine.reindex((start..start + 400).map(|n| Ok(company(n))), &mut |_, _| {}).unwrap();
+        engine.upsert((start..start + 20).map(|n| company(n + 500)).collect()).unwrap();
+        engine.flush().unwrap();
+        engine.merge_all().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.join().expect("no reader failed");
+    }
+    assert!(queries.load(Ordering::Relaxed) > 10, "the readers ran during the swaps");
+    assert_eq!(engine.snapshot().live_count(), 420);
+    // Only the live segment's files remain once the readers let go.
+    assert_eq!(std::fs::read_dir(dir.path().join("segments")).unwrap().count(), 1);
+}
