@@ -691,6 +691,19 @@ impl Engine {
                 deleted_since: HashSet::new(),
             });
         }
+        /// Clears the reindex state if the build unwinds before taking it back.
+        struct Running<'a> {
+            publish: &'a Mutex<PublishState>,
+            armed: bool,
+        }
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                if self.armed {
+                    self.publish.lock().reindex = None;
+                }
+            }
+        }
+        let mut running = Running { publish: &self.publish, armed: true };
         let base = self.snapshot();
         let reuse = match (&self.options.embedder, &self.options.vectors) {
             (Some(_), Some(vectors)) => VectorReuse::by_hash(&base, &vectors.model),
@@ -700,6 +713,7 @@ impl Engine {
         drop(reuse);
         let mut publish = self.publish.lock();
         let state = publish.reindex.take().expect("set above");
+        running.armed = false;
         let segment = built?;
         progress(BuildPhase::Publishing, u64::from(segment.doc_count()));
         let current = self.snapshot();
