@@ -205,3 +205,27 @@ async fn snapshot_and_priors() {
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_record")), "{body}");
     assert_eq!(body["error"]["details"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn the_background_flush_makes_writes_searchable() {
+    // The one-second bound is the flush interval (settings refuse more than 1000 ms); timing is
+    // not asserted here (a loaded CI machine is no benchmark), only that the flusher publishes.
+    let server = server();
+    let interval = Duration::from_millis(server.state.settings.index.flush_interval_ms);
+    let _maintenance = marketlounge::http::Maintenance::start(Arc::clone(&server.state.engine), interval);
+    let batch = ndjson(&(0..5).map(common::company).collect::<Vec<_>>());
+    let written = Instant::now();
+    let (status, _) = server.send("POST", "/api/v1/companies", "application/x-ndjson", batch).await;
+    assert_eq!(status, StatusCode::OK);
+    loop {
+        let (_, health) = server.get("/health").await;
+        if health["documents"] == 5 && health["pending_writes"] == 0 {
+            break;
+        }
+        assert!(written.elapsed() < Duration::from_secs(30), "never published: {health}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let snapshot = server.state.engine.snapshot();
+    let query = snapshot.text_query("fraisage", &[(server.state.engine.fields().capabilities, 1.0)]);
+    assert_eq!(snapshot.search(query.as_ref(), 10).unwrap().len(), 5);
+}
