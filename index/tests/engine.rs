@@ -459,3 +459,29 @@ fn reindex_swaps_under_constant_query_load_lose_no_query() {
     // Only the live segment's files remain once the readers let go.
     assert_eq!(std::fs::read_dir(dir.path().join("segments")).unwrap().count(), 1);
 }
+
+#[test]
+fn priors_survive_merges_updates_and_reindexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.upsert((0..4).map(company).collect()).unwrap();
+    engine.flush().unwrap();
+    engine.upsert((4..8).map(company).collect()).unwrap();
+    engine.flush().unwrap();
+    engine.refresh_priors(&HashMap::from([(siren(1), 0.9f32), (siren(6), 0.2)])).unwrap();
+    let prior = |engine: &Engine, n: u32| {
+        let snapshot = engine.snapshot();
+        let (idx, ord) = snapshot.locate(&siren(n)).unwrap();
+        snapshot.segments[idx].prior_column("opportunity").unwrap()[ord as usize]
+    };
+    engine.merge_all().unwrap();
+    assert_eq!((prior(&engine, 1), prior(&engine, 6)), (0.9, 0.2), "a merge keeps refreshed priors");
+    let mut updated = company(1);
+    updated.name = "Renamed".into();
+    engine.upsert(vec![updated]).unwrap();
+    engine.flush().unwrap();
+    assert_eq!(prior(&engine, 1), 0.9, "an update keeps the prior until the next refresh");
+    engine.reindex((0..8).map(|n| Ok(company(n))), &mut |_, _| {}).unwrap();
+    assert_eq!((prior(&engine, 1), prior(&engine, 6)), (0.9, 0.2), "so does a reindex");
+    assert!(prior(&engine, 2).is_nan());
+}

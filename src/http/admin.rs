@@ -249,10 +249,10 @@ pub async fn snapshot(State(state): State<Arc<AppState>>) -> Result<(StatusCode,
         std::fs::create_dir_all(&dir)
             .map_err(|err| marketlounge_index::segment::IndexError::Io { path: dir.clone(), source: err })?;
         let generation = engine.snapshot().generation();
-        let name = format!(
-            "gen-{generation:08}-{}",
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
-        );
+        // Unique even for two requests in the same millisecond.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let name = format!("gen-{generation:08}-{millis}-{}", NEXT.fetch_add(1, Ordering::Relaxed));
         let path = dir.join(name);
         engine.backup(&path).map(|manifest| (manifest, path))
     })

@@ -138,6 +138,26 @@ struct Change {
     checkpoint: Option<u64>,
 }
 
+/// One document to build: the record, and what an earlier copy of it already had.
+struct SegmentInput {
+    company: Company,
+    /// Its vector, carried over by a merge.
+    vector: Option<Vec<f32>>,
+    /// Its opportunity prior, carried over from the live copy.
+    opportunity: Option<f32>,
+}
+
+impl SegmentInput {
+    fn new(company: Company) -> SegmentInput {
+        SegmentInput { company, vector: None, opportunity: None }
+    }
+}
+
+/// The finite opportunity prior of the document at `ord`.
+fn opportunity_of(live: &LiveSegment, ord: u32) -> Option<f32> {
+    live.prior_column("opportunity").and_then(|c| c.get(ord as usize)).copied().filter(|p| p.is_finite())
+}
+
 /// Where a build may find vectors already computed for the same text and model.
 enum VectorReuse<'a> {
     None,
@@ -355,9 +375,20 @@ impl Engine {
     /// new generation was published.
     pub fn flush(&self) -> Result<bool, IndexError> {
         let mut publish = self.publish.lock();
+        self.flush_locked(&mut publish)
+    }
+
+    /// [`Engine::flush`] with the publish lock held by the caller.
+    fn flush_locked(&self, publish: &mut PublishState) -> Result<bool, IndexError> {
         let (frozen, checkpoint) = {
             let mut log = self.log.lock();
             let mut memtable = self.memtable.write();
+            // Operations a previous flush froze but never finished (it unwound): still in the log,
+            // they go back under any newer ones before anything is frozen again.
+            let leftover = std::mem::take(&mut memtable.frozen);
+            for (id, pending) in leftover {
+                memtable.active.entry(id).or_insert(pending);
+            }
             if memtable.active.is_empty() {
                 return Ok(false);
             }
@@ -365,7 +396,7 @@ impl Engine {
             memtable.frozen = std::mem::take(&mut memtable.active);
             (memtable.frozen.clone(), log.last_seq())
         };
-        let result = self.publish_pending(&mut publish, &frozen, checkpoint);
+        let result = self.publish_pending(publish, &frozen, checkpoint);
         {
             let mut memtable = self.memtable.write();
             let frozen = std::mem::take(&mut memtable.frozen);
@@ -397,7 +428,10 @@ impl Engine {
             })
             .collect();
         if !upserts.is_empty() {
-            let records = upserts.iter().map(|c| Ok((Company::clone(c), None)));
+            let records = upserts.iter().map(|c| {
+                let opportunity = base.locate(&c.id).and_then(|(idx, ord)| opportunity_of(&base.segments[idx], ord));
+                Ok(SegmentInput { opportunity, ..SegmentInput::new(Company::clone(c)) })
+            });
             let reuse = VectorReuse::SameId(&base);
             let segment = self.build_segment(records, Some(upserts.len()), &reuse, &mut |_, _| {})?;
             change.add.push((segment, None));
@@ -432,7 +466,7 @@ impl Engine {
     /// `reuse`, or the embedder computes it.
     fn build_segment(
         &self,
-        records: impl Iterator<Item = Result<(Company, Option<Vec<f32>>), IndexError>>,
+        records: impl Iterator<Item = Result<SegmentInput, IndexError>>,
         expected_docs: Option<usize>,
         reuse: &VectorReuse<'_>,
         progress: &mut dyn FnMut(BuildPhase, u64),
@@ -448,7 +482,7 @@ impl Engine {
         let model = self.options.vectors.as_ref().map(|v| v.model.as_str());
         let mut count = 0u64;
         for record in records {
-            let (company, carried) = record?;
+            let SegmentInput { company, vector: carried, opportunity } = record?;
             let mut content_hash = 0;
             let vector = match model {
                 None => None,
@@ -475,7 +509,7 @@ impl Engine {
                     }
                 }
             };
-            builder.add(IndexDoc { company: &company, vector: vector.as_deref(), opportunity: None, content_hash })?;
+            builder.add(IndexDoc { company: &company, vector: vector.as_deref(), opportunity, content_hash })?;
             count += 1;
             if count.is_multiple_of(10_000) {
                 progress(BuildPhase::Reading, count);
@@ -557,7 +591,16 @@ impl Engine {
                 segments.push(live);
                 manifest.segments.push(entry);
             }
-            manifest.write(&self.root)?;
+            if let Err(err) = manifest.write(&self.root) {
+                // The write may have failed after the rename (fsync of the directory): then the
+                // new manifest is what a restart reads, and this publish happened.
+                match Manifest::read(&self.root) {
+                    Ok(Some(on_disk)) if on_disk == manifest => {
+                        tracing::error!(%err, "manifest published but not confirmed durable");
+                    }
+                    _ => return Err(err),
+                }
+            }
             Ok(Snapshot { manifest, segments })
         })();
         let snapshot = match result {
@@ -647,14 +690,27 @@ impl Engine {
             let company: Company = serde_json::from_slice(&source)
                 .map_err(|err| IndexError::Corrupt(format!("{}: stored record: {err}", segment.dir().display())))?;
             let vector = if company.vector.is_none() { segment.vector(ord) } else { None };
-            Ok((company, vector))
+            let opportunity = opportunity_of(&base.segments[idx], ord);
+            Ok(SegmentInput { company, vector, opportunity })
         });
         let merged = self.build_segment(records, Some(docs.len()), &VectorReuse::None, &mut |_, _| {})?;
         let publish = self.publish.lock();
         let current = self.snapshot();
         let chosen_ids: Vec<u64> = chosen.iter().map(|&i| base.segments[i].segment.id()).collect();
-        let still_there = chosen_ids.iter().all(|id| current.segments.iter().any(|l| l.segment.id() == *id));
-        if !still_there || publish.reindex.is_some() {
+        // The chosen segments must still be live with the priors the merge copied (a priors
+        // refresh meanwhile would be undone): otherwise give up, the next round retries.
+        let unchanged = chosen.iter().all(|&idx| {
+            let before = &base.segments[idx];
+            current.segments.iter().any(|now| {
+                Arc::ptr_eq(&now.segment, &before.segment)
+                    && match (&now.priors, &before.priors) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                        _ => false,
+                    }
+            })
+        });
+        if !unchanged || publish.reindex.is_some() {
             merged.mark_obsolete();
             return Ok(false);
         }
@@ -680,12 +736,14 @@ impl Engine {
         companies: impl Iterator<Item = Result<Company, IndexError>>,
         progress: &mut dyn FnMut(BuildPhase, u64),
     ) -> Result<u64, IndexError> {
-        self.flush()?;
         {
+            // Flush and mark the start under one lock: a flush in between would publish writes
+            // into a segment the swap would then treat as older than the reindex.
             let mut publish = self.publish.lock();
             if publish.reindex.is_some() {
                 return Err(IndexError::Busy("a reindex is already running".into()));
             }
+            self.flush_locked(&mut publish)?;
             publish.reindex = Some(ReindexState {
                 first_new_segment_id: self.next_segment_id.load(Ordering::SeqCst),
                 deleted_since: HashSet::new(),
@@ -709,7 +767,25 @@ impl Engine {
             (Some(_), Some(vectors)) => VectorReuse::by_hash(&base, &vectors.model),
             _ => VectorReuse::None,
         };
-        let built = self.build_segment(companies.map(|c| c.map(|c| (c, None))), None, &reuse, progress);
+        // Priors change daily while texts rarely do: a company keeps its prior across a reindex
+        // until the next refresh.
+        let mut priors: HashMap<u32, f32> = HashMap::new();
+        for live in &base.segments {
+            for (ord, id) in live.segment.ids().iter() {
+                if live.is_live(ord)
+                    && let Some(p) = opportunity_of(live, ord)
+                {
+                    priors.insert(id, p);
+                }
+            }
+        }
+        let records = companies.map(|c| {
+            c.map(|company| {
+                let opportunity = parse_id(&company.id).and_then(|id| priors.get(&id).copied());
+                SegmentInput { opportunity, ..SegmentInput::new(company) }
+            })
+        });
+        let built = self.build_segment(records, None, &reuse, progress);
         drop(reuse);
         let mut publish = self.publish.lock();
         let state = publish.reindex.take().expect("set above");
@@ -806,11 +882,11 @@ impl Engine {
         if dest.exists() {
             return Err(IndexError::Invalid(format!("{} already exists", dest.display())));
         }
-        let tmp = dest.with_extension("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(IndexError::io(&tmp))?;
+        let tmp = unique_temp_dir(dest)?;
+        if let Err(err) = copy_state(&self.root, &snapshot.files(&self.root), &tmp) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(err);
         }
-        copy_state(&self.root, &snapshot.files(&self.root), &tmp)?;
         snapshot.manifest.write(&tmp)?;
         fsync_tree(&tmp)?;
         std::fs::rename(&tmp, dest).map_err(IndexError::io(dest))?;
@@ -842,11 +918,11 @@ pub fn restore(backup: &Path, target: &Path) -> Result<Manifest, IndexError> {
             target.display()
         )));
     }
-    let tmp = target.with_extension("restore-tmp");
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(IndexError::io(&tmp))?;
+    let tmp = unique_temp_dir(target)?;
+    if let Err(err) = copy_state(backup, &files, &tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(err);
     }
-    copy_state(backup, &files, &tmp)?;
     for dir in [SEGMENTS_DIR, LIVE_DIR, WAL_DIR] {
         std::fs::create_dir_all(tmp.join(dir)).map_err(IndexError::io(tmp.join(dir)))?;
     }
@@ -860,6 +936,19 @@ pub fn restore(backup: &Path, target: &Path) -> Result<Manifest, IndexError> {
         fsync_dir(parent).map_err(IndexError::io(parent))?;
     }
     Ok(manifest)
+}
+
+/// Creates a fresh, exclusively owned temporary directory beside `dest`.
+fn unique_temp_dir(dest: &Path) -> Result<PathBuf, IndexError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp =
+        dest.with_file_name(format!(".{name}.tmp-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    if let Some(parent) = tmp.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(IndexError::io(parent))?;
+    }
+    std::fs::create_dir(&tmp).map_err(IndexError::io(&tmp))?;
+    Ok(tmp)
 }
 
 fn copy_state(root: &Path, files: &[PathBuf], dest: &Path) -> Result<(), IndexError> {

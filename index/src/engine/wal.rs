@@ -41,8 +41,13 @@ pub struct Wal {
     /// (first sequence number, path) of every file, oldest first; the last one is open.
     files: Vec<(u64, PathBuf)>,
     current: File,
+    /// Length of the current file: where the next append starts.
+    current_len: u64,
     last_seq: u64,
     buf: Vec<u8>,
+    /// Set when a failed append could not be cut off cleanly: no later append may follow a torn
+    /// record, so writes are refused until the log is reopened (replay drops the torn tail).
+    broken: Option<String>,
 }
 
 impl Wal {
@@ -90,7 +95,9 @@ impl Wal {
                 file
             }
         };
-        Ok((Wal { dir: dir.to_owned(), files, current, last_seq, buf: Vec::new() }, ops))
+        let current_len = current.metadata().map_err(IndexError::io(dir))?.len();
+        let wal = Wal { dir: dir.to_owned(), files, current, current_len, last_seq, buf: Vec::new(), broken: None };
+        Ok((wal, ops))
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -99,6 +106,14 @@ impl Wal {
 
     /// Appends operations and makes them durable; returns the sequence number of the last one.
     pub fn append(&mut self, ops: &[WalOp]) -> Result<u64, IndexError> {
+        if let Some(why) = &self.broken {
+            return Err(IndexError::Io {
+                path: self.dir.clone(),
+                source: std::io::Error::other(format!(
+                    "write-ahead log unusable after a failed write ({why}); restart the server"
+                )),
+            });
+        }
         self.buf.clear();
         let mut seq = self.last_seq;
         for op in ops {
@@ -123,15 +138,19 @@ impl Wal {
             self.buf.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
             self.buf.extend_from_slice(&body);
         }
-        let path = &self.files.last().expect("a current file").1;
+        let path = self.files.last().expect("a current file").1.clone();
+        let start = self.current_len;
         let result = self.current.write_all(&self.buf).and_then(|()| self.current.sync_data());
         if let Err(source) = result {
-            // Whatever part of the batch reached the file is not acknowledged: cut it off so that a
-            // later append does not follow a torn record.
-            let len = self.current.metadata().map(|m| m.len()).unwrap_or(0);
-            let _ = self.current.set_len(len.saturating_sub(self.buf.len() as u64));
-            return Err(IndexError::Io { path: path.clone(), source });
+            // Whatever part of this batch reached the file is not acknowledged: cut the file back
+            // to where the batch started, so that no later record follows a torn one. Earlier
+            // records are acknowledged and stay.
+            if let Err(cut) = self.current.set_len(start).and_then(|()| self.current.sync_data()) {
+                self.broken = Some(format!("{}: cannot cut a failed write back: {cut}", path.display()));
+            }
+            return Err(IndexError::Io { path, source });
         }
+        self.current_len = start + self.buf.len() as u64;
         self.last_seq = seq;
         Ok(seq)
     }
@@ -143,6 +162,7 @@ impl Wal {
             return Ok(());
         }
         let (file, path) = create_log(&self.dir, self.last_seq + 1)?;
+        self.current_len = file.metadata().map_err(IndexError::io(&path))?.len();
         self.current = file;
         self.files.push((self.last_seq + 1, path));
         Ok(())
@@ -150,19 +170,21 @@ impl Wal {
 
     /// Removes the files whose every operation is covered by `checkpoint`.
     pub fn truncate_upto(&mut self, checkpoint: u64) -> Result<(), IndexError> {
-        let mut keep_from = 0;
-        for idx in 0..self.files.len().saturating_sub(1) {
-            let next_first = self.files[idx + 1].0;
-            if next_first <= checkpoint + 1 {
-                let path = &self.files[idx].1;
-                std::fs::remove_file(path).map_err(IndexError::io(path))?;
-                keep_from = idx + 1;
-            } else {
-                break;
+        let mut removed = false;
+        while self.files.len() > 1 && self.files[1].0 <= checkpoint + 1 {
+            let (first, path) = self.files.remove(0);
+            removed = true;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    // Keep listing it: the next truncation retries.
+                    self.files.insert(0, (first, path.clone()));
+                    return Err(IndexError::Io { path, source });
+                }
             }
         }
-        self.files.drain(..keep_from);
-        if keep_from > 0 {
+        if removed {
             fsync_dir(&self.dir).map_err(IndexError::io(&self.dir))?;
         }
         Ok(())
@@ -266,6 +288,20 @@ mod tests {
         drop(wal);
         let (_, ops) = Wal::open(dir.path(), 0).unwrap();
         assert_eq!(ops.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [3, 4]);
+    }
+
+    #[test]
+    fn truncation_tolerates_files_already_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), 0).unwrap();
+        for id in ["000000001", "000000002", "000000003"] {
+            wal.append(&[WalOp::Delete(id.into())]).unwrap();
+            wal.rotate().unwrap();
+        }
+        std::fs::remove_file(dir.path().join(format!("wal-{:020}.log", 2))).unwrap();
+        wal.truncate_upto(3).unwrap();
+        assert_eq!(wal.file_count(), 1);
+        assert_eq!(wal.append(&[WalOp::Delete("000000004".into())]).unwrap(), 4);
     }
 
     #[test]
