@@ -44,6 +44,14 @@ fn ids_for(engine: &Engine, text: &str) -> Vec<String> {
     ids
 }
 
+/// Publishes companies 0..4 and 4..8 as two segments.
+fn two_segments(engine: &Engine) {
+    for range in [0..4, 4..8] {
+        engine.upsert(range.map(company).collect()).unwrap();
+        engine.flush().unwrap();
+    }
+}
+
 fn open(dir: &Path) -> Engine {
     Engine::open(dir, EngineOptions::default()).unwrap()
 }
@@ -159,10 +167,7 @@ fn merges_keep_the_live_documents_and_bound_the_segment_count() {
 fn a_held_snapshot_keeps_its_files_until_released() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path());
-    engine.upsert((0..4).map(company).collect()).unwrap();
-    engine.flush().unwrap();
-    engine.upsert((4..8).map(company).collect()).unwrap();
-    engine.flush().unwrap();
+    two_segments(&engine);
     let old = engine.snapshot();
     engine.merge_all().unwrap();
     assert_eq!(std::fs::read_dir(dir.path().join("segments")).unwrap().count(), 3);
@@ -464,10 +469,7 @@ fn reindex_swaps_under_constant_query_load_lose_no_query() {
 fn priors_survive_merges_updates_and_reindexes() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path());
-    engine.upsert((0..4).map(company).collect()).unwrap();
-    engine.flush().unwrap();
-    engine.upsert((4..8).map(company).collect()).unwrap();
-    engine.flush().unwrap();
+    two_segments(&engine);
     engine.refresh_priors(&HashMap::from([(siren(1), 0.9f32), (siren(6), 0.2)])).unwrap();
     let prior = |engine: &Engine, n: u32| {
         let snapshot = engine.snapshot();

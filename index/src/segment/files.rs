@@ -58,10 +58,9 @@ impl FileEntry {
         Ok(FileEntry { name: name.to_owned(), len, crc32 })
     }
 
-    /// Checks that `dir/name` still has the recorded size and checksum.
-    pub fn verify(&self, dir: &Path) -> Result<(), IndexError> {
-        let path = dir.join(&self.name);
-        let found = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    /// Checks that `dir/name` still has the recorded size (a truncated or missing file).
+    pub fn verify_size(&self, dir: &Path) -> Result<(), IndexError> {
+        let found = std::fs::metadata(dir.join(&self.name)).map(|m| m.len()).unwrap_or(0);
         if found != self.len {
             return Err(IndexError::FileSize {
                 path: dir.to_owned(),
@@ -70,6 +69,13 @@ impl FileEntry {
                 expected: self.len,
             });
         }
+        Ok(())
+    }
+
+    /// Checks that `dir/name` still has the recorded size and checksum.
+    pub fn verify(&self, dir: &Path) -> Result<(), IndexError> {
+        self.verify_size(dir)?;
+        let path = dir.join(&self.name);
         let (_, crc32) = checksum_file(&path)?;
         if crc32 != self.crc32 {
             return Err(IndexError::FileChecksum { path: dir.to_owned(), file: self.name.clone() });

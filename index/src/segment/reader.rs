@@ -244,26 +244,13 @@ fn open_fst(path: &Path) -> Result<fst::Map<Mmap>, IndexError> {
 const ALWAYS_VERIFY_BYTES: u64 = 8 << 20;
 
 fn verify_files(dir: &Path, meta: &SegmentMeta, full: bool) -> Result<(), IndexError> {
-    // The structural files must be exactly the recorded ones.
+    // Every recorded file: its size always, its checksum when small or when asked.
     for entry in &meta.files {
         if full || entry.len <= ALWAYS_VERIFY_BYTES {
             entry.verify(dir)?;
         } else {
-            let found = std::fs::metadata(dir.join(&entry.name)).map(|m| m.len()).unwrap_or(0);
-            if found != entry.len {
-                return Err(IndexError::FileSize {
-                    path: dir.to_owned(),
-                    file: entry.name.clone(),
-                    found,
-                    expected: entry.len,
-                });
-            }
+            entry.verify_size(dir)?;
         }
     }
     Ok(())
-}
-
-/// Path of a segment directory's metadata, for tools.
-pub fn meta_path(dir: &Path) -> PathBuf {
-    dir.join(super::files::META_FILE)
 }
