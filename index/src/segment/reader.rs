@@ -1,7 +1,7 @@
 //! Opening a published hybrid segment: metadata first, then every file's size and checksum, then
 //! the parts themselves (tantivy, usearch view, FSTs, columns, id table), all memory-mapped.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use memmap2::Mmap;
