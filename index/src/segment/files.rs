@@ -84,6 +84,37 @@ impl FileEntry {
     }
 }
 
+/// Runs `work(i)` for every `i < sizes.len()` on two threads, balancing the bytes (largest first,
+/// each to the lighter thread); returns the results in index order, or the first error.
+pub(crate) fn on_two_threads<T: Send>(
+    sizes: &[u64],
+    work: impl Fn(usize) -> Result<T, IndexError> + Sync,
+) -> Result<Vec<T>, IndexError> {
+    let mut by_size: Vec<(u64, usize)> = sizes.iter().copied().zip(0..).collect();
+    by_size.sort_unstable_by(|a, b| b.cmp(a));
+    let mut lists: [(u64, Vec<usize>); 2] = [(0, Vec::new()), (0, Vec::new())];
+    for (size, idx) in by_size {
+        let lighter = usize::from(lists[0].0 > lists[1].0);
+        lists[lighter].0 += size;
+        lists[lighter].1.push(idx);
+    }
+    let work = &work;
+    let results: Vec<Result<Vec<(usize, T)>, IndexError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lists
+            .iter()
+            .map(|(_, list)| scope.spawn(move || list.iter().map(|&idx| Ok((idx, work(idx)?))).collect()))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("file workers do not panic")).collect()
+    });
+    let mut slots: Vec<Option<T>> = std::iter::repeat_with(|| None).take(sizes.len()).collect();
+    for result in results {
+        for (idx, value) in result? {
+            slots[idx] = Some(value);
+        }
+    }
+    Ok(slots.into_iter().map(|v| v.expect("every index done")).collect())
+}
+
 /// Streams a file through CRC-32 with `read` (not a map: checking must not grow the resident set).
 pub(crate) fn checksum_file(path: &Path) -> Result<(u64, u32), IndexError> {
     let mut file = std::fs::File::open(path).map_err(IndexError::io(path))?;

@@ -293,39 +293,8 @@ pub fn name_key(name: &str) -> String {
 
 /// Checksums (and fsyncs) every file, on two threads: a large build has a gigabyte to read.
 fn checksum_all(dir: &Path, names: &[String]) -> Result<Vec<FileEntry>, IndexError> {
-    let mut by_size: Vec<(u64, usize)> = names
-        .iter()
-        .enumerate()
-        .map(|(idx, name)| (std::fs::metadata(dir.join(name)).map_or(0, |m| m.len()), idx))
-        .collect();
-    by_size.sort_unstable_by(|a, b| b.cmp(a));
-    // Largest first, each file to the less loaded of two lists.
-    let mut lists: [(u64, Vec<usize>); 2] = [(0, Vec::new()), (0, Vec::new())];
-    for (size, idx) in by_size {
-        let lighter = if lists[0].0 <= lists[1].0 { 0 } else { 1 };
-        lists[lighter].0 += size;
-        lists[lighter].1.push(idx);
-    }
-    let mut entries: Vec<Option<FileEntry>> = vec![None; names.len()];
-    let results: Vec<Result<Vec<(usize, FileEntry)>, IndexError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = lists
-            .iter()
-            .map(|(_, list)| {
-                scope.spawn(move || {
-                    list.iter()
-                        .map(|&idx| Ok((idx, FileEntry::compute(dir, &names[idx])?)))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("checksum threads do not panic")).collect()
-    });
-    for result in results {
-        for (idx, entry) in result? {
-            entries[idx] = Some(entry);
-        }
-    }
-    Ok(entries.into_iter().map(|e| e.expect("every file checksummed")).collect())
+    let sizes: Vec<u64> = names.iter().map(|name| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len())).collect();
+    files::on_two_threads(&sizes, |idx| FileEntry::compute(dir, &names[idx]))
 }
 
 fn fst_error(path: &Path) -> impl Fn(fst::Error) -> IndexError + '_ {
