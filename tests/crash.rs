@@ -165,20 +165,32 @@ fn a_killed_bulk_build_leaves_the_previous_generation() {
             .spawn()
             .unwrap()
     };
-    assert!(build(&small).wait().unwrap().success());
     let live_docs = || {
         let output = common::run(&["index", "info", "--data", data.to_str().unwrap()]);
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         info["live_docs"].as_u64().unwrap()
     };
+    // Time each build once, uninterrupted, so that the kills below land inside builds whatever
+    // the speed of the machine.
+    let timed = |file: &std::path::Path| {
+        let started = std::time::Instant::now();
+        assert!(build(file).wait().unwrap().success());
+        started.elapsed()
+    };
+    timed(&small);
+    let large_time = timed(&large);
+    assert_eq!(live_docs(), 15_000);
+    let small_time = timed(&small);
+    assert_eq!(live_docs(), 50);
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let mut current = live_docs();
-    assert_eq!(current, 50);
+    let mut current = 50;
     let mut killed_before_publish = 0;
-    for _ in 0..5 {
-        let mut child = build(if current == 50 { &large } else { &small });
-        std::thread::sleep(Duration::from_millis(rng.below(1500)));
+    for _ in 0..6 {
+        let (file, time) = if current == 50 { (&large, large_time) } else { (&small, small_time) };
+        let mut child = build(file);
+        // Somewhere between 5 % and 105 % of a full build: reading, finishing, publishing, or done.
+        std::thread::sleep(time.mul_f64(0.05 + rng.below(1000) as f64 / 1000.0));
         let _ = child.kill();
         child.wait().unwrap();
         let after = live_docs();
