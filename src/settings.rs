@@ -63,8 +63,9 @@ pub struct IndexSettings {
     /// Incremental writes become searchable within this delay.
     #[schemars(range(min = 10, max = 1000))]
     pub flush_interval_ms: u64,
-    /// Checksum every byte of every segment file when the server opens the index (sizes are
-    /// always checked, and small files always checksummed).
+    /// Checksum every byte of every segment file before the server opens the index. When false
+    /// (the default), sizes and small files are checked on open and every byte right after, in
+    /// the background (`/health` reports it), so a large index serves at once.
     pub verify_checksums_on_open: bool,
 }
 

@@ -212,7 +212,7 @@ async fn the_background_flush_makes_writes_searchable() {
     // not asserted here (a loaded CI machine is no benchmark), only that the flusher publishes.
     let server = server();
     let interval = Duration::from_millis(server.state.settings.index.flush_interval_ms);
-    let _maintenance = marketlounge::http::Maintenance::start(Arc::clone(&server.state.engine), interval);
+    let _maintenance = marketlounge::http::Maintenance::start(&server.state, interval);
     let batch = ndjson(&(0..5).map(common::company).collect::<Vec<_>>());
     let written = Instant::now();
     let (status, _) = server.send("POST", "/api/v1/companies", "application/x-ndjson", batch).await;
@@ -223,6 +223,16 @@ async fn the_background_flush_makes_writes_searchable() {
             break;
         }
         assert!(written.elapsed() < Duration::from_secs(30), "never published: {health}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The background scrub checks every byte of the (now one) segment.
+    loop {
+        let (_, health) = server.get("/health").await;
+        if health["checksums"] != "running" {
+            assert_eq!((health["status"].as_str(), health["checksums"].as_str()), (Some("ok"), Some("ok")), "{health}");
+            break;
+        }
+        assert!(written.elapsed() < Duration::from_secs(30), "scrub never finished");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let snapshot = server.state.engine.snapshot();

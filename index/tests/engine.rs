@@ -487,3 +487,28 @@ fn priors_survive_merges_updates_and_reindexes() {
     assert_eq!((prior(&engine, 1), prior(&engine, 6)), (0.9, 0.2), "so does a reindex");
     assert!(prior(&engine, 2).is_nan());
 }
+
+#[test]
+fn the_scrub_finds_corruption_after_a_fast_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    two_segments(&engine);
+    assert_eq!(engine.scrub().unwrap(), 2);
+    let segment_dir = engine.snapshot().segments[1].segment.dir().to_owned();
+    let store = std::fs::read_dir(segment_dir.join("tantivy"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "store"))
+        .unwrap();
+    // Same length, one bit changed (as a failing disk would): only a checksum sees it.
+    let mut bytes = std::fs::read(&store).unwrap();
+    bytes[0] ^= 1;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&store)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+        .unwrap();
+    let err = engine.scrub().unwrap_err();
+    assert_eq!(err.code(), "index_corrupt");
+    assert!(err.to_string().contains(".store"), "{err}");
+}

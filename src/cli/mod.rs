@@ -102,7 +102,7 @@ fn serve(args: ServeArgs, settings: Settings) -> anyhow::Result<()> {
     let lock = crate::indexing::DataDirLock::acquire(&args.data)?;
     let flush_interval = std::time::Duration::from_millis(settings.index.flush_interval_ms);
     let state = Arc::new(AppState::open(settings, &args.data)?);
-    let maintenance = http::Maintenance::start(Arc::clone(&state.engine), flush_interval);
+    let maintenance = http::Maintenance::start(&state, flush_interval);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let result = runtime.block_on(http::serve(Arc::clone(&state), args.addr));

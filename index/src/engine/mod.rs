@@ -526,6 +526,17 @@ impl Engine {
         Ok(Arc::new(segment?))
     }
 
+    /// Checksums every byte of every live segment file not yet verified (an open checks sizes,
+    /// and checksums only small files unless `verify_checksums`). Returns the first problem; the
+    /// server runs this in the background after opening and reports the result in `/health`.
+    pub fn scrub(&self) -> Result<usize, IndexError> {
+        let snapshot = self.snapshot();
+        for live in &snapshot.segments {
+            live.segment.verify_all()?;
+        }
+        Ok(snapshot.segments.len())
+    }
+
     /// Vectors computed by the embedder and vectors reused from earlier segments, since open.
     pub fn vector_counts(&self) -> (u64, u64) {
         (self.vectors_computed.load(Ordering::Relaxed), self.vectors_reused.load(Ordering::Relaxed))

@@ -225,6 +225,12 @@ impl Segment {
         self.hashes.get(ord as usize).copied()
     }
 
+    /// Checksums every byte of every file (the background scrub after a fast open, and
+    /// `index verify`).
+    pub fn verify_all(&self) -> Result<(), IndexError> {
+        verify_files(self.dir(), &self.meta, true)
+    }
+
     /// Deletes the segment's files once the last reference goes (after it left the live set).
     pub fn mark_obsolete(&self) {
         self.dir.mark_obsolete();
