@@ -153,7 +153,7 @@ pub struct Maintenance {
 
 impl Maintenance {
     pub fn start(state: &Arc<AppState>, flush_interval: Duration) -> Maintenance {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::atomic::AtomicBool;
         let engine = Arc::clone(&state.engine);
         let stop = Arc::new(AtomicBool::new(false));
         // The open checked sizes and small files; every byte is checked here, in the background,
@@ -174,37 +174,42 @@ impl Maintenance {
                 .expect("spawning the scrub thread")
         };
         let flusher = {
-            let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop));
-            std::thread::Builder::new()
-                .name("flush".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Acquire) {
-                        std::thread::sleep(flush_interval);
-                        if let Err(error) = engine.flush() {
-                            tracing::error!(%error, "flush failed; the writes stay in the write-ahead log and are retried");
-                        }
-                    }
-                })
-                .expect("spawning the flush thread")
+            let engine = Arc::clone(&engine);
+            every("flush", flush_interval, &stop, move || {
+                if let Err(error) = engine.flush() {
+                    tracing::error!(%error, "flush failed; the writes stay in the write-ahead log and are retried");
+                }
+            })
         };
         let merger = {
-            let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop));
-            std::thread::Builder::new()
-                .name("merge".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Acquire) {
-                        std::thread::sleep(Duration::from_millis(500));
-                        match engine.merge_if_needed() {
-                            Ok(true) => tracing::info!(segments = engine.snapshot().segments.len(), "segments merged"),
-                            Ok(false) => {}
-                            Err(error) => tracing::error!(%error, "merge failed; will retry"),
-                        }
-                    }
-                })
-                .expect("spawning the merge thread")
+            let engine = Arc::clone(&engine);
+            every("merge", Duration::from_millis(500), &stop, move || match engine.merge_if_needed() {
+                Ok(true) => tracing::info!(segments = engine.snapshot().segments.len(), "segments merged"),
+                Ok(false) => {}
+                Err(error) => tracing::error!(%error, "merge failed; will retry"),
+            })
         };
         Maintenance { stop, threads: vec![flusher, merger, scrubber], engine }
     }
+}
+
+/// Runs `work` on its own thread every `interval` until `stop` is set.
+fn every(
+    name: &str,
+    interval: Duration,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+    mut work: impl FnMut() + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    let stop = Arc::clone(stop);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                std::thread::sleep(interval);
+                work();
+            }
+        })
+        .unwrap_or_else(|err| panic!("spawning the {name} thread: {err}"))
 }
 
 impl Drop for Maintenance {
