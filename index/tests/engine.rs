@@ -512,3 +512,23 @@ fn the_scrub_finds_corruption_after_a_fast_open() {
     assert_eq!(err.code(), "index_corrupt");
     assert!(err.to_string().contains(".store"), "{err}");
 }
+
+#[test]
+fn a_segment_mostly_deleted_is_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.reindex((0..3000).map(|n| Ok(company(n))), &mut |_, _| {}).unwrap();
+    // Update some of them piecemeal: their old copies become tombstones in the big segment.
+    engine.upsert((0..800).map(company).collect()).unwrap();
+    engine.flush().unwrap();
+    assert!(!engine.merge_if_needed().unwrap(), "27 % deleted is not enough");
+    engine.upsert((800..1100).map(company).collect()).unwrap();
+    engine.flush().unwrap();
+    let big = engine.snapshot().segments.iter().map(|l| l.tombstones.value.deleted_count()).max().unwrap();
+    assert_eq!(big, 1100);
+    assert!(engine.merge_if_needed().unwrap());
+    let snapshot = engine.snapshot();
+    assert!(snapshot.segments.iter().all(|l| l.tombstones.value.deleted_count() == 0));
+    assert_eq!(snapshot.live_count(), 3000);
+    assert_eq!(ids_for(&engine, "découpe laser").len(), 750);
+}

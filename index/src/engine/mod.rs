@@ -41,6 +41,11 @@ pub const SEGMENTS_DIR: &str = "segments";
 pub const LIVE_DIR: &str = "live";
 pub const WAL_DIR: &str = "wal";
 
+/// A segment with more than this fraction of its documents deleted is rewritten…
+const COMPACT_DELETED_RATIO: f64 = 0.3;
+/// …once at least this many are deleted.
+const COMPACT_MIN_DELETED: u32 = 1_000;
+
 /// Segments smaller than this are built with one indexing thread.
 const SMALL_SEGMENT_DOCS: usize = 20_000;
 
@@ -659,14 +664,28 @@ impl Engine {
     pub fn merge_if_needed(&self) -> Result<bool, IndexError> {
         let Some(_merging) = self.merging.try_lock() else { return Ok(false) };
         let base = self.snapshot();
-        if base.segments.len() <= self.options.max_segments.max(1) || self.publish.lock().reindex.is_some() {
+        if self.publish.lock().reindex.is_some() {
             return Ok(false);
         }
-        let mut order: Vec<usize> = (0..base.segments.len()).collect();
-        order.sort_by_key(|&i| (base.segments[i].live_count(), base.segments[i].segment.id()));
-        let take = (base.segments.len() - self.options.max_segments.max(1) + 1).max(2);
-        let chosen: Vec<usize> = order.into_iter().take(take).collect();
-        self.merge(&base, &chosen)
+        let max_segments = self.options.max_segments.max(1);
+        if base.segments.len() > max_segments {
+            let mut order: Vec<usize> = (0..base.segments.len()).collect();
+            order.sort_by_key(|&i| (base.segments[i].live_count(), base.segments[i].segment.id()));
+            let take = (base.segments.len() - max_segments + 1).max(2);
+            let chosen: Vec<usize> = order.into_iter().take(take).collect();
+            return self.merge(&base, &chosen);
+        }
+        // A segment mostly made of deleted documents (a large one updated piecemeal) is rewritten
+        // on its own: the smallest-first rule above would never pick it.
+        let wasteful = base.segments.iter().position(|live| {
+            let deleted = live.tombstones.value.deleted_count();
+            deleted >= COMPACT_MIN_DELETED
+                && f64::from(deleted) > COMPACT_DELETED_RATIO * f64::from(live.segment.doc_count())
+        });
+        match wasteful {
+            Some(idx) => self.merge(&base, &[idx]),
+            None => Ok(false),
+        }
     }
 
     /// Merges every segment into one (for tests and maintenance).
