@@ -935,12 +935,12 @@ pub fn restore(backup: &Path, target: &Path) -> Result<Manifest, IndexError> {
         .ok_or_else(|| IndexError::Invalid(format!("{}: no {MANIFEST_FILE}; not a backup", backup.display())))?;
     let fields = Arc::new(CompanyFields::new());
     let options = OpenOptions { verify_checksums: true, expected_model: None, search_threads: 1 };
-    let mut files = Vec::new();
-    for entry in &manifest.segments {
-        let live = open_live_segment(backup, entry, &fields, &options)?;
-        let snapshot = Snapshot { manifest: manifest.clone(), segments: vec![live] };
-        files.extend(snapshot.files(backup));
-    }
+    let segments = manifest
+        .segments
+        .iter()
+        .map(|entry| open_live_segment(backup, entry, &fields, &options))
+        .collect::<Result<Vec<_>, _>>()?;
+    let files = Snapshot { manifest: manifest.clone(), segments }.files(backup);
     let is_empty = |p: &Path| std::fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(false);
     if target.exists() && !is_empty(target) {
         return Err(IndexError::Invalid(format!(
@@ -1037,10 +1037,7 @@ fn open_live_segment(
         Some(file) => {
             file.verify(&live_dir)?;
             let path = live_dir.join(&file.name);
-            let reader = ColumnsReader::open(&path)?;
-            if reader.n_docs() != entry.doc_count || PRIOR_COLUMNS.iter().any(|c| reader.column(c).is_none()) {
-                return Err(IndexError::Corrupt(format!("{}: prior columns do not match the segment", path.display())));
-            }
+            let reader = crate::segment::reader::open_priors(&path, entry.doc_count)?;
             Some(Arc::new(Sidecar { value: reader, file: Some(OwnedPath::new(path)) }))
         }
         None => None,

@@ -8,7 +8,7 @@ use bincode::config;
 use serde::{Deserialize, Serialize};
 
 use super::IndexError;
-use crate::storage::{FileKind, StorageError, append_footer, verify_footer, write_atomically};
+use crate::storage::{FOOTER_LEN, FileKind, StorageError, append_footer, verify_footer, write_atomically};
 
 /// Reads a whole small file and checks its footer.
 pub(crate) fn read_framed(kind: FileKind, path: &Path) -> Result<Vec<u8>, IndexError> {
@@ -186,48 +186,19 @@ pub struct IdTable {
 }
 
 impl IdTable {
-    pub fn new(ids: Vec<u32>) -> IdTable {
-        IdTable { ids }
-    }
-
     /// The file bytes of an id table.
     pub fn encode(ids: &[u32]) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(ids.len() * 4 + 32);
-        for id in ids {
-            bytes.extend_from_slice(&id.to_le_bytes());
-        }
-        append_footer(FileKind::Ids, &mut bytes);
-        bytes
+        encode_per_doc(FileKind::Ids, ids.iter().map(|id| id.to_le_bytes()))
     }
 
     pub fn read(path: &Path, expected_docs: u32) -> Result<IdTable, IndexError> {
-        let payload = read_framed(FileKind::Ids, path)?;
-        if payload.len() != expected_docs as usize * 4 {
-            return Err(StorageError::Corrupt {
-                path: path.to_owned(),
-                reason: format!("{} bytes for {expected_docs} documents", payload.len()),
-            }
-            .into());
-        }
-        let ids = payload.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+        let ids = read_per_doc(FileKind::Ids, path, expected_docs)?.into_iter().map(u32::from_le_bytes).collect();
         Ok(IdTable { ids })
     }
 
     /// The id of the document at `ord`, as its 9-digit string.
     pub fn id(&self, ord: u32) -> Option<String> {
         self.ids.get(ord as usize).map(|&id| format_id(id))
-    }
-
-    pub fn raw(&self, ord: u32) -> Option<u32> {
-        self.ids.get(ord as usize).copied()
-    }
-
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
@@ -237,24 +208,32 @@ impl IdTable {
 
 /// Per-document content hashes (what each vector was computed from), for reuse by later builds.
 pub fn encode_hashes(hashes: &[u64]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(hashes.len() * 8 + 32);
-    for hash in hashes {
-        bytes.extend_from_slice(&hash.to_le_bytes());
-    }
-    append_footer(FileKind::Hashes, &mut bytes);
-    bytes
+    encode_per_doc(FileKind::Hashes, hashes.iter().map(|hash| hash.to_le_bytes()))
 }
 
 pub fn read_hashes(path: &Path, expected_docs: u32) -> Result<Vec<u64>, IndexError> {
-    let payload = read_framed(FileKind::Hashes, path)?;
-    if payload.len() != expected_docs as usize * 8 {
+    Ok(read_per_doc(FileKind::Hashes, path, expected_docs)?.into_iter().map(u64::from_le_bytes).collect())
+}
+
+/// A file of one fixed-width little-endian value per document, behind the footer.
+fn encode_per_doc<const N: usize>(kind: FileKind, values: impl ExactSizeIterator<Item = [u8; N]>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(values.len() * N + FOOTER_LEN);
+    values.for_each(|value| bytes.extend_from_slice(&value));
+    append_footer(kind, &mut bytes);
+    bytes
+}
+
+/// Reads a file written by [`encode_per_doc`], checking it holds exactly `expected_docs` values.
+fn read_per_doc<const N: usize>(kind: FileKind, path: &Path, expected_docs: u32) -> Result<Vec<[u8; N]>, IndexError> {
+    let payload = read_framed(kind, path)?;
+    if payload.len() != expected_docs as usize * N {
         return Err(StorageError::Corrupt {
             path: path.to_owned(),
             reason: format!("{} bytes for {expected_docs} documents", payload.len()),
         }
         .into());
     }
-    Ok(payload.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+    Ok(payload.chunks_exact(N).map(|c| c.try_into().expect("N bytes")).collect())
 }
 
 /// A company id as the number its 9 digits spell; `None` if it is not 9 ASCII digits.

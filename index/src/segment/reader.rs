@@ -93,10 +93,7 @@ impl Segment {
         let ids = IdTable::read(&dir.join(IDS_FILE), meta.doc_count)?;
         let id_map = open_fst(&dir.join(ID_MAP_FILE))?;
         let names = open_fst(&dir.join(NAMES_FILE))?;
-        let priors = ColumnsReader::open(&dir.join(PRIORS_FILE))?;
-        if priors.n_docs() != meta.doc_count || PRIOR_COLUMNS.iter().any(|c| priors.column(c).is_none()) {
-            return Err(IndexError::Corrupt(format!("{}: prior columns do not match the segment", dir.display())));
-        }
+        let priors = open_priors(&dir.join(PRIORS_FILE), meta.doc_count)?;
         let vectors = match &meta.vectors {
             Some(info) if info.count > 0 => {
                 let path = dir.join(VECTORS_FILE);
@@ -235,6 +232,16 @@ impl Segment {
     pub fn mark_obsolete(&self) {
         self.dir.mark_obsolete();
     }
+}
+
+/// Opens a prior-columns file (the segment's own or a refreshed one) and checks it has every
+/// prior column for `doc_count` documents.
+pub(crate) fn open_priors(path: &Path, doc_count: u32) -> Result<ColumnsReader, IndexError> {
+    let priors = ColumnsReader::open(path)?;
+    if priors.n_docs() != doc_count || PRIOR_COLUMNS.iter().any(|c| priors.column(c).is_none()) {
+        return Err(IndexError::Corrupt(format!("{}: prior columns do not match the segment", path.display())));
+    }
+    Ok(priors)
 }
 
 fn open_fst(path: &Path) -> Result<fst::Map<Mmap>, IndexError> {

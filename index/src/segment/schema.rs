@@ -121,8 +121,8 @@ impl CompanyFields {
     }
 
     /// Builds the tantivy document of `company` at ordinal `ord`. `source` is the record's
-    /// compact JSON.
-    pub fn document(&self, company: &Company, ord: u32, source: &[u8], refdata: &RefData) -> TantivyDocument {
+    /// compact JSON, `place` its [`Location`].
+    pub fn document(&self, company: &Company, ord: u32, source: &[u8], place: &Location<'_>) -> TantivyDocument {
         let mut doc = TantivyDocument::default();
         doc.add_text(self.id, &company.id);
         doc.add_u64(self.ord, u64::from(ord));
@@ -147,7 +147,6 @@ impl CompanyFields {
         if let Some(division) = company.naf.get(..2) {
             doc.add_text(self.naf_division, division);
         }
-        let place = Location::of(company, refdata);
         if let Some(departement) = place.departement {
             doc.add_text(self.departement, departement);
         }

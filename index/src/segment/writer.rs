@@ -155,10 +155,10 @@ impl SegmentBuilder {
         }
         self.source.clear();
         serde_json::to_writer(&mut self.source, company).map_err(|err| record_error(err.to_string()))?;
-        let document = self.fields.document(company, ord, &self.source, self.refdata);
+        let place = Location::of(company, self.refdata);
+        let document = self.fields.document(company, ord, &self.source, &place);
         let writer = self.writer.as_ref().expect("writer lives until finish");
         writer.add_document(document).map_err(IndexError::lexical(&self.tmp_dir))?;
-        let place = Location::of(company, self.refdata);
         self.ids.push(id);
         self.names.push((name_key(&company.name), ord));
         self.opportunity.push(doc.opportunity.filter(|p| p.is_finite()).unwrap_or(f32::NAN));
