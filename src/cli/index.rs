@@ -90,20 +90,26 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn open(data: &std::path::Path, settings: &Settings, verify: bool) -> anyhow::Result<(DataDirLock, Engine)> {
+/// Locks `data` and opens its index with the settings' embedder (or `embedder`).
+fn open_with(
+    data: &std::path::Path,
+    settings: &Settings,
+    verify: bool,
+    embedder: Option<EmbedderKind>,
+) -> anyhow::Result<(DataDirLock, Engine)> {
     let lock = DataDirLock::acquire(data)?;
-    let mut options = engine_options(settings, settings.index.embedder)?;
+    let mut options = engine_options(settings, embedder.unwrap_or(settings.index.embedder))?;
     options.verify_checksums |= verify;
     let engine = Engine::open(data, options).with_context(|| format!("opening the index in {}", data.display()))?;
     Ok((lock, engine))
 }
 
+fn open(data: &std::path::Path, settings: &Settings, verify: bool) -> anyhow::Result<(DataDirLock, Engine)> {
+    open_with(data, settings, verify, None)
+}
+
 fn build(args: &BuildArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let lock = DataDirLock::acquire(&args.data)?;
-    let embedder = args.embedder.unwrap_or(settings.index.embedder);
-    let options = engine_options(settings, embedder)?;
-    let engine =
-        Engine::open(&args.data, options).with_context(|| format!("opening the index in {}", args.data.display()))?;
+    let (lock, engine) = open_with(&args.data, settings, false, args.embedder)?;
     let source = CompanySource::open(&args.companies, settings.limits.max_line_bytes)?;
     let started = Instant::now();
     let mut last_report = Instant::now();

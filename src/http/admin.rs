@@ -246,8 +246,6 @@ pub async fn snapshot(State(state): State<Arc<AppState>>) -> Result<(StatusCode,
     let engine = Arc::clone(&state.engine);
     let dir = state.data_dir.join("snapshots");
     let manifest = blocking(move || {
-        std::fs::create_dir_all(&dir)
-            .map_err(|err| marketlounge_index::segment::IndexError::Io { path: dir.clone(), source: err })?;
         let generation = engine.snapshot().generation();
         // Unique even for two requests in the same millisecond.
         static NEXT: AtomicU64 = AtomicU64::new(0);
