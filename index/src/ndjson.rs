@@ -190,7 +190,7 @@ fn key_hash(key: &str) -> u128 {
 }
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', bytes)
 }
 
 /// Deserialises one JSON document into a record, turning serde's error into a [`FieldError`]
@@ -218,6 +218,11 @@ pub fn parse_record<T: Record>(text: &str) -> Result<T, FieldError> {
                 FieldError::new("$", ValidationCode::InvalidJson, format!("invalid JSON: {}", strip_position(&err)))
             }
         });
+    }
+    // The common case, a valid record, pays no path tracking: only a failed line is parsed again
+    // with serde_path_to_error to name the field. (`from_str` also rejects trailing content.)
+    if let Ok(record) = serde_json::from_str::<T>(text) {
+        return Ok(record);
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
