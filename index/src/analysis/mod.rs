@@ -237,8 +237,11 @@ impl Analyzer {
     }
 }
 
+/// Word → its analysed form (`None`: no token).
+type WordMap = rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>;
+
 /// One language's stemmer and its memory: folded word → stem (`None` for a stopword).
-type StemCache = (Option<frostem::Stemmer>, rustc_hash::FxHashMap<Box<str>, Option<Box<str>>>);
+type StemCache = (Option<frostem::Stemmer>, WordMap);
 
 /// Distinct words kept per thread and language before the stem cache starts over (a few MB).
 const STEM_CACHE_CAPACITY: usize = 1 << 18;
@@ -248,6 +251,51 @@ thread_local! {
     /// each thread remembers the stems it computed.
     static STEM_CACHE: std::cell::RefCell<[StemCache; 2]> =
         std::cell::RefCell::new([(None, rustc_hash::FxHashMap::default()), (None, rustc_hash::FxHashMap::default())]);
+}
+
+/// Raw words longer than this (in bytes) skip the word cache: rare, and hostile input must not
+/// fill the cache with huge keys.
+const WORD_CACHE_MAX_KEY: usize = 48;
+
+thread_local! {
+    /// Raw word (as it appears in the text) → its indexed form (`None`: dropped or a stopword).
+    /// Indexing sees the same few thousand spellings over and over: one probe replaces folding,
+    /// the stopword check and the stem lookup.
+    static WORD_CACHE: std::cell::RefCell<[WordMap; 2]> =
+        std::cell::RefCell::new([WordMap::default(), WordMap::default()]);
+}
+
+/// The indexed form of one raw word (folded, stopword-filtered, stemmed) into `out`, through the
+/// per-thread word cache; `folded` is scratch space. Returns `false` (and leaves `out` empty)
+/// when the word yields no token. Same result as [`fold_word`] then [`cached_stem_into`].
+pub(crate) fn cached_word_into(language: Language, word: &str, folded: &mut String, out: &mut String) -> bool {
+    let analyse = |folded: &mut String, out: &mut String| {
+        out.clear();
+        fold_word(word, folded) && cached_stem_into(language, folded, out)
+    };
+    if word.len() > WORD_CACHE_MAX_KEY {
+        return analyse(folded, out);
+    }
+    WORD_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let words = &mut cache[language as usize];
+        if let Some(found) = words.get(word) {
+            out.clear();
+            return match found {
+                Some(token) => {
+                    out.push_str(token);
+                    true
+                }
+                None => false,
+            };
+        }
+        let is_token = analyse(folded, out);
+        if words.len() >= STEM_CACHE_CAPACITY {
+            words.clear();
+        }
+        words.insert(word.into(), is_token.then(|| out.as_str().into()));
+        is_token
+    })
 }
 
 /// Folds one word into `out`; `false` when the word is dropped (empty once folded, or longer

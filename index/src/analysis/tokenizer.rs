@@ -65,13 +65,14 @@ impl TokenStream for MlTokenStream<'_> {
         for (start, end) in self.spans.by_ref() {
             let position = self.position;
             self.position += 1;
-            if !super::fold_word(&self.text[start..end], &mut self.folded) {
-                continue;
-            }
+            let word = &self.text[start..end];
             if self.keep_stopwords {
+                if !super::fold_word(word, &mut self.folded) {
+                    continue;
+                }
                 self.token.text.clear();
                 self.token.text.push_str(&self.folded);
-            } else if !super::cached_stem_into(self.language, &self.folded, &mut self.token.text) {
+            } else if !super::cached_word_into(self.language, word, &mut self.folded, &mut self.token.text) {
                 continue;
             }
             self.token.offset_from = start;
@@ -128,6 +129,25 @@ mod tests {
                 analyzer.analyze(&text).into_iter().map(|t| (t.folded, t.start, t.end, t.position)).collect();
             proptest::prop_assert_eq!(stream(MlTokenizer::Folded, &text), folded);
         }
+    }
+
+    /// Words past the word cache's key limit, and the same word seen again (a cache hit), analyse
+    /// exactly as the first time.
+    #[test]
+    fn cached_and_uncached_words_agree() {
+        let long = "Décolletage".repeat(5);
+        let text = format!("{long} découpe DÉCOUPE {long} découpe");
+        let first = stream(MlTokenizer::Stemmed(Language::French), &text);
+        let again = stream(MlTokenizer::Stemmed(Language::French), &text);
+        assert_eq!(first, again);
+        let expected: Vec<_> = Analyzer::new(Language::French)
+            .analyze(&text)
+            .into_iter()
+            .filter_map(|t| Some((t.stem?, t.start, t.end, t.position)))
+            .collect();
+        assert_eq!(first, expected);
+        assert_eq!(first.len(), 5);
+        assert_eq!(first[1].0, "decoup");
     }
 
     /// The tokenizer works inside a real tantivy index: an unaccented, plural query finds the
