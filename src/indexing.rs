@@ -4,8 +4,10 @@
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
+use marketlounge_index::embed::{Embedder, HashedEmbedder, ModelPaths, OnnxEmbedder, OnnxOptions, StaticEmbedder};
 use marketlounge_index::engine::EngineOptions;
 use marketlounge_index::ndjson::{Parsed, RecordReader};
 use marketlounge_index::record::Company;
@@ -14,35 +16,44 @@ use marketlounge_index::segment::{IndexError, VectorOptions};
 
 use crate::settings::{EmbedderKind, Settings};
 
-/// Engine options for `settings`, with the embedder chosen (settings or a command-line override).
-pub fn engine_options(settings: &Settings, embedder: EmbedderKind) -> anyhow::Result<EngineOptions> {
-    let index = &settings.index;
-    let (vectors, embedder) = match embedder {
-        EmbedderKind::None => (None, None),
-        EmbedderKind::Provided => (
-            Some(VectorOptions {
-                model: format!("provided:{}", index.vector_dims),
-                dims: index.vector_dims,
-                quantization: index.vector_quantization,
-            }),
-            None,
-        ),
-        EmbedderKind::Hashed => {
-            let embedder = marketlounge_index::embed::HashedEmbedder::new(index.vector_dims);
-            let vectors = VectorOptions {
-                model: marketlounge_index::embed::Embedder::fingerprint(&embedder).to_owned(),
-                dims: index.vector_dims,
-                quantization: index.vector_quantization,
+/// The embedder of kind `kind` (`None` for `none` and `provided`, which compute nothing).
+/// Loading a model takes a second or two; failures say what to do (run `tools/setup-model`…).
+pub fn open_embedder(settings: &Settings, kind: EmbedderKind) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
+    let embedding = &settings.embedding;
+    let paths = || ModelPaths::resolve(&embedding.model_dir, &embedding.runtime_library);
+    Ok(match kind {
+        EmbedderKind::None | EmbedderKind::Provided => None,
+        EmbedderKind::Hashed => Some(Arc::new(HashedEmbedder::new(settings.index.vector_dims))),
+        EmbedderKind::Onnx => {
+            let options = OnnxOptions {
+                sessions: embedding.sessions,
+                batch_size: embedding.batch_size,
+                max_tokens: embedding.max_tokens,
             };
-            (
-                Some(vectors),
-                Some(std::sync::Arc::new(embedder) as std::sync::Arc<dyn marketlounge_index::embed::Embedder>),
-            )
+            Some(Arc::new(OnnxEmbedder::open(&paths(), options)?))
         }
-        EmbedderKind::Onnx | EmbedderKind::Static => anyhow::bail!(
-            "embedder {embedder:?} is not available in this version (the model embedders are not built yet); use `none`, `provided` or `hashed`"
-        ),
+        EmbedderKind::Static => Some(Arc::new(StaticEmbedder::open(&paths())?)),
+    })
+}
+
+/// Engine options for `settings`, with the embedder chosen (settings or a command-line override).
+pub fn engine_options(settings: &Settings, kind: EmbedderKind) -> anyhow::Result<EngineOptions> {
+    let index = &settings.index;
+    let embedder = open_embedder(settings, kind)?;
+    let vectors = match (&embedder, kind) {
+        (_, EmbedderKind::None) => None,
+        (None, _) => Some(VectorOptions {
+            model: format!("provided:{}", index.vector_dims),
+            dims: index.vector_dims,
+            quantization: index.vector_quantization,
+        }),
+        (Some(embedder), _) => Some(VectorOptions {
+            model: embedder.fingerprint().to_owned(),
+            dims: embedder.dims(),
+            quantization: index.vector_quantization,
+        }),
     };
+    let cache_dir = &settings.embedding.vector_cache_dir;
     Ok(EngineOptions {
         threads: index.indexing_threads,
         memory_budget_bytes: index.memory_budget_mb << 20,
@@ -51,6 +62,7 @@ pub fn engine_options(settings: &Settings, embedder: EmbedderKind) -> anyhow::Re
         verify_checksums: index.verify_checksums_on_open,
         max_segments: index.max_segments,
         search_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        vector_cache: (!cache_dir.is_empty()).then(|| cache_dir.into()),
     })
 }
 

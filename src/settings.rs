@@ -17,6 +17,7 @@ const DEFAULT_SETTINGS: &str = include_str!("../schema/settings.default.json");
 #[schemars(title = "Settings")]
 pub struct Settings {
     pub analysis: AnalysisSettings,
+    pub embedding: EmbeddingSettings,
     /// Searchable company fields and their BM25 boosts.
     pub fields: FieldWeights,
     pub fusion: FusionWeights,
@@ -46,7 +47,8 @@ pub enum EmbedderKind {
 pub struct IndexSettings {
     /// Source of document vectors (`marketlounge index build --embedder` overrides it).
     pub embedder: EmbedderKind,
-    /// Dimensions of the vectors.
+    /// Dimensions of `provided` and `hashed` vectors (the model embedders have their own: 384 for
+    /// `onnx`, 256 for `static`).
     #[schemars(range(min = 1, max = 4096))]
     pub vector_dims: u32,
     /// Storage of vectors in the HNSW index.
@@ -67,6 +69,31 @@ pub struct IndexSettings {
     /// (the default), sizes and small files are checked on open and every byte right after, in
     /// the background (`/health` reports it), so a large index serves at once.
     pub verify_checksums_on_open: bool,
+}
+
+/// The embedding models (`index.embedder` chooses which one documents use).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingSettings {
+    /// Directory of the model files ("": `$MARKETLOUNGE_MODELS`, else
+    /// `${XDG_CACHE_HOME:-~/.cache}/marketlounge/models`, where `tools/setup-model` installs).
+    pub model_dir: String,
+    /// ONNX Runtime's shared library ("": `$ORT_DYLIB_PATH`, else the one in `model_dir`).
+    pub runtime_library: String,
+    /// ONNX sessions run in parallel (0: one per core).
+    #[schemars(range(max = 64))]
+    pub sessions: usize,
+    /// Documents embedded per model run.
+    #[schemars(range(min = 1, max = 256))]
+    pub batch_size: usize,
+    /// Longest passage in model tokens; longer ones are truncated (part of the model fingerprint).
+    #[schemars(range(min = 16, max = 512))]
+    pub max_tokens: usize,
+    /// Query vectors kept in the LRU cache (0: none).
+    pub query_cache_entries: usize,
+    /// Directory of the persistent document-vector cache ("": `vector-cache/` in the data
+    /// directory).
+    pub vector_cache_dir: String,
 }
 
 /// Text analysis options.
@@ -216,6 +243,16 @@ impl Settings {
         anyhow::ensure!(
             (10..=1000).contains(&index.flush_interval_ms),
             "settings field index.flush_interval_ms: must be within [10, 1000] (writes are searchable within one second)"
+        );
+        let embedding = &self.embedding;
+        anyhow::ensure!(embedding.sessions <= 64, "settings field embedding.sessions: must be within [0, 64]");
+        anyhow::ensure!(
+            (1..=256).contains(&embedding.batch_size),
+            "settings field embedding.batch_size: must be within [1, 256]"
+        );
+        anyhow::ensure!(
+            (16..=512).contains(&embedding.max_tokens),
+            "settings field embedding.max_tokens: must be within [16, 512] (the model reads at most 512)"
         );
         anyhow::ensure!(self.limits.max_body_bytes >= 1024, "settings field limits.max_body_bytes: must be ≥ 1024");
         anyhow::ensure!(self.limits.max_line_bytes >= 1024, "settings field limits.max_line_bytes: must be ≥ 1024");

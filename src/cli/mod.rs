@@ -1,6 +1,7 @@
 //! The `marketlounge` command line.
 
 mod analyze;
+mod embed;
 mod index;
 pub mod schema;
 mod validate;
@@ -49,6 +50,10 @@ enum Command {
     Index(index::Args),
     /// Restore a backup into a new data directory.
     Restore(index::RestoreArgs),
+    /// Print the vector of a text (model, dimension, norm, head; `--json` for all of it).
+    Embed(embed::EmbedArgs),
+    /// Print the cosine similarity of two texts.
+    Similarity(embed::SimilarityArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +82,8 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
             index::run(&args, &settings)
         }
         Command::Restore(args) => index::restore(&args),
+        Command::Embed(args) => embed::embed(&args, &Settings::load(cli.settings.as_deref())?),
+        Command::Similarity(args) => embed::similarity(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Serve(args) => {
             let settings = Settings::load(cli.settings.as_deref())?;
             serve(args, settings)?;

@@ -40,6 +40,11 @@ use crate::storage::{ColumnsReader, fsync_dir, write_atomically, write_columns};
 pub const SEGMENTS_DIR: &str = "segments";
 pub const LIVE_DIR: &str = "live";
 pub const WAL_DIR: &str = "wal";
+/// Default home of the persistent vector cache (see [`crate::embed::VectorCache`]).
+pub const VECTOR_CACHE_DIR: &str = "vector-cache";
+
+/// Documents whose vectors are computed together (the embedder batches and parallelises them).
+const EMBED_BATCH: usize = 64;
 
 /// A segment with more than this fraction of its documents deleted is rewritten…
 const COMPACT_DELETED_RATIO: f64 = 0.3;
@@ -66,6 +71,9 @@ pub struct EngineOptions {
     pub max_segments: usize,
     /// Concurrent vector searches to reserve per segment.
     pub search_threads: usize,
+    /// Where computed document vectors are kept by content hash across reindexes and indexes
+    /// (`None`: `<data>/vector-cache`). Only used with an embedder.
+    pub vector_cache: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -78,6 +86,7 @@ impl Default for EngineOptions {
             verify_checksums: true,
             max_segments: 8,
             search_threads: 2,
+            vector_cache: None,
         }
     }
 }
@@ -163,6 +172,16 @@ fn opportunity_of(live: &LiveSegment, ord: u32) -> Option<f32> {
     live.prior_column("opportunity").and_then(|c| c.get(ord as usize)).copied().filter(|p| p.is_finite())
 }
 
+/// A record on its way into a segment, waiting for its vector.
+struct Prepared {
+    company: Company,
+    vector: Option<Vec<f32>>,
+    /// The passage text while its vector is still to be computed.
+    text: Option<String>,
+    opportunity: Option<f32>,
+    content_hash: u64,
+}
+
 /// Where a build may find vectors already computed for the same text and model.
 enum VectorReuse<'a> {
     None,
@@ -229,6 +248,7 @@ pub struct Engine {
     next_segment_id: AtomicU64,
     vectors_computed: AtomicU64,
     vectors_reused: AtomicU64,
+    vector_cache: Option<crate::embed::VectorCache>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -265,6 +285,15 @@ impl Engine {
             };
         }
         let next_segment_id = AtomicU64::new(manifest.next_segment_id);
+        let vector_cache = match (&options.embedder, &options.vectors) {
+            (Some(embedder), Some(vectors)) => {
+                let dir = options.vector_cache.clone().unwrap_or_else(|| root.join(VECTOR_CACHE_DIR));
+                let cache = crate::embed::VectorCache::open(&dir, &vectors.model, embedder.dims())
+                    .map_err(IndexError::io(&dir))?;
+                Some(cache)
+            }
+            _ => None,
+        };
         Ok(Engine {
             root: root.to_owned(),
             fields,
@@ -277,6 +306,7 @@ impl Engine {
             next_segment_id,
             vectors_computed: AtomicU64::new(0),
             vectors_reused: AtomicU64::new(0),
+            vector_cache,
         })
     }
 
@@ -486,39 +516,62 @@ impl Engine {
         let mut builder = SegmentBuilder::new(&segments_dir, segment_id, &build_options)?;
         let model = self.options.vectors.as_ref().map(|v| v.model.as_str());
         let mut count = 0u64;
+        // Records wait here until the vectors they need are computed, in batches; they are added
+        // in input order, so ordinals follow the input.
+        let mut waiting: Vec<Prepared> = Vec::new();
+        let mut to_compute = 0usize;
         for record in records {
             let SegmentInput { company, vector: carried, opportunity } = record?;
-            let mut content_hash = 0;
-            let vector = match model {
-                None => None,
-                Some(model) => {
-                    let text = crate::embed::passage_text(&company);
-                    content_hash = crate::embed::content_hash(model, &text);
-                    if carried.is_some() {
-                        carried
-                    } else if let Some(provided) = &company.vector {
-                        Some(provided.clone())
-                    } else if let Some(embedder) = &self.options.embedder {
-                        match reuse.find(&company.id, content_hash) {
-                            Some(vector) => {
-                                self.vectors_reused.fetch_add(1, Ordering::Relaxed);
-                                Some(vector)
-                            }
-                            None => {
-                                self.vectors_computed.fetch_add(1, Ordering::Relaxed);
-                                Some(embedder.embed_passage(&text))
-                            }
-                        }
+            let mut prepared = Prepared { company, vector: None, text: None, opportunity, content_hash: 0 };
+            if let Some(model) = model {
+                let text = crate::embed::passage_text(&prepared.company);
+                prepared.content_hash = crate::embed::content_hash(model, &text);
+                prepared.vector = if carried.is_some() {
+                    carried
+                } else if let Some(provided) = &prepared.company.vector {
+                    Some(provided.clone())
+                } else if self.options.embedder.is_some() {
+                    let found = reuse
+                        .find(&prepared.company.id, prepared.content_hash)
+                        .or_else(|| self.vector_cache.as_ref().and_then(|cache| cache.get(prepared.content_hash)));
+                    if found.is_some() {
+                        self.vectors_reused.fetch_add(1, Ordering::Relaxed);
                     } else {
-                        None
+                        prepared.text = Some(text);
+                        to_compute += 1;
+                    }
+                    found
+                } else {
+                    None
+                };
+            }
+            waiting.push(prepared);
+            if to_compute == 0 || to_compute >= EMBED_BATCH {
+                self.embed_waiting(&mut waiting)?;
+                to_compute = 0;
+                for prepared in waiting.drain(..) {
+                    builder.add(IndexDoc {
+                        company: &prepared.company,
+                        vector: prepared.vector.as_deref(),
+                        opportunity: prepared.opportunity,
+                        content_hash: prepared.content_hash,
+                    })?;
+                    count += 1;
+                    if count.is_multiple_of(10_000) {
+                        progress(BuildPhase::Reading, count);
                     }
                 }
-            };
-            builder.add(IndexDoc { company: &company, vector: vector.as_deref(), opportunity, content_hash })?;
-            count += 1;
-            if count.is_multiple_of(10_000) {
-                progress(BuildPhase::Reading, count);
             }
+        }
+        self.embed_waiting(&mut waiting)?;
+        for prepared in waiting.drain(..) {
+            builder.add(IndexDoc {
+                company: &prepared.company,
+                vector: prepared.vector.as_deref(),
+                opportunity: prepared.opportunity,
+                content_hash: prepared.content_hash,
+            })?;
+            count += 1;
         }
         progress(BuildPhase::Finishing, count);
         let (_, dir) = builder.finish()?;
@@ -529,6 +582,32 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&dir);
         }
         Ok(Arc::new(segment?))
+    }
+
+    /// Computes the vectors `waiting` records still need, in one batch, and remembers them in the
+    /// vector cache.
+    fn embed_waiting(&self, waiting: &mut [Prepared]) -> Result<(), IndexError> {
+        let Some(embedder) = &self.options.embedder else { return Ok(()) };
+        let texts: Vec<&str> = waiting.iter().filter_map(|p| p.text.as_deref()).collect();
+        if texts.is_empty() {
+            return Ok(());
+        }
+        let vectors =
+            embedder.embed(crate::embed::TextKind::Passage, &texts).map_err(|err| IndexError::Embedding(err.0))?;
+        self.vectors_computed.fetch_add(vectors.len() as u64, Ordering::Relaxed);
+        let mut vectors = vectors.into_iter();
+        for prepared in waiting.iter_mut().filter(|p| p.text.is_some()) {
+            prepared.text = None;
+            prepared.vector = vectors.next();
+        }
+        if let Some(cache) = &self.vector_cache {
+            let computed = waiting.iter().filter_map(|p| Some((p.content_hash, p.vector.as_deref()?)));
+            if let Err(err) = cache.put_many(computed) {
+                // A cache: the build goes on, the next one recomputes.
+                tracing::warn!(path = %cache.path().display(), error = %err, "vector cache: cannot append");
+            }
+        }
+        Ok(())
     }
 
     /// Checksums every byte of every live segment file not yet verified (an open checks sizes,

@@ -39,6 +39,9 @@ pub enum IndexError {
     /// Work in progress forbids this now (e.g. a reindex is already running).
     #[error("{0}")]
     Busy(String),
+    /// The embedding model failed on a document (the message says why and what to do).
+    #[error("{0}")]
+    Embedding(String),
     /// Index files disagree with each other: the message names them and says what to do.
     #[error("{0}")]
     Corrupt(String),
@@ -64,6 +67,7 @@ impl IndexError {
             IndexError::ModelMismatch { .. } => "index_model_mismatch",
             IndexError::Record { .. } | IndexError::Invalid(_) => "invalid_record",
             IndexError::Busy(_) => "busy",
+            IndexError::Embedding(_) => "embedding_failed",
             IndexError::Storage(_)
             | IndexError::Corrupt(_)
             | IndexError::Lexical { .. }
