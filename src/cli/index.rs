@@ -131,8 +131,13 @@ fn build(args: &BuildArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     };
     let elapsed = started.elapsed().as_secs_f64();
     let docs = engine.snapshot().live_count();
+    let (computed, reused) = engine.vector_counts();
+    let vectors = match &engine.options().vectors {
+        Some(vectors) => format!("; vectors ({}): {computed} computed, {reused} reused", vectors.model),
+        None => String::new(),
+    };
     println!(
-        "indexed {docs} companies in {elapsed:.1}s ({:.0}/s); generation {generation} published in {}",
+        "indexed {docs} companies in {elapsed:.1}s ({:.0}/s); generation {generation} published in {}{vectors}",
         docs as f64 / elapsed.max(1e-9),
         args.data.display()
     );
