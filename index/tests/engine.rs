@@ -410,7 +410,7 @@ fn vectors_of_unchanged_texts_are_reused_never_recomputed() {
     let snapshot = engine.snapshot();
     let (idx, ord) = snapshot.locate(&siren(4)).unwrap();
     let stored = snapshot.segments[idx].segment.vector(ord).unwrap();
-    let expected = embedder.embed_passage(&marketlounge_index::embed::passage_text(&text));
+    let expected = embedder.embed_passage(&marketlounge_index::embed::passage_text(&text)).unwrap();
     assert!(stored.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-6));
     assert!(engine.get(&siren(4)).unwrap().unwrap().vector.is_none());
     engine.merge_all().unwrap();

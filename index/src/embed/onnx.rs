@@ -217,7 +217,7 @@ impl Embedder for OnnxEmbedder {
         let batches: Vec<&[usize]> = order.chunks(self.options.batch_size.max(1)).collect();
         let next = AtomicUsize::new(0);
         let workers = self.sessions.len().min(batches.len());
-        let results: Vec<Result<Vec<(usize, Vec<f32>)>, EmbedError>> = std::thread::scope(|scope| {
+        let results: Vec<WorkerResult> = std::thread::scope(|scope| {
             let handles: Vec<_> = self.sessions[..workers]
                 .iter()
                 .map(|session| {
@@ -247,6 +247,9 @@ impl Embedder for OnnxEmbedder {
     }
 }
 
+/// What one batch worker returns: (text index, vector) pairs.
+type WorkerResult = Result<Vec<(usize, Vec<f32>)>, EmbedError>;
+
 fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer, EmbedError> {
     let mut tokenizer = Tokenizer::from_file(path).map_err(|err| {
         EmbedError(format!("{}: not a usable tokenizer: {err}; run tools/setup-model", path.display()))
@@ -259,25 +262,26 @@ fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer, EmbedErro
 }
 
 fn open_session(environment: &ort::environment::Environment, model: &Path) -> Result<Session, EmbedError> {
-    let fail = |err: String| {
+    let fail = |err: &dyn std::fmt::Display| {
         EmbedError(format!(
             "{}: cannot load the model: {err}; run tools/setup-model --force to rebuild it",
             model.display()
         ))
     };
     Session::builder(environment)
-        .and_then(|builder| {
-            builder
-                .with_optimization_level(GraphOptimizationLevel::Level3)
-                .and_then(|b| b.with_intra_threads(1))
-                .and_then(|b| b.with_inter_threads(1))
-                .and_then(|b| b.with_intra_op_spinning(false))
-                .and_then(|b| b.with_inter_op_spinning(false))
-                .map_err(ort::Error::from)
-        })
-        .map_err(|err| fail(err.to_string()))?
+        .map_err(|e| fail(&e))?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| fail(&e))?
+        .with_intra_threads(1)
+        .map_err(|e| fail(&e))?
+        .with_inter_threads(1)
+        .map_err(|e| fail(&e))?
+        .with_intra_op_spinning(false)
+        .map_err(|e| fail(&e))?
+        .with_inter_op_spinning(false)
+        .map_err(|e| fail(&e))?
         .commit_from_file(model)
-        .map_err(|err| fail(err.to_string()))
+        .map_err(|e| fail(&e))
 }
 
 /// The hidden size the model declares for `last_hidden_state` (its last dimension).

@@ -33,11 +33,13 @@ pub struct QueryCacheStats {
     pub entries: usize,
 }
 
+type Lru = LruCache<Box<str>, Arc<[f32]>>;
+
 /// An embedder for queries with an LRU cache in front (see the module documentation).
 #[derive(Debug)]
 pub struct QueryEmbedder {
     embedder: Arc<dyn Embedder>,
-    cache: Option<Mutex<LruCache<Box<str>, Arc<[f32]>>>>,
+    cache: Option<Mutex<Lru>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
