@@ -78,6 +78,20 @@ pub(crate) fn normalise(vector: &mut [f32]) {
     }
 }
 
+/// A vector supplied by the caller (a `provided` document or query vector): checked against the
+/// index's dimension and for finite values, then normalised like every computed vector.
+pub fn provided_vector(vector: &[f32], dims: u32) -> Result<Vec<f32>, EmbedError> {
+    if vector.len() != dims as usize {
+        return Err(EmbedError(format!("the vector has {} dimensions, the index stores {dims}", vector.len())));
+    }
+    if let Some(at) = vector.iter().position(|v| !v.is_finite()) {
+        return Err(EmbedError(format!("vector component {at} is not a finite number")));
+    }
+    let mut vector = vector.to_vec();
+    normalise(&mut vector);
+    Ok(vector)
+}
+
 /// Cosine similarity of two vectors (not assumed normalised).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
@@ -175,6 +189,14 @@ mod tests {
         assert!(cosine(&a, &c) < 0.3, "{}", cosine(&a, &c));
         assert_eq!(embed(""), embed("le la de"));
         assert_eq!(a, embed("Découpe laser de tôles inox"), "deterministic");
+    }
+
+    #[test]
+    fn provided_vectors_are_checked_and_normalised() {
+        assert_eq!(provided_vector(&[3.0, 4.0], 2).unwrap(), vec![0.6, 0.8]);
+        assert!(provided_vector(&[1.0; 3], 2).unwrap_err().0.contains("3 dimensions, the index stores 2"));
+        assert!(provided_vector(&[1.0, f32::NAN], 2).unwrap_err().0.contains("component 1"));
+        assert_eq!(provided_vector(&[0.0, 0.0], 2).unwrap(), vec![1.0, 0.0], "a zero vector still has a direction");
     }
 
     #[test]

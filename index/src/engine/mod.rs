@@ -557,7 +557,7 @@ impl Engine {
                         content_hash: prepared.content_hash,
                     })?;
                     count += 1;
-                    if count.is_multiple_of(10_000) {
+                    if count.is_multiple_of(1_000) {
                         progress(BuildPhase::Reading, count);
                     }
                 }
