@@ -175,6 +175,31 @@ fn missing_or_wrong_files_say_what_to_do() {
         "{stderr}"
     );
 
+    // An ONNX Runtime too old for this build (a stand-in library that reports version 1.20.0,
+    // compiled here with the C compiler the build needs anyway).
+    let source = dir.path().join("old_ort.c");
+    std::fs::write(
+        &source,
+        "typedef struct { const void *(*get_api)(unsigned); const char *(*version)(void); } Base;\n\
+         static const char *version(void) { return \"1.20.0\"; }\n\
+         static const void *get_api(unsigned v) { (void)v; return 0; }\n\
+         static const Base base = { get_api, version };\n\
+         const Base *OrtGetApiBase(void) { return &base; }\n",
+    )
+    .unwrap();
+    let old = dir.path().join("libonnxruntime.so.1.20.0");
+    let cc = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o", old.to_str().unwrap(), source.to_str().unwrap()])
+        .status()
+        .expect("a C compiler (the build needs one)");
+    assert!(cc.success());
+    let settings =
+        settings_with(dir.path(), serde_json::json!({"runtime_library": old.to_str().unwrap()}), serde_json::json!({}));
+    let out = common::run(&["--settings", settings.to_str().unwrap(), "embed", "x"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1.20.0") && stderr.contains("tools/setup-model"), "{stderr}");
+
     // A model file that is not a model.
     let models = dir.path().join("models");
     std::fs::create_dir_all(models.join("me5s-q4")).unwrap();

@@ -53,6 +53,13 @@ pub trait Embedder: Send + Sync + Debug {
     /// The vectors of `texts`, in order (unit length). Documents go through here in batches.
     fn embed(&self, kind: TextKind, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
 
+    /// Whether computed document vectors are worth keeping in the persistent [`VectorCache`]:
+    /// true for a model that takes milliseconds per text; the table and hashing embedders
+    /// recompute faster than the cache would grow (1.5 KB per document at 384 dimensions).
+    fn worth_caching(&self) -> bool {
+        true
+    }
+
     /// The vector of one document passage.
     fn embed_passage(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         Ok(self.embed(TextKind::Passage, &[text])?.pop().expect("one vector per text"))
@@ -146,6 +153,10 @@ impl Embedder for HashedEmbedder {
 
     fn embed(&self, _kind: TextKind, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         Ok(texts.iter().map(|text| self.embed_one(text)).collect())
+    }
+
+    fn worth_caching(&self) -> bool {
+        false
     }
 }
 

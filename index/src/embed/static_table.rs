@@ -85,6 +85,10 @@ impl Embedder for StaticEmbedder {
     fn embed(&self, _kind: TextKind, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         texts.iter().map(|text| self.embed_one(text)).collect()
     }
+
+    fn worth_caching(&self) -> bool {
+        false
+    }
 }
 
 /// Reads `embeddings` (f32 [rows, dims]) and `token_ids` (i32 [rows]) from the safetensors file.

@@ -286,7 +286,7 @@ impl Engine {
         }
         let next_segment_id = AtomicU64::new(manifest.next_segment_id);
         let vector_cache = match (&options.embedder, &options.vectors) {
-            (Some(embedder), Some(vectors)) => {
+            (Some(embedder), Some(vectors)) if embedder.worth_caching() => {
                 let dir = options.vector_cache.clone().unwrap_or_else(|| root.join(VECTOR_CACHE_DIR));
                 let cache = crate::embed::VectorCache::open(&dir, &vectors.model, embedder.dims())
                     .map_err(IndexError::io(&dir))?;
@@ -547,32 +547,11 @@ impl Engine {
             }
             waiting.push(prepared);
             if to_compute == 0 || to_compute >= EMBED_BATCH {
-                self.embed_waiting(&mut waiting)?;
+                self.add_waiting(&mut waiting, &mut builder, &mut count, progress)?;
                 to_compute = 0;
-                for prepared in waiting.drain(..) {
-                    builder.add(IndexDoc {
-                        company: &prepared.company,
-                        vector: prepared.vector.as_deref(),
-                        opportunity: prepared.opportunity,
-                        content_hash: prepared.content_hash,
-                    })?;
-                    count += 1;
-                    if count.is_multiple_of(1_000) {
-                        progress(BuildPhase::Reading, count);
-                    }
-                }
             }
         }
-        self.embed_waiting(&mut waiting)?;
-        for prepared in waiting.drain(..) {
-            builder.add(IndexDoc {
-                company: &prepared.company,
-                vector: prepared.vector.as_deref(),
-                opportunity: prepared.opportunity,
-                content_hash: prepared.content_hash,
-            })?;
-            count += 1;
-        }
+        self.add_waiting(&mut waiting, &mut builder, &mut count, progress)?;
         progress(BuildPhase::Finishing, count);
         let (_, dir) = builder.finish()?;
         // Checksums were computed from these very files a moment ago: check sizes only.
@@ -582,6 +561,31 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&dir);
         }
         Ok(Arc::new(segment?))
+    }
+
+    /// Computes the vectors `waiting` records still need, in one batch (remembered in the vector
+    /// cache), then adds the records to `builder` in order.
+    fn add_waiting(
+        &self,
+        waiting: &mut Vec<Prepared>,
+        builder: &mut SegmentBuilder,
+        count: &mut u64,
+        progress: &mut dyn FnMut(BuildPhase, u64),
+    ) -> Result<(), IndexError> {
+        self.embed_waiting(waiting)?;
+        for prepared in waiting.drain(..) {
+            builder.add(IndexDoc {
+                company: &prepared.company,
+                vector: prepared.vector.as_deref(),
+                opportunity: prepared.opportunity,
+                content_hash: prepared.content_hash,
+            })?;
+            *count += 1;
+            if count.is_multiple_of(1_000) {
+                progress(BuildPhase::Reading, *count);
+            }
+        }
+        Ok(())
     }
 
     /// Computes the vectors `waiting` records still need, in one batch, and remembers them in the
