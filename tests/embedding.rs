@@ -146,18 +146,22 @@ fn cli_embed_and_similarity() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `embed` with `settings` exits 2 and its error mentions every needle.
+fn embed_fails_with(settings: &Path, needles: &[&str]) {
+    let out = common::run(&["--settings", settings.to_str().unwrap(), "embed", "x"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    }
+}
+
 #[test]
 fn missing_or_wrong_files_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let settings =
         settings_with(dir.path(), serde_json::json!({"model_dir": "/nonexistent/models"}), serde_json::json!({}));
-    let out = common::run(&["--settings", settings.to_str().unwrap(), "embed", "x"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("/nonexistent/models/me5s-q4/model.onnx") && stderr.contains("tools/setup-model"),
-        "{stderr}"
-    );
+    embed_fails_with(&settings, &["/nonexistent/models/me5s-q4/model.onnx", "tools/setup-model"]);
 
     // A file that is not ONNX Runtime where the library should be.
     let fake = dir.path().join("libonnxruntime.so");
@@ -167,13 +171,7 @@ fn missing_or_wrong_files_say_what_to_do() {
         serde_json::json!({"runtime_library": fake.to_str().unwrap()}),
         serde_json::json!({}),
     );
-    let out = common::run(&["--settings", settings.to_str().unwrap(), "embed", "x"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("cannot load the ONNX Runtime library") && stderr.contains("tools/setup-model"),
-        "{stderr}"
-    );
+    embed_fails_with(&settings, &["cannot load the ONNX Runtime library", "tools/setup-model"]);
 
     // An ONNX Runtime too old for this build (a stand-in library that reports version 1.20.0,
     // compiled here with the C compiler the build needs anyway).
@@ -195,10 +193,7 @@ fn missing_or_wrong_files_say_what_to_do() {
     assert!(cc.success());
     let settings =
         settings_with(dir.path(), serde_json::json!({"runtime_library": old.to_str().unwrap()}), serde_json::json!({}));
-    let out = common::run(&["--settings", settings.to_str().unwrap(), "embed", "x"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("1.20.0") && stderr.contains("tools/setup-model"), "{stderr}");
+    embed_fails_with(&settings, &["1.20.0", "tools/setup-model"]);
 
     // A model file that is not a model.
     let models = dir.path().join("models");
@@ -210,10 +205,7 @@ fn missing_or_wrong_files_say_what_to_do() {
         serde_json::json!({"model_dir": models.to_str().unwrap(), "runtime_library": paths().runtime_library.to_str().unwrap()}),
         serde_json::json!({}),
     );
-    let out = common::run(&["--settings", settings.to_str().unwrap(), "embed", "x"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("cannot load the model") && stderr.contains("tools/setup-model --force"), "{stderr}");
+    embed_fails_with(&settings, &["cannot load the model", "tools/setup-model --force"]);
 }
 
 /// The line `index build` prints ends with "vectors (model): C computed, R reused".

@@ -20,7 +20,7 @@ use ort::value::TensorRef;
 use parking_lot::Mutex;
 use tokenizers::Tokenizer;
 
-use super::paths::{ModelPaths, file_crc, require_file};
+use super::paths::{ModelPaths, file_crc, load_tokenizer, require_file};
 use super::{EmbedError, Embedder, TextKind, normalise};
 
 /// How the ONNX embedder runs.
@@ -97,7 +97,7 @@ impl OnnxEmbedder {
         require_file(&model_path, "the embedding model")?;
         require_file(&tokenizer_path, "the tokenizer")?;
         let environment = runtime(&paths.runtime_library)?;
-        let tokenizer = load_tokenizer(&tokenizer_path, options.max_tokens)?;
+        let tokenizer = load_tokenizer(&tokenizer_path, Some(options.max_tokens.max(8)))?;
         let pad_id = tokenizer.token_to_id("<pad>").unwrap_or(1);
         let count = if options.sessions == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -249,17 +249,6 @@ impl Embedder for OnnxEmbedder {
 
 /// What one batch worker returns: (text index, vector) pairs.
 type WorkerResult = Result<Vec<(usize, Vec<f32>)>, EmbedError>;
-
-fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer, EmbedError> {
-    let mut tokenizer = Tokenizer::from_file(path).map_err(|err| {
-        EmbedError(format!("{}: not a usable tokenizer: {err}; run tools/setup-model", path.display()))
-    })?;
-    tokenizer.with_padding(None);
-    tokenizer
-        .with_truncation(Some(tokenizers::TruncationParams { max_length: max_tokens.max(8), ..Default::default() }))
-        .map_err(|err| EmbedError(format!("{}: {err}", path.display())))?;
-    Ok(tokenizer)
-}
 
 fn open_session(environment: &ort::environment::Environment, model: &Path) -> Result<Session, EmbedError> {
     let fail = |err: &dyn std::fmt::Display| {

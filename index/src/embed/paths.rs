@@ -74,3 +74,15 @@ pub(crate) fn file_crc(path: &Path) -> Result<u32, EmbedError> {
     let bytes = std::fs::read(path).map_err(|err| EmbedError(format!("{}: {err}", path.display())))?;
     Ok(crc32fast::hash(&bytes))
 }
+
+/// The tokenizer at `path`, without padding (batches are padded by the caller) and truncated to
+/// `max_tokens` when given.
+pub(crate) fn load_tokenizer(path: &Path, max_tokens: Option<usize>) -> Result<tokenizers::Tokenizer, EmbedError> {
+    let mut tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|err| {
+        EmbedError(format!("{}: not a usable tokenizer: {err}; run tools/setup-model", path.display()))
+    })?;
+    tokenizer.with_padding(None);
+    let truncation = max_tokens.map(|max_length| tokenizers::TruncationParams { max_length, ..Default::default() });
+    tokenizer.with_truncation(truncation).map_err(|err| EmbedError(format!("{}: {err}", path.display())))?;
+    Ok(tokenizer)
+}

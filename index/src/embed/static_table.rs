@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tokenizers::Tokenizer;
 
-use super::paths::{ModelPaths, file_crc, require_file};
+use super::paths::{ModelPaths, file_crc, load_tokenizer, require_file};
 use super::{EmbedError, Embedder, TextKind, normalise};
 
 /// The static table embedder. See the module documentation.
@@ -38,11 +38,7 @@ impl StaticEmbedder {
         require_file(&table_path, "the static embedding table")?;
         require_file(&tokenizer_path, "the tokenizer")?;
         let (table, ids, dims) = read_table(&table_path)?;
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|err| {
-            EmbedError(format!("{}: not a usable tokenizer: {err}; run tools/setup-model", tokenizer_path.display()))
-        })?;
-        tokenizer.with_padding(None);
-        tokenizer.with_truncation(None).map_err(|err| EmbedError(format!("{}: {err}", tokenizer_path.display())))?;
+        let tokenizer = load_tokenizer(&tokenizer_path, None)?;
         let vocab = tokenizer.get_vocab_size(true);
         let mut row_of = vec![u32::MAX; vocab];
         for (row, &id) in ids.iter().enumerate() {
