@@ -5,4 +5,5 @@ pub mod cli;
 pub mod error;
 pub mod http;
 pub mod indexing;
+pub mod query;
 pub mod settings;

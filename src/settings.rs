@@ -151,6 +151,13 @@ pub struct FusionWeights {
     /// The k of reciprocal rank fusion, for `rrf` mode.
     #[schemars(range(min = 1.0))]
     pub rrf_k: f32,
+    /// Base rate of the opportunity probability: the prior is the clipped log-odds relative to it.
+    #[schemars(range(min = 0.001, max = 0.999))]
+    pub prior_base_rate: f32,
+    /// Candidates each retriever (lexical, vector, concept) contributes to fusion at least;
+    /// result pages up to this depth come from one candidate pool.
+    #[schemars(range(min = 10, max = 10000))]
+    pub candidates: usize,
 }
 
 /// Limits that protect the server.
@@ -229,6 +236,14 @@ impl Settings {
             "settings field fusion.geo_half_distance_km: must be ≥ 1"
         );
         anyhow::ensure!(self.fusion.rrf_k >= 1.0, "settings field fusion.rrf_k: must be ≥ 1");
+        anyhow::ensure!(
+            (0.001..=0.999).contains(&self.fusion.prior_base_rate),
+            "settings field fusion.prior_base_rate: must be within [0.001, 0.999]"
+        );
+        anyhow::ensure!(
+            (10..=10_000).contains(&self.fusion.candidates),
+            "settings field fusion.candidates: must be within [10, 10000]"
+        );
         let index = &self.index;
         anyhow::ensure!(
             (1..=4096).contains(&index.vector_dims),

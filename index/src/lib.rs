@@ -12,5 +12,6 @@ pub mod interpret;
 pub mod ndjson;
 pub mod record;
 pub mod refdata;
+pub mod search;
 pub mod segment;
 pub mod storage;

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod embed;
+mod eval;
 mod index;
 pub mod schema;
 mod validate;
@@ -54,6 +55,9 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Print the cosine similarity of two texts.
     Similarity(embed::SimilarityArgs),
+    /// Measure relevance on a BEIR-layout benchmark (corpus, queries, qrels) through the real
+    /// indexing and query path: nDCG@10, Recall@10/100, MRR@10, by language and kind.
+    Eval(eval::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,6 +88,7 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
         Command::Restore(args) => index::restore(&args),
         Command::Embed(args) => embed::embed(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Similarity(args) => embed::similarity(&args, &Settings::load(cli.settings.as_deref())?),
+        Command::Eval(args) => eval::run(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Serve(args) => {
             let settings = Settings::load(cli.settings.as_deref())?;
             serve(args, settings)?;

@@ -24,7 +24,7 @@ use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentRef};
-pub use snapshot::{Hit, LiveSegment, Sidecar, Snapshot};
+pub use snapshot::{GlobalStats, Hit, LiveSegment, Sidecar, Snapshot};
 pub use wal::{Wal, WalOp};
 
 use crate::record::{Company, Record};

@@ -204,8 +204,15 @@ impl PartialOrd for Ranked {
 }
 
 /// BM25 statistics summed over all segments of a snapshot.
-struct GlobalStats<'a> {
+#[allow(missing_debug_implementations)]
+pub struct GlobalStats<'a> {
     snapshot: &'a Snapshot,
+}
+
+impl<'a> GlobalStats<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> GlobalStats<'a> {
+        GlobalStats { snapshot }
+    }
 }
 
 impl Bm25StatisticsProvider for GlobalStats<'_> {

@@ -42,7 +42,11 @@ pub struct Segment {
     vectors: Option<usearch::Index>,
     /// Content hashes of the vectors (empty without vectors).
     hashes: Vec<u64>,
+    vector_sample: std::sync::OnceLock<Vec<f32>>,
 }
+
+/// Vectors per segment in the calibration sample.
+const VECTOR_SAMPLE: u32 = 256;
 
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -129,6 +133,7 @@ impl Segment {
             priors,
             vectors,
             hashes,
+            vector_sample: std::sync::OnceLock::new(),
         })
     }
 
@@ -187,6 +192,35 @@ impl Segment {
         let doc: tantivy::TantivyDocument = self.searcher.doc(address).map_err(lexical)?;
         use tantivy::schema::Value;
         Ok(doc.get_first(self.fields.source).and_then(|v| v.as_bytes()).map(<[u8]>::to_vec))
+    }
+
+    /// Where the document at `ord` is in the lexical index.
+    pub fn doc_address(&self, ord: u32) -> Result<Option<DocAddress>, IndexError> {
+        match self.ids.id(ord) {
+            Some(id) => self.address_of(&id),
+            None => Ok(None),
+        }
+    }
+
+    /// A fixed, evenly spread sample of the segment's vectors (dequantised, row after row): the
+    /// background against which a query's similarities are calibrated. Computed once.
+    pub fn vector_sample(&self) -> &[f32] {
+        self.vector_sample.get_or_init(|| {
+            let Some(index) = self.vectors.as_ref() else { return Vec::new() };
+            let n = self.meta.doc_count;
+            let take = n.min(VECTOR_SAMPLE);
+            let mut sample = Vec::with_capacity(take as usize * index.dimensions());
+            let mut buffer = vec![0f32; index.dimensions()];
+            for i in 0..take {
+                let ord = (u64::from(i) * u64::from(n) / u64::from(take)) as u32;
+                if let Ok(got) = index.get(u64::from(ord), &mut buffer)
+                    && got > 0
+                {
+                    sample.extend_from_slice(&buffer);
+                }
+            }
+            sample
+        })
     }
 
     fn address_of(&self, id: &str) -> Result<Option<DocAddress>, IndexError> {

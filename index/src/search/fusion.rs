@@ -1,0 +1,313 @@
+//! From raw evidence to one score: calibration of each component against the query's own
+//! background, the weighted sum (hybrid) or reciprocal rank fusion (rrf), and the explanation
+//! tree that shows every term of the sum.
+//!
+//! Calibration. Raw scores are not comparable across queries or components: BM25 grows with
+//! the number and rarity of the query's words; e5 cosine similarities sit in a narrow band
+//! (0.7–0.9) whose position depends on the query. Each is turned into "how exceptional is this
+//! document for this query": a z-score against the query's scores over the whole collection
+//! (every live document for BM25, documents it does not match counting 0; a fixed sample of the
+//! vectors for cosine), squashed into [0, 1). Min-max over the top few would stretch a query
+//! with no good match into one that looks perfect.
+
+use serde::Serialize;
+
+use super::request::{Mode, WeightOverrides};
+use super::retrieve::Background;
+use super::{RankedDoc, Ranking};
+use crate::analysis::Language;
+
+/// A concept one level below the one the query names counts this much (two levels: squared).
+pub const CONCEPT_DESCENDANT_FACTOR: f32 = 0.7;
+/// Calibrated lexical evidence reaches 1 − 1/e at this many standard deviations above the mean.
+pub const LEXICAL_Z_SCALE: f64 = 12.0;
+/// Calibrated vector evidence reaches 1 − 1/e at this many standard deviations above the mean.
+pub const VECTOR_Z_SCALE: f64 = 4.0;
+/// English queries search French documents: their lexical evidence (cognates, codes, names) is
+/// worth this much of a French query's.
+pub const ENGLISH_LEXICAL_FACTOR: f32 = 0.35;
+/// The prior's log-odds are clipped to ± this.
+pub const PRIOR_CLIP: f32 = 3.0;
+
+/// Weights of the components in hybrid mode (RRF weights the rank terms the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FusionWeights {
+    pub lexical: f32,
+    pub vector: f32,
+    pub concept: f32,
+    pub geo: f32,
+    pub prior: f32,
+}
+
+impl Default for FusionWeights {
+    fn default() -> Self {
+        FusionWeights { lexical: 1.0, vector: 1.0, concept: 0.5, geo: 0.3, prior: 0.2 }
+    }
+}
+
+impl FusionWeights {
+    /// These weights with a request's overrides applied.
+    pub fn with(&self, overrides: &WeightOverrides) -> FusionWeights {
+        FusionWeights {
+            lexical: overrides.lexical.unwrap_or(self.lexical),
+            vector: overrides.vector.unwrap_or(self.vector),
+            concept: overrides.concept.unwrap_or(self.concept),
+            geo: overrides.geo.unwrap_or(self.geo),
+            prior: overrides.prior.unwrap_or(self.prior),
+        }
+    }
+}
+
+/// Distance evidence for one candidate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GeoRaw {
+    /// Distance to the place (None: the company has no coordinates).
+    pub km: Option<f32>,
+    /// 1 at the place (or inside a named département or région), halving with distance.
+    pub proximity: f32,
+    pub place: String,
+}
+
+/// Raw evidence of one candidate (`None`: the component does not apply to this query).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawComponents {
+    /// BM25 with global statistics (0 when the document does not match).
+    pub lexical: Option<f32>,
+    /// Cosine similarity of the query and document vectors.
+    pub vector: Option<f32>,
+    /// Strength of the concept match (1: the concept itself; less for concepts below it).
+    pub concept: Option<f32>,
+    pub geo: Option<GeoRaw>,
+    /// Calibrated opportunity probability (None: unknown).
+    pub opportunity: Option<f32>,
+    /// Rank (0-based) in each retriever's list, when the document is in it.
+    pub lexical_rank: Option<usize>,
+    pub vector_rank: Option<usize>,
+    pub concept_rank: Option<usize>,
+}
+
+/// Calibrated components, each in [0, 1] except the prior in [−1, 1] (0: neutral).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Components {
+    pub lexical: Option<f32>,
+    pub vector: Option<f32>,
+    pub concept: Option<f32>,
+    pub geo: Option<f32>,
+    pub prior: Option<f32>,
+}
+
+/// What calibration knows about the query.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration {
+    pub lexical: Background,
+    /// Mean and standard deviation of the query's cosine over the vector sample.
+    pub vector: Option<(f64, f64)>,
+    pub prior_base_rate: f32,
+    pub language: Language,
+}
+
+fn squash(z: f64, scale: f64) -> f32 {
+    if z <= 0.0 { 0.0 } else { (1.0 - (-z / scale).exp()) as f32 }
+}
+
+/// Calibrated lexical evidence of a BM25 score.
+pub fn calibrate_lexical(score: f32, background: &Background, language: Language) -> f32 {
+    if score <= 0.0 || background.std <= 0.0 {
+        return 0.0;
+    }
+    let z = (f64::from(score) - background.mean) / background.std;
+    let factor = if language == Language::English { ENGLISH_LEXICAL_FACTOR } else { 1.0 };
+    squash(z, LEXICAL_Z_SCALE) * factor
+}
+
+/// Calibrated vector evidence of a cosine similarity.
+pub fn calibrate_vector(cosine: f32, background: Option<(f64, f64)>) -> f32 {
+    match background {
+        Some((mean, std)) => squash((f64::from(cosine) - mean) / std, VECTOR_Z_SCALE),
+        // Too few vectors to know the background: cosine itself, clipped.
+        None => cosine.clamp(0.0, 1.0),
+    }
+}
+
+/// Clipped log-odds of the probability relative to the base rate, scaled to [−1, 1].
+pub fn prior_value(probability: f32, base_rate: f32) -> f32 {
+    let logit = |p: f32| {
+        let p = p.clamp(1e-4, 1.0 - 1e-4);
+        (p / (1.0 - p)).ln()
+    };
+    ((logit(probability) - logit(base_rate)).clamp(-PRIOR_CLIP, PRIOR_CLIP)) / PRIOR_CLIP
+}
+
+pub fn calibrate(raw: &RawComponents, calibration: &Calibration) -> Components {
+    Components {
+        lexical: raw.lexical.map(|s| calibrate_lexical(s, &calibration.lexical, calibration.language)),
+        vector: raw.vector.map(|c| calibrate_vector(c, calibration.vector)),
+        concept: raw.concept,
+        geo: raw.geo.as_ref().map(|g| g.proximity),
+        prior: Some(raw.opportunity.map_or(0.0, |p| prior_value(p, calibration.prior_base_rate))),
+    }
+}
+
+/// The hybrid score: the weighted sum of the calibrated components.
+pub fn fuse(components: &Components, weights: &FusionWeights) -> f32 {
+    weighted(components, weights).iter().map(|(_, c)| c).sum()
+}
+
+fn weighted(c: &Components, w: &FusionWeights) -> [(&'static str, f32); 5] {
+    [
+        ("lexical", c.lexical.unwrap_or(0.0) * w.lexical),
+        ("vector", c.vector.unwrap_or(0.0) * w.vector),
+        ("concept", c.concept.unwrap_or(0.0) * w.concept),
+        ("geo", c.geo.unwrap_or(0.0) * w.geo),
+        ("prior", c.prior.unwrap_or(0.0) * w.prior),
+    ]
+}
+
+/// Reciprocal rank fusion: Σ weight / (k + rank) over the retrievers that ranked the document,
+/// plus the geo and prior terms scaled to the size of one first-rank term.
+pub fn rrf(raw: &RawComponents, components: &Components, weights: &FusionWeights, k: f32) -> f32 {
+    let term = |rank: Option<usize>, weight: f32| rank.map_or(0.0, |r| weight / (k + r as f32 + 1.0));
+    let unit = 1.0 / (k + 1.0);
+    term(raw.lexical_rank, weights.lexical)
+        + term(raw.vector_rank, weights.vector)
+        + term(raw.concept_rank, weights.concept)
+        + unit * (components.geo.unwrap_or(0.0) * weights.geo + components.prior.unwrap_or(0.0) * weights.prior)
+}
+
+/// Why a hit has its score: every component, raw and calibrated, with its weight.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub score: f32,
+    pub mode: Mode,
+    pub components: Vec<ComponentExplanation>,
+}
+
+/// One term of the fused score.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentExplanation {
+    pub name: &'static str,
+    /// The evidence as measured (BM25, cosine, concept strength, km, probability).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<f64>,
+    /// Calibrated value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f32>,
+    pub weight: f32,
+    /// What it adds to the score.
+    pub contribution: f32,
+    /// Rank in this retriever's list (0 = first), if the document is in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank: Option<usize>,
+    pub detail: String,
+}
+
+pub fn explain(ranked: &RankedDoc, ranking: &Ranking, mode: Mode, rrf_k: f32, concepts: Vec<String>) -> Explanation {
+    let raw = &ranked.raw;
+    let c = &ranked.components;
+    let w = &ranking.weights;
+    let bg = &ranking.lexical_background;
+    let in_mode = |name: &str| match mode {
+        Mode::Hybrid | Mode::Rrf => true,
+        Mode::Lexical => name == "lexical",
+        Mode::Vector => name == "vector",
+    };
+    let contribution = |name: &str, value: Option<f32>, weight: f32, rank: Option<usize>| -> f32 {
+        if !in_mode(name) {
+            return 0.0;
+        }
+        match (mode, name) {
+            (Mode::Rrf, "lexical" | "vector" | "concept") => rank.map_or(0.0, |r| weight / (rrf_k + r as f32 + 1.0)),
+            (Mode::Rrf, _) => value.unwrap_or(0.0) * weight / (rrf_k + 1.0),
+            (Mode::Lexical | Mode::Vector, _) => value.unwrap_or(0.0),
+            _ => value.unwrap_or(0.0) * weight,
+        }
+    };
+    let weight_in_mode = |name: &str, weight: f32| match mode {
+        Mode::Lexical | Mode::Vector => {
+            if in_mode(name) {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        _ => weight,
+    };
+    let mut components = Vec::with_capacity(5);
+    components.push(ComponentExplanation {
+        name: "lexical",
+        raw: raw.lexical.map(f64::from),
+        value: c.lexical,
+        weight: weight_in_mode("lexical", w.lexical),
+        contribution: contribution("lexical", c.lexical, w.lexical, raw.lexical_rank),
+        rank: raw.lexical_rank,
+        detail: format!(
+            "BM25 {:.3} against a background of {} matching documents out of {} (mean {:.3}, sd {:.3}){}",
+            raw.lexical.unwrap_or(0.0),
+            bg.matched,
+            bg.population,
+            bg.mean,
+            bg.std,
+            if ranking.interpretation.language == Language::English {
+                format!(", English query: lexical evidence × {ENGLISH_LEXICAL_FACTOR}")
+            } else {
+                String::new()
+            }
+        ),
+    });
+    components.push(ComponentExplanation {
+        name: "vector",
+        raw: raw.vector.map(f64::from),
+        value: c.vector,
+        weight: weight_in_mode("vector", w.vector),
+        contribution: contribution("vector", c.vector, w.vector, raw.vector_rank),
+        rank: raw.vector_rank,
+        detail: match (raw.vector, ranking.vector_background) {
+            (Some(cosine), Some((mean, std))) => {
+                format!("cosine {cosine:.4}; the query's background: mean {mean:.4}, sd {std:.4}")
+            }
+            (Some(cosine), None) => format!("cosine {cosine:.4}"),
+            (None, _) => "no query vector or no document vector".to_owned(),
+        },
+    });
+    components.push(ComponentExplanation {
+        name: "concept",
+        raw: raw.concept.map(f64::from),
+        value: c.concept,
+        weight: weight_in_mode("concept", w.concept),
+        contribution: contribution("concept", c.concept, w.concept, raw.concept_rank),
+        rank: raw.concept_rank,
+        detail: if concepts.is_empty() {
+            "no activated concept matches the query's".to_owned()
+        } else {
+            format!("activated concepts matching the query: {}", concepts.join(", "))
+        },
+    });
+    components.push(ComponentExplanation {
+        name: "geo",
+        raw: raw.geo.as_ref().and_then(|g| g.km).map(f64::from),
+        value: c.geo,
+        weight: weight_in_mode("geo", w.geo),
+        contribution: contribution("geo", c.geo, w.geo, None),
+        rank: None,
+        detail: match &raw.geo {
+            Some(geo) => match geo.km {
+                Some(km) => format!("{km:.1} km from {}", geo.place),
+                None => format!("no coordinates to compare with {}", geo.place),
+            },
+            None => "no place in the query".to_owned(),
+        },
+    });
+    components.push(ComponentExplanation {
+        name: "prior",
+        raw: raw.opportunity.map(f64::from),
+        value: c.prior,
+        weight: weight_in_mode("prior", w.prior),
+        contribution: contribution("prior", c.prior, w.prior, None),
+        rank: None,
+        detail: match raw.opportunity {
+            Some(p) => format!("opportunity probability {:.1} %: clipped log-odds against the base rate", p * 100.0),
+            None => "no opportunity score yet: neutral".to_owned(),
+        },
+    });
+    Explanation { score: ranked.score, mode, components }
+}

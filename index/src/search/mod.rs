@@ -1,0 +1,644 @@
+//! The single query path: interpret the need, retrieve lexical ‖ vector ‖ concept candidates
+//! under the same filters, score every candidate on every component, calibrate, fuse with the
+//! geo and opportunity priors, explain.
+//!
+//! Every component of every candidate is computed exactly (a candidate found by the vectors
+//! gets its true BM25 score, and the other way round), so the ranking is a pure function of the
+//! candidate set and the formula in [`fusion`]. Lexical and vector scores are calibrated
+//! against the query's own background (its score statistics over every live document, or over a
+//! fixed sample of vectors), not min-maxed over the few best.
+
+pub mod fusion;
+pub mod request;
+pub mod retrieve;
+mod snippet;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::time::Instant;
+
+use serde::Serialize;
+use tantivy::Term;
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+
+pub use fusion::{Components, FusionWeights};
+pub use request::{Filters, LocationUse, MatchRequest, Mode, Near, RequestError, WeightOverrides};
+use retrieve::{Allowed, Circle, DocRef, Scored};
+
+use crate::analysis::{Analyzer, Language};
+use crate::dict::gazetteer::PlaceKind;
+use crate::engine::Snapshot;
+use crate::interpret::{ConceptHit, Interpretation, Interpreter, LocationHit, SynonymHit};
+use crate::record::Company;
+use crate::refdata::RefData;
+use crate::segment::IndexError;
+use crate::segment::schema::{CompanyFields, TEXT_FIELDS};
+
+/// How the query path is configured (from the server's settings).
+#[derive(Debug, Clone)]
+pub struct SearchConfig {
+    /// BM25 boost of each text field, by name (see [`TEXT_FIELDS`]).
+    pub field_weights: Vec<(String, f32)>,
+    /// Weight of a synonym's words relative to the user's own (times the entry's weight).
+    pub synonym_weight: f32,
+    /// Weight of a detected concept's labels relative to the user's own words.
+    pub concept_label_weight: f32,
+    /// Analyse English queries with the English pipeline too.
+    pub detect_query_language: bool,
+    pub weights: FusionWeights,
+    pub geo_half_distance_km: f32,
+    pub rrf_k: f32,
+    /// Base rate of the opportunity probability: the prior is the log-odds relative to it.
+    pub prior_base_rate: f32,
+    /// Candidates each retriever contributes at least (pages up to this depth share one pool).
+    pub candidates: usize,
+    pub max_query_bytes: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            field_weights: TEXT_FIELDS.iter().map(|f| ((*f).to_owned(), 1.0)).collect(),
+            synonym_weight: 0.6,
+            concept_label_weight: 0.5,
+            detect_query_language: true,
+            weights: FusionWeights::default(),
+            geo_half_distance_km: 50.0,
+            rrf_k: 60.0,
+            prior_base_rate: 0.1,
+            candidates: 200,
+            max_query_bytes: 2048,
+        }
+    }
+}
+
+/// Why a query could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The request is wrong (the field is named).
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// The interpretation returned to the caller.
+#[derive(Debug, Clone, Serialize)]
+pub struct InterpretationView {
+    pub language: Language,
+    /// The words searched for (folded), stopwords left out.
+    pub tokens: Vec<String>,
+    pub synonyms: Vec<SynonymHit>,
+    pub concepts: Vec<ConceptHit>,
+    pub locations: Vec<LocationHit>,
+    /// The filters in force: the request's plus places used as filters.
+    pub filters_applied: Filters,
+    /// The text searched for once locations are removed.
+    pub text_query: String,
+}
+
+/// One ranked company.
+#[derive(Debug, Clone, Serialize)]
+pub struct MatchHit {
+    pub id: String,
+    pub name: String,
+    pub score: f32,
+    pub components: Components,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<fusion::Explanation>,
+    pub snippet: String,
+    /// Byte ranges of matched words in `snippet`.
+    pub highlights: Vec<[usize; 2]>,
+}
+
+/// The answer of the query path.
+#[derive(Debug, Clone, Serialize)]
+pub struct MatchResponse {
+    pub query_id: String,
+    pub mode: Mode,
+    pub interpretation: InterpretationView,
+    pub hits: Vec<MatchHit>,
+    /// Candidates ranked (the hits are a page of them).
+    pub total: u64,
+    pub took_ms: f64,
+}
+
+/// The query path over an interpreter and a configuration; cheap to share.
+#[derive(Debug)]
+pub struct Matcher {
+    interpreter: Arc<Interpreter>,
+    refdata: &'static RefData,
+    config: SearchConfig,
+    fields: CompanyFields,
+    next_id: AtomicU64,
+    started: u64,
+}
+
+/// Everything known about the candidates of one query, before paging.
+#[derive(Debug)]
+pub struct Ranking {
+    pub interpretation: Interpretation,
+    pub filters_applied: Filters,
+    /// Every candidate, best first, with calibrated components and fused score.
+    pub ranked: Vec<RankedDoc>,
+    pub lexical_background: retrieve::Background,
+    pub vector_background: Option<(f64, f64)>,
+    pub vector_plans: Vec<retrieve::VectorPlan>,
+    /// Query stems with their weights (for highlights).
+    pub query_terms: Vec<(String, f32)>,
+    pub weights: FusionWeights,
+}
+
+/// One candidate with its components.
+#[derive(Debug, Clone)]
+pub struct RankedDoc {
+    pub doc: DocRef,
+    pub raw: fusion::RawComponents,
+    pub components: Components,
+    pub score: f32,
+}
+
+impl Matcher {
+    pub fn new(interpreter: Arc<Interpreter>, config: SearchConfig) -> Matcher {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        Matcher {
+            interpreter,
+            refdata: RefData::embedded(),
+            config,
+            fields: CompanyFields::new(),
+            next_id: AtomicU64::new(0),
+            started,
+        }
+    }
+
+    pub fn config(&self) -> &SearchConfig {
+        &self.config
+    }
+
+    pub fn interpreter(&self) -> &Interpreter {
+        &self.interpreter
+    }
+
+    /// Checks a request (the field is named in the error).
+    pub fn check(&self, request: &MatchRequest) -> Result<(), RequestError> {
+        request.check(self.config.max_query_bytes, self.refdata)
+    }
+
+    /// The text to embed for a request: the query without its locations (`None` when nothing
+    /// remains, or when the request brings its own vector or does not use vectors).
+    pub fn text_to_embed(&self, request: &MatchRequest) -> Option<String> {
+        if request.vector.is_some() || request.mode == Mode::Lexical {
+            return None;
+        }
+        let interpretation = self.interpreter.interpret(&request.query);
+        let text = interpretation.text_query.trim();
+        (!text.is_empty()).then(|| text.to_owned())
+    }
+
+    /// Runs a checked request. `query_vector` is the embedded query (normalised), if any.
+    pub fn run(
+        &self,
+        snapshot: &Snapshot,
+        request: &MatchRequest,
+        query_vector: Option<&[f32]>,
+    ) -> Result<MatchResponse, SearchError> {
+        let start = Instant::now();
+        self.check(request)?;
+        let depth = request.offset + request.k;
+        let ranking = self.rank(snapshot, request, query_vector, depth)?;
+        let total = ranking.ranked.len() as u64;
+        let mut hits = Vec::with_capacity(request.k);
+        for ranked in ranking.ranked.iter().skip(request.offset).take(request.k) {
+            hits.push(self.hit(snapshot, &ranking, ranked, request)?);
+        }
+        let Ranking { interpretation, filters_applied, .. } = ranking;
+        let n = self.next_id.fetch_add(1, AtomicOrdering::Relaxed);
+        Ok(MatchResponse {
+            query_id: format!("q{:x}-{n:x}", self.started),
+            mode: request.mode,
+            interpretation: InterpretationView {
+                language: interpretation.language,
+                tokens: interpretation
+                    .tokens
+                    .iter()
+                    .filter(|t| !t.is_stopword() && !in_any(t.start, &interpretation.locations))
+                    .map(|t| t.folded.clone())
+                    .collect(),
+                synonyms: interpretation.synonyms,
+                concepts: interpretation.concepts,
+                locations: interpretation.locations,
+                filters_applied,
+                text_query: interpretation.text_query,
+            },
+            hits,
+            total,
+            took_ms: start.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// Candidates of a request, scored and sorted, deep enough for `depth` hits.
+    pub fn rank(
+        &self,
+        snapshot: &Snapshot,
+        request: &MatchRequest,
+        query_vector: Option<&[f32]>,
+        depth: usize,
+    ) -> Result<Ranking, SearchError> {
+        let interpretation = self.interpreter.interpret(&request.query);
+        let weights = self.config.weights.with(&request.weights);
+
+        // Filters: the request's, plus places used as filters.
+        let mut filters = request.filters.clone();
+        let mut geo_targets: Vec<&LocationHit> = Vec::new();
+        for location in &interpretation.locations {
+            match request.location {
+                LocationUse::Ignore => {}
+                LocationUse::Boost => geo_targets.push(location),
+                LocationUse::Filter => match location.place.kind {
+                    PlaceKind::Departement => filters.departement.push(location.place.code.clone()),
+                    PlaceKind::Region => filters.region.push(location.place.name.clone()),
+                    PlaceKind::Commune => {
+                        if let (Some(lat), Some(lon)) = (location.place.lat, location.place.lon) {
+                            filters.near =
+                                Some(Near { lat, lon, km: f64::from(self.config.geo_half_distance_km) });
+                        }
+                    }
+                },
+            }
+        }
+        let allowed = self.allowed(snapshot, &filters)?;
+
+        // The pool: every retriever contributes at least `candidates`, more for deep pages
+        // (rounded to a power of two so that nearby pages share a pool).
+        let n = self.config.candidates.max(depth.next_power_of_two());
+        let has_vectors = snapshot.segments.iter().any(|s| s.segment.vectors().is_some());
+        if request.mode == Mode::Vector && !has_vectors {
+            return Err(RequestError::new(
+                "mode",
+                "vector mode needs an index built with an embedder (index.embedder); this one has no vectors",
+            )
+            .into());
+        }
+        if let Some(vector) = query_vector {
+            let dims = snapshot.segments.iter().find_map(|s| s.segment.vectors().map(|v| v.dimensions()));
+            if let Some(dims) = dims
+                && dims != vector.len()
+            {
+                return Err(RequestError::new(
+                    "vector",
+                    format!("has {} dimensions, the index's vectors have {dims}", vector.len()),
+                )
+                .into());
+            }
+        }
+        let use_lexical = request.mode != Mode::Vector;
+        let use_vector = request.mode != Mode::Lexical && has_vectors && query_vector.is_some();
+        let use_concept = matches!(request.mode, Mode::Hybrid | Mode::Rrf);
+
+        let query_terms = if use_lexical { self.query_terms(&interpretation) } else { Vec::new() };
+        let lexical_query = self.lexical_query(&query_terms);
+        let concept_query = if use_concept { self.concept_query(&interpretation) } else { None };
+
+        let mut lexical_ranks: HashMap<DocRef, usize> = HashMap::new();
+        let mut vector_ranks: HashMap<DocRef, usize> = HashMap::new();
+        let mut concept_ranks: HashMap<DocRef, usize> = HashMap::new();
+        let mut pool: Vec<DocRef> = Vec::new();
+        let add = |docs: &[Scored], ranks: &mut HashMap<DocRef, usize>, pool: &mut Vec<DocRef>| {
+            for (rank, scored) in docs.iter().enumerate() {
+                ranks.insert(scored.doc, rank);
+                pool.push(scored.doc);
+            }
+        };
+
+        let mut lexical_background = retrieve::Background::default();
+        if let Some(query) = &lexical_query {
+            let pass = retrieve::scored_pass(snapshot, query.as_ref(), &allowed, n)?;
+            lexical_background = pass.background;
+            add(&pass.top, &mut lexical_ranks, &mut pool);
+        }
+        let mut vector_plans = Vec::new();
+        let mut vector_background = None;
+        if use_vector && let Some(vector) = query_vector {
+            let (top, plans) = retrieve::vector_pass(snapshot, vector, &allowed, n)?;
+            vector_plans = plans;
+            vector_background = retrieve::vector_background(snapshot, vector);
+            add(&top, &mut vector_ranks, &mut pool);
+        }
+        if let Some(query) = &concept_query {
+            let pass = retrieve::scored_pass(snapshot, query.as_ref(), &allowed, n)?;
+            add(&pass.top, &mut concept_ranks, &mut pool);
+        }
+        if lexical_query.is_none() && !use_vector && concept_query.is_none() {
+            // Nothing to match on but a place or the filters: the allowed documents nearest
+            // the place (or in ordinal order).
+            pool.extend(self.geo_pool(snapshot, &allowed, &geo_targets, n));
+        }
+        pool.sort_unstable();
+        pool.dedup();
+
+        // Exact components for every candidate.
+        let addressed = retrieve::address(snapshot, &pool)?;
+        let lexical_raw = match &lexical_query {
+            Some(query) => retrieve::score_docs(snapshot, query.as_ref(), &addressed)?,
+            None => vec![0.0; pool.len()],
+        };
+        let concept_raw = match &concept_query {
+            Some(query) => retrieve::score_docs(snapshot, query.as_ref(), &addressed)?,
+            None => vec![0.0; pool.len()],
+        };
+        let membership = self.membership_query(&geo_targets);
+        let member = match &membership {
+            Some(query) => retrieve::score_docs(snapshot, query.as_ref(), &addressed)?,
+            None => vec![0.0; pool.len()],
+        };
+        let mut ranked = Vec::with_capacity(pool.len());
+        for (idx, &doc) in pool.iter().enumerate() {
+            let live = &snapshot.segments[doc.segment];
+            let vector = match query_vector {
+                Some(q) if use_vector => retrieve::vector_score(snapshot, q, doc),
+                _ => None,
+            };
+            let geo = self.geo_raw(live, doc.ord, &geo_targets, member[idx] > 0.0);
+            let opportunity = live.prior_column("opportunity").and_then(|c| c.get(doc.ord as usize)).copied();
+            let raw = fusion::RawComponents {
+                lexical: lexical_query.as_ref().map(|_| lexical_raw[idx]),
+                vector,
+                concept: concept_query.as_ref().map(|_| concept_raw[idx]),
+                geo,
+                opportunity: opportunity.filter(|p| p.is_finite()),
+                lexical_rank: lexical_ranks.get(&doc).copied(),
+                vector_rank: vector_ranks.get(&doc).copied(),
+                concept_rank: concept_ranks.get(&doc).copied(),
+            };
+            let calibration = fusion::Calibration {
+                lexical: lexical_background,
+                vector: vector_background,
+                prior_base_rate: self.config.prior_base_rate,
+                language: interpretation.language,
+            };
+            let components = fusion::calibrate(&raw, &calibration);
+            let score = match request.mode {
+                Mode::Rrf => fusion::rrf(&raw, &components, &weights, self.config.rrf_k),
+                Mode::Lexical => components.lexical.unwrap_or(0.0),
+                Mode::Vector => components.vector.unwrap_or(0.0),
+                Mode::Hybrid => fusion::fuse(&components, &weights),
+            };
+            ranked.push(RankedDoc { doc, raw, components, score });
+        }
+        if request.mode == Mode::Lexical {
+            ranked.retain(|r| r.raw.lexical.unwrap_or(0.0) > 0.0);
+        }
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.doc.cmp(&b.doc)));
+        Ok(Ranking {
+            interpretation,
+            filters_applied: filters,
+            ranked,
+            lexical_background,
+            vector_background,
+            vector_plans,
+            query_terms,
+            weights,
+        })
+    }
+
+    fn allowed(&self, snapshot: &Snapshot, filters: &Filters) -> Result<Allowed, IndexError> {
+        let f = &self.fields;
+        let mut groups: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !filters.naf.is_empty() {
+            let terms = filters.naf.iter().map(|code| {
+                let field = if code.len() == 2 { f.naf_division } else { f.naf };
+                Term::from_field_text(field, code)
+            });
+            groups.push((Occur::Must, retrieve::any_term(terms)));
+        }
+        if !filters.departement.is_empty() {
+            let terms = filters.departement.iter().map(|code| Term::from_field_text(f.departement, code));
+            groups.push((Occur::Must, retrieve::any_term(terms)));
+        }
+        if !filters.region.is_empty() {
+            let terms = filters.region.iter().map(|name| Term::from_field_text(f.region, name));
+            groups.push((Occur::Must, retrieve::any_term(terms)));
+        }
+        if !filters.headcount.is_empty() {
+            let terms = filters.headcount.iter().map(|band| Term::from_field_u64(f.headcount, *band as u64));
+            groups.push((Occur::Must, retrieve::any_term(terms)));
+        }
+        if !filters.certifications.is_empty() {
+            let analyzer = Analyzer::new(Language::French);
+            let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for value in &filters.certifications {
+                let all: Vec<(Occur, Box<dyn Query>)> = analyzer
+                    .analyze(value)
+                    .into_iter()
+                    .filter_map(|t| t.stem)
+                    .map(|stem| {
+                        let term = Term::from_field_text(f.certifications, &stem);
+                        (Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>)
+                    })
+                    .collect();
+                if !all.is_empty() {
+                    any.push((Occur::Should, Box::new(BooleanQuery::new(all))));
+                }
+            }
+            // A value with no searchable word matches nothing.
+            groups.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        }
+        let query: Option<Box<dyn Query>> = (!groups.is_empty()).then(|| Box::new(BooleanQuery::new(groups)) as _);
+        let circles: Vec<Circle> =
+            filters.near.iter().map(|near| Circle { lat: near.lat, lon: near.lon, km: near.km }).collect();
+        retrieve::allowed(snapshot, query.as_deref(), &circles)
+    }
+
+    /// The stems searched for with their weights: the user's words (1.0; in English queries
+    /// both pipelines), synonym expansions and the labels of detected concepts (lower).
+    pub fn query_terms(&self, interpretation: &Interpretation) -> Vec<(String, f32)> {
+        let mut weights: HashMap<String, f32> = HashMap::new();
+        let mut put = |stem: &str, weight: f32| {
+            if stem.is_empty() || weight <= 0.0 {
+                return;
+            }
+            let entry = weights.entry(stem.to_owned()).or_insert(0.0);
+            *entry = entry.max(weight);
+        };
+        let text = &interpretation.text_query;
+        let french = Analyzer::new(Language::French);
+        for token in french.analyze(text) {
+            if let Some(stem) = &token.stem {
+                put(stem, 1.0);
+            }
+        }
+        if interpretation.language == Language::English && self.config.detect_query_language {
+            for token in Analyzer::new(Language::English).analyze(text) {
+                if let Some(stem) = &token.stem {
+                    put(stem, 1.0);
+                }
+            }
+        }
+        for hit in &interpretation.synonyms {
+            for expansion in &hit.expansions {
+                for stem in expansion.key.split(' ') {
+                    put(stem, self.config.synonym_weight * expansion.weight);
+                }
+            }
+        }
+        let glossary = self.interpreter.glossary();
+        for hit in &interpretation.concepts {
+            let Some(idx) = glossary.index_of(&hit.id) else { continue };
+            let concept = glossary.concept(idx);
+            for label in std::iter::once(&concept.label).chain(&concept.synonyms) {
+                for token in french.analyze(label) {
+                    if let Some(stem) = &token.stem {
+                        put(stem, self.config.concept_label_weight);
+                    }
+                }
+            }
+        }
+        let mut terms: Vec<(String, f32)> = weights.into_iter().collect();
+        terms.sort_by(|a, b| a.0.cmp(&b.0));
+        terms
+    }
+
+    fn lexical_query(&self, terms: &[(String, f32)]) -> Option<Box<dyn Query>> {
+        let fields: Vec<(Field, f32)> = self
+            .config
+            .field_weights
+            .iter()
+            .filter(|(_, w)| *w > 0.0)
+            .filter_map(|(name, w)| Some((self.fields.text_field(name)?, *w)))
+            .collect();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (stem, term_weight) in terms {
+            for &(field, field_weight) in &fields {
+                let query = TermQuery::new(Term::from_field_text(field, stem), IndexRecordOption::WithFreqs);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), term_weight * field_weight))));
+            }
+        }
+        (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
+    }
+
+    /// Companies activated with a detected concept (1.0) or one below it (weaker by level).
+    fn concept_query(&self, interpretation: &Interpretation) -> Option<Box<dyn Query>> {
+        let glossary = self.interpreter.glossary();
+        let mut factors: HashMap<String, f32> = HashMap::new();
+        for hit in &interpretation.concepts {
+            let Some(idx) = glossary.index_of(&hit.id) else { continue };
+            let depth = glossary.path(idx).len();
+            let mut put = |id: &str, factor: f32| {
+                let entry = factors.entry(id.to_owned()).or_insert(0.0);
+                *entry = entry.max(factor);
+            };
+            put(&hit.id, 1.0);
+            for child in glossary.descendants(idx) {
+                let below = glossary.path(child).len().saturating_sub(depth) as i32;
+                put(&glossary.concept(child).id, fusion::CONCEPT_DESCENDANT_FACTOR.powi(below));
+            }
+        }
+        if factors.is_empty() {
+            return None;
+        }
+        let mut factors: Vec<(String, f32)> = factors.into_iter().collect();
+        factors.sort_by(|a, b| a.0.cmp(&b.0));
+        let disjuncts: Vec<Box<dyn Query>> = factors
+            .into_iter()
+            .map(|(id, factor)| {
+                let term = TermQuery::new(Term::from_field_text(self.fields.concept, &id), IndexRecordOption::Basic);
+                Box::new(ConstScoreQuery::new(Box::new(term), factor)) as Box<dyn Query>
+            })
+            .collect();
+        Some(Box::new(DisjunctionMaxQuery::new(disjuncts)))
+    }
+
+    /// Companies inside a département or région named in the query.
+    fn membership_query(&self, targets: &[&LocationHit]) -> Option<Box<dyn Query>> {
+        let terms: Vec<Term> = targets
+            .iter()
+            .filter_map(|t| match t.place.kind {
+                PlaceKind::Departement => Some(Term::from_field_text(self.fields.departement, &t.place.code)),
+                PlaceKind::Region => Some(Term::from_field_text(self.fields.region, &t.place.name)),
+                PlaceKind::Commune => None,
+            })
+            .collect();
+        (!terms.is_empty()).then(|| retrieve::any_term(terms))
+    }
+
+    /// Proximity to the nearest place of the query, from 1 (there) halving every
+    /// `geo_half_distance_km`; inside a named département or région counts as there.
+    fn geo_raw(
+        &self,
+        live: &crate::engine::LiveSegment,
+        ord: u32,
+        targets: &[&LocationHit],
+        member: bool,
+    ) -> Option<fusion::GeoRaw> {
+        if targets.is_empty() {
+            return None;
+        }
+        let coordinates = retrieve::coordinates(live, ord);
+        let mut best: Option<fusion::GeoRaw> = None;
+        for target in targets {
+            let (Some(lat), Some(lon)) = (target.place.lat, target.place.lon) else { continue };
+            let km = coordinates.map(|(clat, clon)| retrieve::haversine_km(lat, lon, clat, clon));
+            let inside = member && target.place.kind != PlaceKind::Commune;
+            let proximity = if inside {
+                1.0
+            } else {
+                km.map_or(0.0, |km| 0.5f64.powf(km / f64::from(self.config.geo_half_distance_km)) as f32)
+            };
+            if best.as_ref().is_none_or(|b| proximity > b.proximity) {
+                best = Some(fusion::GeoRaw { km: km.map(|k| k as f32), proximity, place: target.place.name.clone() });
+            }
+        }
+        best
+    }
+
+    fn geo_pool(&self, snapshot: &Snapshot, allowed: &Allowed, targets: &[&LocationHit], n: usize) -> Vec<DocRef> {
+        let mut top = retrieve::TopN::new(n);
+        for (seg, live) in snapshot.segments.iter().enumerate() {
+            for ord in 0..live.segment.doc_count() {
+                if !allowed.allows(snapshot, seg, ord) {
+                    continue;
+                }
+                let proximity = self.geo_raw(live, ord, targets, false).map_or(0.0, |g| g.proximity);
+                top.offer(Scored { doc: DocRef { segment: seg, ord }, score: proximity });
+            }
+        }
+        top.into_sorted().into_iter().map(|s| s.doc).collect()
+    }
+
+    fn hit(
+        &self,
+        snapshot: &Snapshot,
+        ranking: &Ranking,
+        ranked: &RankedDoc,
+        request: &MatchRequest,
+    ) -> Result<MatchHit, IndexError> {
+        let segment = &snapshot.segments[ranked.doc.segment].segment;
+        let id = segment.ids().id(ranked.doc.ord).unwrap_or_default();
+        let company: Option<Company> = match segment.source(ranked.doc.ord)? {
+            Some(source) => serde_json::from_slice(&source).ok(),
+            None => None,
+        };
+        let name = company.as_ref().map(|c| c.name.clone()).unwrap_or_default();
+        let (snippet, highlights) = match &company {
+            Some(company) => snippet::snippet(company, &ranking.query_terms),
+            None => (String::new(), Vec::new()),
+        };
+        let explanation = request.explain.then(|| {
+            let concepts = company
+                .as_ref()
+                .map(|c| snippet::matched_concepts(c, &ranking.interpretation, self.interpreter.glossary()))
+                .unwrap_or_default();
+            fusion::explain(ranked, ranking, request.mode, self.config.rrf_k, concepts)
+        });
+        Ok(MatchHit { id, name, score: ranked.score, components: ranked.components, explanation, snippet, highlights })
+    }
+}
+
+fn in_any(offset: usize, locations: &[LocationHit]) -> bool {
+    locations.iter().any(|l| offset >= l.span[0] && offset < l.span[1])
+}

@@ -1,0 +1,479 @@
+//! Retrieval over a snapshot: which documents a request allows, the top documents of a scored
+//! lexical query (with the background statistics that calibrate its scores), the nearest vectors
+//! under the same filters, and exact component scores for any candidate.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, TermQuery, Weight};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocSet, SegmentReader, TERMINATED, Term};
+
+use crate::engine::{GlobalStats, LiveSegment, Snapshot};
+use crate::segment::IndexError;
+
+/// A set of ordinals of one segment.
+#[derive(Debug, Clone)]
+pub struct OrdSet {
+    words: Vec<u64>,
+    count: u32,
+}
+
+impl OrdSet {
+    pub fn new(n_docs: u32) -> OrdSet {
+        OrdSet { words: vec![0; (n_docs as usize).div_ceil(64)], count: 0 }
+    }
+
+    pub fn insert(&mut self, ord: u32) {
+        let (word, bit) = (ord as usize / 64, 1u64 << (ord % 64));
+        if let Some(w) = self.words.get_mut(word)
+            && *w & bit == 0
+        {
+            *w |= bit;
+            self.count += 1;
+        }
+    }
+
+    pub fn contains(&self, ord: u32) -> bool {
+        self.words.get(ord as usize / 64).is_some_and(|w| w & (1 << (ord % 64)) != 0)
+    }
+
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(idx, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let bit = bits.trailing_zeros();
+                bits &= bits - 1;
+                Some(idx as u32 * 64 + bit)
+            })
+        })
+    }
+}
+
+/// The documents a request may return, per segment of the snapshot: `None` means every live
+/// document of the segment.
+#[derive(Debug)]
+pub struct Allowed {
+    pub sets: Vec<Option<OrdSet>>,
+    /// Allowed live documents across segments.
+    pub count: u64,
+}
+
+impl Allowed {
+    pub fn everything(snapshot: &Snapshot) -> Allowed {
+        Allowed { sets: vec![None; snapshot.segments.len()], count: snapshot.live_count() }
+    }
+
+    pub fn is_restricted(&self) -> bool {
+        self.sets.iter().any(Option::is_some)
+    }
+
+    /// Whether the live document `ord` of segment `seg` is allowed.
+    pub fn allows(&self, snapshot: &Snapshot, seg: usize, ord: u32) -> bool {
+        match &self.sets[seg] {
+            Some(set) => set.contains(ord),
+            None => snapshot.segments[seg].is_live(ord),
+        }
+    }
+
+    fn allowed_in(&self, snapshot: &Snapshot, seg: usize) -> u32 {
+        match &self.sets[seg] {
+            Some(set) => set.count(),
+            None => snapshot.segments[seg].live_count(),
+        }
+    }
+}
+
+/// A circle filter resolved to what the columns hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Circle {
+    pub lat: f64,
+    pub lon: f64,
+    pub km: f64,
+}
+
+/// Great-circle distance in km.
+pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * 6371.0088 * a.sqrt().min(1.0).asin()
+}
+
+/// The coordinates of live document `ord`, if known.
+pub fn coordinates(live: &LiveSegment, ord: u32) -> Option<(f64, f64)> {
+    let lat = *live.prior_column("lat")?.get(ord as usize)?;
+    let lon = *live.prior_column("lon")?.get(ord as usize)?;
+    (lat.is_finite() && lon.is_finite()).then_some((f64::from(lat), f64::from(lon)))
+}
+
+/// Applies a filter query (no scoring) and circles to every segment.
+pub fn allowed(snapshot: &Snapshot, query: Option<&dyn Query>, circles: &[Circle]) -> Result<Allowed, IndexError> {
+    if query.is_none() && circles.is_empty() {
+        return Ok(Allowed::everything(snapshot));
+    }
+    let mut sets = Vec::with_capacity(snapshot.segments.len());
+    let mut count = 0u64;
+    for live in &snapshot.segments {
+        let segment = &live.segment;
+        let mut set = OrdSet::new(segment.doc_count());
+        let keep = |ord: u32| {
+            live.is_live(ord)
+                && circles.iter().all(|c| {
+                    coordinates(live, ord).is_some_and(|(lat, lon)| haversine_km(c.lat, c.lon, lat, lon) <= c.km)
+                })
+        };
+        match query {
+            Some(query) => {
+                let searcher = segment.searcher();
+                let lexical = IndexError::lexical(segment.dir());
+                let weight = query.weight(EnableScoring::disabled_from_searcher(searcher)).map_err(lexical)?;
+                for reader in searcher.segment_readers() {
+                    let ords = ord_column(reader, segment.dir())?;
+                    let mut docs = Vec::new();
+                    weight
+                        .for_each_no_score(reader, &mut |batch| docs.extend_from_slice(batch))
+                        .map_err(IndexError::lexical(segment.dir()))?;
+                    for doc in docs {
+                        if let Some(ord) = ords.first(doc)
+                            && keep(ord as u32)
+                        {
+                            set.insert(ord as u32);
+                        }
+                    }
+                }
+            }
+            None => {
+                for ord in 0..segment.doc_count() {
+                    if keep(ord) {
+                        set.insert(ord);
+                    }
+                }
+            }
+        }
+        count += u64::from(set.count());
+        sets.push(Some(set));
+    }
+    Ok(Allowed { sets, count })
+}
+
+fn ord_column(reader: &SegmentReader, dir: &std::path::Path) -> Result<tantivy::columnar::Column<u64>, IndexError> {
+    reader.fast_fields().u64("ord").map_err(IndexError::lexical(dir))
+}
+
+/// A document of the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocRef {
+    pub segment: usize,
+    pub ord: u32,
+}
+
+/// A document with a score, ordered best first (ties: lower segment, then lower ordinal).
+#[derive(Debug, Clone, Copy)]
+pub struct Scored {
+    pub doc: DocRef,
+    pub score: f32,
+}
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Scored {}
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.score.total_cmp(&self.score).then_with(|| self.doc.cmp(&other.doc))
+    }
+}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Keeps the `n` best of what it is offered.
+#[derive(Debug)]
+pub struct TopN {
+    n: usize,
+    heap: BinaryHeap<Scored>,
+}
+
+impl TopN {
+    pub fn new(n: usize) -> TopN {
+        TopN { n, heap: BinaryHeap::with_capacity(n + 1) }
+    }
+
+    pub fn offer(&mut self, item: Scored) {
+        if self.n == 0 {
+            return;
+        }
+        if self.heap.len() == self.n {
+            let worst = self.heap.peek().expect("n > 0");
+            if item >= *worst {
+                return;
+            }
+        }
+        self.heap.push(item);
+        if self.heap.len() > self.n {
+            self.heap.pop();
+        }
+    }
+
+    /// Best first.
+    pub fn into_sorted(self) -> Vec<Scored> {
+        let mut items = self.heap.into_vec();
+        items.sort();
+        items
+    }
+}
+
+/// Score statistics of a query over every live document of the snapshot (documents it does not
+/// match count as 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Background {
+    /// Live documents the query matches.
+    pub matched: u64,
+    /// Live documents.
+    pub population: u64,
+    pub mean: f64,
+    pub std: f64,
+    /// Highest score of any live document (filtered or not).
+    pub max: f32,
+}
+
+/// The result of one scored pass.
+#[derive(Debug, Default)]
+pub struct PassResult {
+    /// Best allowed documents, best first.
+    pub top: Vec<Scored>,
+    pub background: Background,
+    /// Allowed documents the query matches.
+    pub allowed_matches: u64,
+}
+
+fn weight_of(query: &dyn Query, live: &LiveSegment, stats: &GlobalStats<'_>) -> Result<Box<dyn Weight>, IndexError> {
+    let searcher = live.segment.searcher();
+    query
+        .weight(EnableScoring::enabled_from_statistics_provider(stats, searcher))
+        .map_err(IndexError::lexical(live.segment.dir()))
+}
+
+/// Runs a scored tantivy query over every segment: the `n` best allowed documents and the
+/// background statistics over every live document.
+pub fn scored_pass(snapshot: &Snapshot, query: &dyn Query, allowed: &Allowed, n: usize) -> Result<PassResult, IndexError> {
+    let stats = GlobalStats::new(snapshot);
+    let mut top = TopN::new(n);
+    let (mut matched, mut allowed_matches) = (0u64, 0u64);
+    let (mut sum, mut sumsq, mut max) = (0f64, 0f64, 0f32);
+    for (seg, live) in snapshot.segments.iter().enumerate() {
+        let weight = weight_of(query, live, &stats)?;
+        for reader in live.segment.searcher().segment_readers() {
+            let ords = ord_column(reader, live.segment.dir())?;
+            weight
+                .for_each(reader, &mut |doc, score| {
+                    let Some(ord) = ords.first(doc) else { return };
+                    let ord = ord as u32;
+                    if !live.is_live(ord) {
+                        return;
+                    }
+                    matched += 1;
+                    sum += f64::from(score);
+                    sumsq += f64::from(score) * f64::from(score);
+                    max = max.max(score);
+                    if allowed.allows(snapshot, seg, ord) {
+                        allowed_matches += 1;
+                        top.offer(Scored { doc: DocRef { segment: seg, ord }, score });
+                    }
+                })
+                .map_err(IndexError::lexical(live.segment.dir()))?;
+        }
+    }
+    let population = snapshot.live_count().max(1);
+    let mean = sum / population as f64;
+    let std = (sumsq / population as f64 - mean * mean).max(0.0).sqrt();
+    Ok(PassResult {
+        top: top.into_sorted(),
+        background: Background { matched, population, mean, std, max },
+        allowed_matches,
+    })
+}
+
+/// The exact score of `query` for each document of `docs` (0 where it does not match).
+pub fn score_docs(snapshot: &Snapshot, query: &dyn Query, docs: &[DocAddressed]) -> Result<Vec<f32>, IndexError> {
+    let stats = GlobalStats::new(snapshot);
+    let mut scores = vec![0f32; docs.len()];
+    // Group by hybrid segment, then tantivy segment, in document order (scorers only go forward).
+    let mut order: Vec<usize> = (0..docs.len()).filter(|&i| docs[i].address.is_some()).collect();
+    order.sort_by_key(|&i| {
+        let address = docs[i].address.expect("filtered");
+        (docs[i].doc.segment, address.segment_ord, address.doc_id)
+    });
+    let mut idx = 0;
+    while idx < order.len() {
+        let seg = docs[order[idx]].doc.segment;
+        let live = &snapshot.segments[seg];
+        let weight = weight_of(query, live, &stats)?;
+        let readers = live.segment.searcher().segment_readers();
+        while idx < order.len() && docs[order[idx]].doc.segment == seg {
+            let segment_ord = docs[order[idx]].address.expect("filtered").segment_ord;
+            let reader = &readers[segment_ord as usize];
+            let mut scorer = weight.scorer(reader, 1.0).map_err(IndexError::lexical(live.segment.dir()))?;
+            while idx < order.len()
+                && docs[order[idx]].doc.segment == seg
+                && docs[order[idx]].address.expect("filtered").segment_ord == segment_ord
+            {
+                let target = docs[order[idx]].address.expect("filtered").doc_id;
+                let current = scorer.doc();
+                let at = if current != TERMINATED && current < target { scorer.seek(target) } else { current };
+                if at == target {
+                    scores[order[idx]] = scorer.score();
+                }
+                idx += 1;
+            }
+        }
+    }
+    Ok(scores)
+}
+
+/// A candidate with its place in the lexical index (looked up once, used by every exact score).
+#[derive(Debug, Clone, Copy)]
+pub struct DocAddressed {
+    pub doc: DocRef,
+    pub address: Option<tantivy::DocAddress>,
+}
+
+pub fn address(snapshot: &Snapshot, docs: &[DocRef]) -> Result<Vec<DocAddressed>, IndexError> {
+    docs.iter()
+        .map(|&doc| {
+            let address = snapshot.segments[doc.segment].segment.doc_address(doc.ord)?;
+            Ok(DocAddressed { doc, address })
+        })
+        .collect()
+}
+
+/// Allowed documents of a segment below which vector search scans them exactly instead of
+/// filtering inside the HNSW graph (whose cost grows as the filter gets selective).
+pub const EXACT_SCAN_MAX: u32 = 4096;
+/// Below this share of a segment's documents allowed, exact scan too.
+pub const EXACT_SCAN_SHARE: f64 = 0.02;
+
+/// How the vector search of one segment ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VectorPlan {
+    Hnsw,
+    FilteredHnsw,
+    ExactScan,
+}
+
+/// Nearest allowed documents to `query` (a normalised vector), best first, with cosine
+/// similarity as the score; the plan used per segment with vectors.
+pub fn vector_pass(
+    snapshot: &Snapshot,
+    query: &[f32],
+    allowed: &Allowed,
+    n: usize,
+) -> Result<(Vec<Scored>, Vec<VectorPlan>), IndexError> {
+    let mut top = TopN::new(n);
+    let mut plans = Vec::new();
+    for (seg, live) in snapshot.segments.iter().enumerate() {
+        let segment = &live.segment;
+        let Some(index) = segment.vectors() else { continue };
+        if index.dimensions() != query.len() {
+            return Err(IndexError::Invalid(format!(
+                "the query vector has {} dimensions, the index's vectors {}",
+                query.len(),
+                index.dimensions()
+            )));
+        }
+        let in_segment = allowed.allowed_in(snapshot, seg);
+        if in_segment == 0 {
+            continue;
+        }
+        let share = f64::from(in_segment) / f64::from(segment.doc_count().max(1));
+        let vector_error = |message: String| IndexError::Vectors { path: segment.dir().to_owned(), message };
+        let plan = match &allowed.sets[seg] {
+            Some(_) if in_segment <= EXACT_SCAN_MAX || share < EXACT_SCAN_SHARE => VectorPlan::ExactScan,
+            Some(_) => VectorPlan::FilteredHnsw,
+            None if live.tombstones.value.deleted_count() > 0 => VectorPlan::FilteredHnsw,
+            None => VectorPlan::Hnsw,
+        };
+        plans.push(plan);
+        let count = n.min(in_segment as usize);
+        match plan {
+            VectorPlan::ExactScan => {
+                let set = allowed.sets[seg].as_ref().expect("exact scan only with a set");
+                let mut buffer = vec![0f32; index.dimensions()];
+                for ord in set.iter() {
+                    if let Ok(got) = index.get(u64::from(ord), &mut buffer)
+                        && got > 0
+                    {
+                        let score = crate::embed::cosine(query, &buffer);
+                        top.offer(Scored { doc: DocRef { segment: seg, ord }, score });
+                    }
+                }
+            }
+            VectorPlan::FilteredHnsw => {
+                let matches = index
+                    .filtered_search(query, count, |key| allowed.allows(snapshot, seg, key as u32))
+                    .map_err(|err| vector_error(err.to_string()))?;
+                for (key, distance) in matches.keys.iter().zip(&matches.distances) {
+                    top.offer(Scored { doc: DocRef { segment: seg, ord: *key as u32 }, score: 1.0 - distance });
+                }
+            }
+            VectorPlan::Hnsw => {
+                let matches = index.search(query, count).map_err(|err| vector_error(err.to_string()))?;
+                for (key, distance) in matches.keys.iter().zip(&matches.distances) {
+                    top.offer(Scored { doc: DocRef { segment: seg, ord: *key as u32 }, score: 1.0 - distance });
+                }
+            }
+        }
+    }
+    Ok((top.into_sorted(), plans))
+}
+
+/// Cosine similarity of `query` to document `doc` (`None` without a vector).
+pub fn vector_score(snapshot: &Snapshot, query: &[f32], doc: DocRef) -> Option<f32> {
+    let vector = snapshot.segments[doc.segment].segment.vector(doc.ord)?;
+    (vector.len() == query.len()).then(|| crate::embed::cosine(query, &vector))
+}
+
+/// Mean and standard deviation of the query's similarity to the segments' vector samples.
+pub fn vector_background(snapshot: &Snapshot, query: &[f32]) -> Option<(f64, f64)> {
+    let (mut n, mut sum, mut sumsq) = (0usize, 0f64, 0f64);
+    for live in &snapshot.segments {
+        let sample = live.segment.vector_sample();
+        if sample.is_empty() || sample.len() % query.len() != 0 {
+            continue;
+        }
+        for row in sample.chunks_exact(query.len()) {
+            let s = f64::from(crate::embed::cosine(query, row));
+            n += 1;
+            sum += s;
+            sumsq += s * s;
+        }
+    }
+    if n < 2 {
+        return None;
+    }
+    let mean = sum / n as f64;
+    Some((mean, (sumsq / n as f64 - mean * mean).max(1e-12).sqrt()))
+}
+
+/// Any of `terms` in `field` (raw terms: codes, names).
+pub fn any_term(terms: impl IntoIterator<Item = Term>) -> Box<dyn Query> {
+    let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+        .into_iter()
+        .map(|term| (Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>))
+        .collect();
+    Box::new(BooleanQuery::new(clauses))
+}

@@ -1,0 +1,77 @@
+//! The snippet of a hit: the savoir-faire phrase or description sentence that matches the
+//! query best, with the matched words' byte ranges.
+
+use std::collections::HashMap;
+
+use crate::analysis::{Analyzer, Language};
+use crate::dict::glossary::Glossary;
+use crate::interpret::Interpretation;
+use crate::record::Company;
+
+/// Longest snippet, in bytes (cut at a character boundary).
+const MAX_SNIPPET_BYTES: usize = 240;
+
+/// The best fragment of `company` for the weighted query stems, and where they match in it.
+pub fn snippet(company: &Company, terms: &[(String, f32)]) -> (String, Vec<[usize; 2]>) {
+    let weights: HashMap<&str, f32> = terms.iter().map(|(s, w)| (s.as_str(), *w)).collect();
+    let analyzer = Analyzer::new(Language::French);
+    let mut fragments: Vec<&str> = company.capabilities.iter().map(String::as_str).collect();
+    fragments.extend(company.description.split_inclusive(['.', '!', '?', ';']).map(str::trim).filter(|s| !s.is_empty()));
+    let mut best: Option<(f32, &str)> = None;
+    for fragment in fragments {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut score = 0.0;
+        for token in analyzer.analyze(fragment) {
+            if let Some(stem) = token.stem.as_deref()
+                && let Some((key, weight)) = weights.get_key_value(stem)
+                && !seen.contains(key)
+            {
+                seen.push(key);
+                score += weight;
+            }
+        }
+        if best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, fragment));
+        }
+    }
+    let text = match best {
+        Some((_, fragment)) => fragment,
+        None => company.name.as_str(),
+    };
+    let text = cut(text, MAX_SNIPPET_BYTES);
+    let highlights = analyzer
+        .analyze(text)
+        .into_iter()
+        .filter(|t| t.stem.as_deref().is_some_and(|s| weights.contains_key(s)))
+        .map(|t| [t.start, t.end])
+        .collect();
+    (text.to_owned(), highlights)
+}
+
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The company's activated concepts that the query's concepts (or concepts below them) match.
+pub fn matched_concepts(company: &Company, interpretation: &Interpretation, glossary: &Glossary) -> Vec<String> {
+    let mut wanted: Vec<&str> = Vec::new();
+    for hit in &interpretation.concepts {
+        wanted.push(&hit.id);
+        if let Some(idx) = glossary.index_of(&hit.id) {
+            wanted.extend(glossary.descendants(idx).into_iter().map(|d| glossary.concept(d).id.as_str()));
+        }
+    }
+    company
+        .concepts
+        .iter()
+        .filter(|a| wanted.contains(&a.id.as_str()))
+        .map(|a| format!("{} ({:.2})", a.id, a.weight))
+        .collect()
+}
