@@ -300,16 +300,11 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     engine.reindex(source, &mut |_, _| {}).map_err(|err| anyhow::anyhow!("indexing the corpus: {err}"))?;
     let (computed, reused) = engine.vector_counts();
     let indexed = started.elapsed().as_secs_f64();
-    eprintln!(
-        "indexed {} documents in {indexed:.1}s (vectors: {computed} computed, {reused} reused)",
-        corpus.len()
-    );
+    eprintln!("indexed {} documents in {indexed:.1}s (vectors: {computed} computed, {reused} reused)", corpus.len());
 
     let matcher = crate::query::matcher(&settings)?;
-    let requests: Vec<MatchRequest> = queries
-        .iter()
-        .map(|q| MatchRequest { k: 100, mode, ..MatchRequest::new(q.text.clone()) })
-        .collect();
+    let requests: Vec<MatchRequest> =
+        queries.iter().map(|q| MatchRequest { k: 100, mode, ..MatchRequest::new(q.text.clone()) }).collect();
     let vectors = match &embedder {
         Some(embedder) => query_vectors(&matcher, &requests, embedder.as_ref(), &cache)?,
         None => vec![None; requests.len()],
@@ -345,7 +340,7 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                     let id = snapshot.segments[r.doc.segment].segment.ids().id(r.doc.ord).unwrap_or_default();
                     serde_json::json!({
                         "doc": id_of.get(&id).copied().unwrap_or(""),
-                        "lexical": r.raw.lexical, "vector": r.raw.vector, "concept": r.raw.concept,
+                        "lexical": r.raw.lexical, "vector": r.raw.vector, "chunk": r.raw.chunk, "concept": r.raw.concept,
                         "calibrated": r.components, "score": r.score,
                     })
                 })
@@ -358,6 +353,7 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                     "mean": ranking.lexical_background.mean, "std": ranking.lexical_background.std,
                     "max": ranking.lexical_background.max},
                 "vector_background": ranking.vector_background,
+                "chunk_background": ranking.chunk_background,
                 "candidates": candidates,
             });
             writeln!(out, "{line}")?;
@@ -384,7 +380,11 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_table(&report);
-        eprintln!("{:.2} ms per query (cached query vectors), {:.1}s in all", per_query_ms, started.elapsed().as_secs_f64());
+        eprintln!(
+            "{:.2} ms per query (cached query vectors), {:.1}s in all",
+            per_query_ms,
+            started.elapsed().as_secs_f64()
+        );
     }
     drop(snapshot);
     drop(engine);
@@ -402,8 +402,7 @@ fn query_vectors(
     let cache = VectorCache::open(cache_dir, &fingerprint, embedder.dims())
         .with_context(|| format!("opening the query vector cache in {}", cache_dir.display()))?;
     let texts: Vec<Option<String>> = requests.iter().map(|r| matcher.text_to_embed(r)).collect();
-    let hashes: Vec<Option<u64>> =
-        texts.iter().map(|t| t.as_ref().map(|t| content_hash(&fingerprint, t))).collect();
+    let hashes: Vec<Option<u64>> = texts.iter().map(|t| t.as_ref().map(|t| content_hash(&fingerprint, t))).collect();
     let mut vectors: Vec<Option<std::sync::Arc<[f32]>>> =
         hashes.iter().map(|h| h.and_then(|h| cache.get(h)).map(Into::into)).collect();
     let missing: Vec<usize> = (0..requests.len()).filter(|&i| texts[i].is_some() && vectors[i].is_none()).collect();
@@ -413,11 +412,8 @@ fn query_vectors(
     for chunk in missing.chunks(256) {
         let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_deref().expect("missing has text")).collect();
         let embedded = embedder.embed(TextKind::Query, &batch).map_err(|err| anyhow::anyhow!("{err}"))?;
-        let entries: Vec<(u64, &[f32])> = chunk
-            .iter()
-            .zip(&embedded)
-            .map(|(&i, v)| (hashes[i].expect("missing has text"), v.as_slice()))
-            .collect();
+        let entries: Vec<(u64, &[f32])> =
+            chunk.iter().zip(&embedded).map(|(&i, v)| (hashes[i].expect("missing has text"), v.as_slice())).collect();
         cache.put_many(entries).with_context(|| format!("writing {}", cache.path().display()))?;
         for (&i, vector) in chunk.iter().zip(embedded) {
             vectors[i] = Some(vector.into());
@@ -435,7 +431,10 @@ fn print_table(report: &Report) {
         );
     };
     println!("mode: {}", report.mode);
-    println!("{:<16} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}", "group", "n", "nDCG@10", "R@10", "R@100", "MRR@10", "hardneg");
+    println!(
+        "{:<16} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "group", "n", "nDCG@10", "R@10", "R@100", "MRR@10", "hardneg"
+    );
     row("all", &report.overall);
     for (name, metrics) in &report.groups {
         row(name, metrics);
@@ -480,7 +479,10 @@ mod tests {
         let mut ids: Vec<String> = (0..50).map(|i| format!("n{i}")).collect();
         ids[30] = "r".into();
         let scores = score_query(&ids, &relevant(&[("r", 1.0)]), None);
-        assert_eq!((scores.ndcg_at_10, scores.recall_at_10, scores.recall_at_100, scores.mrr_at_10), (0.0, 0.0, 1.0, 0.0));
+        assert_eq!(
+            (scores.ndcg_at_10, scores.recall_at_10, scores.recall_at_100, scores.mrr_at_10),
+            (0.0, 0.0, 1.0, 0.0)
+        );
         assert_eq!(scores.hard_negative_first, None);
         let all = aggregate(&[scores, QueryScores { ndcg_at_10: 1.0, ..QueryScores::default() }]);
         assert_eq!(all.ndcg_at_10, 0.5);

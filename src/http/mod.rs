@@ -23,6 +23,7 @@ use crate::settings::Settings;
 
 pub mod admin;
 pub mod companies;
+pub mod search;
 
 use marketlounge_index::engine::Engine;
 
@@ -35,20 +36,34 @@ pub struct AppState {
     pub tasks: admin::Tasks,
     /// Result of the background checksum scrub: `None` while it runs, then `Ok` or the problem.
     pub scrub: parking_lot::Mutex<Option<Result<(), String>>>,
+    /// The query path.
+    pub matcher: marketlounge_index::search::Matcher,
+    /// Query vectors from the index's own model (cached), when it has one.
+    pub query_embedder: Option<marketlounge_index::embed::QueryEmbedder>,
+    /// Queries running at once (the vector index has this many search slots).
+    pub search_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     /// Opens the index in `data_dir` (creating an empty one) with the settings' embedder.
     pub fn open(settings: Settings, data_dir: &std::path::Path) -> anyhow::Result<AppState> {
         let options = crate::indexing::engine_options(&settings, settings.index.embedder)?;
+        let search_threads = options.search_threads;
+        let query_embedder = options.embedder.as_ref().map(|embedder| {
+            marketlounge_index::embed::QueryEmbedder::new(Arc::clone(embedder), settings.embedding.query_cache_entries)
+        });
         let engine = Engine::open(data_dir, options)
             .map_err(|err| anyhow::anyhow!("opening the index in {}: {err}", data_dir.display()))?;
+        let matcher = crate::query::matcher(&settings)?;
         Ok(AppState {
             settings,
             data_dir: data_dir.to_owned(),
             engine: Arc::new(engine),
             tasks: admin::Tasks::default(),
             scrub: parking_lot::Mutex::new(None),
+            matcher,
+            query_embedder,
+            search_permits: Arc::new(tokio::sync::Semaphore::new(search_threads.max(1))),
         })
     }
 }
@@ -87,6 +102,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.settings.limits.clone();
     Router::new()
         .route("/health", get(health))
+        .route("/api/v1/match", post(search::match_companies))
         .route("/api/v1/companies", post(companies::upsert))
         .route("/api/v1/companies/{id}", get(companies::get_company).delete(companies::delete_company))
         .route("/admin/reindex", post(admin::reindex))

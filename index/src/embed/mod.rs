@@ -60,6 +60,12 @@ pub trait Embedder: Send + Sync + Debug {
         true
     }
 
+    /// Whether documents also get one vector per capability ([`capability_texts`]): true for
+    /// the language models, whose whole-profile vector dilutes any single capability.
+    fn embeds_capabilities(&self) -> bool {
+        false
+    }
+
     /// The vector of one document passage.
     fn embed_passage(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         Ok(self.embed(TextKind::Passage, &[text])?.pop().expect("one vector per text"))
@@ -120,6 +126,20 @@ pub fn passage_text(company: &Company) -> String {
         text.push_str(&company.description);
     }
     text
+}
+
+/// Capability vectors per document at most (the name and the first capabilities).
+pub const MAX_CAPABILITY_TEXTS: usize = 16;
+
+/// The texts of a company's capability vectors: its name, then "name. capability" for each
+/// savoir-faire phrase (the name gives the phrase its context).
+pub fn capability_texts(company: &Company) -> Vec<String> {
+    let mut texts = Vec::with_capacity(company.capabilities.len().min(MAX_CAPABILITY_TEXTS - 1) + 1);
+    texts.push(company.name.clone());
+    for capability in company.capabilities.iter().take(MAX_CAPABILITY_TEXTS - 1) {
+        texts.push(format!("{}. {capability}", company.name));
+    }
+    texts
 }
 
 /// Hash of what a vector depends on: the embedded text and the model. Equal hashes mean the

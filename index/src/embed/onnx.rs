@@ -205,6 +205,10 @@ impl Embedder for OnnxEmbedder {
         self.dims
     }
 
+    fn embeds_capabilities(&self) -> bool {
+        true
+    }
+
     fn embed(&self, kind: TextKind, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let encoded = texts.iter().map(|text| self.encode(kind, text)).collect::<Result<Vec<_>, _>>()?;
         if encoded.len() == 1 {

@@ -78,6 +78,10 @@ impl Embedder for StaticEmbedder {
         self.dims
     }
 
+    fn embeds_capabilities(&self) -> bool {
+        true
+    }
+
     fn embed(&self, _kind: TextKind, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         texts.iter().map(|text| self.embed_one(text)).collect()
     }

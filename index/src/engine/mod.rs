@@ -97,7 +97,13 @@ impl EngineOptions {
             threads: self.threads,
             memory_budget_bytes: self.memory_budget_bytes,
             vectors: self.vectors.clone(),
+            chunks: self.capability_vectors(),
         }
+    }
+
+    /// Whether segments store capability vectors: when an embedder computes them.
+    fn capability_vectors(&self) -> bool {
+        self.vectors.is_some() && self.embedder.as_ref().is_some_and(|e| e.embeds_capabilities())
     }
 
     fn open_options(&self) -> OpenOptions {
@@ -157,13 +163,15 @@ struct SegmentInput {
     company: Company,
     /// Its vector, carried over by a merge.
     vector: Option<Vec<f32>>,
+    /// Its capability vectors, carried over by a merge.
+    chunks: Option<Vec<Vec<f32>>>,
     /// Its opportunity prior, carried over from the live copy.
     opportunity: Option<f32>,
 }
 
 impl SegmentInput {
     fn new(company: Company) -> SegmentInput {
-        SegmentInput { company, vector: None, opportunity: None }
+        SegmentInput { company, vector: None, chunks: None, opportunity: None }
     }
 }
 
@@ -180,6 +188,11 @@ struct Prepared {
     text: Option<String>,
     opportunity: Option<f32>,
     content_hash: u64,
+    /// Capability vectors (`None` when the segment stores none); rows still to compute are
+    /// empty until then.
+    chunks: Option<Vec<Vec<f32>>>,
+    /// Capability texts still to embed: (row, text, content hash).
+    chunk_texts: Vec<(usize, String, u64)>,
 }
 
 /// Where a build may find vectors already computed for the same text and model.
@@ -192,7 +205,8 @@ enum VectorReuse<'a> {
 }
 
 impl VectorReuse<'_> {
-    fn find(&self, id: &str, content_hash: u64) -> Option<Vec<f32>> {
+    /// The vector (and capability vectors, if stored) of a live document with this text.
+    fn find(&self, id: &str, content_hash: u64) -> Option<(Vec<f32>, Option<Vec<Vec<f32>>>)> {
         let (snapshot, idx, ord) = match self {
             VectorReuse::None => return None,
             VectorReuse::SameId(snapshot) => {
@@ -205,7 +219,11 @@ impl VectorReuse<'_> {
             }
         };
         let segment = &snapshot.segments[idx].segment;
-        (segment.content_hash(ord) == Some(content_hash)).then(|| segment.vector(ord)).flatten()
+        if segment.content_hash(ord) != Some(content_hash) {
+            return None;
+        }
+        let vector = segment.vector(ord)?;
+        Some((vector, segment.chunks().map(|c| c.vectors(ord))))
     }
 
     /// Every live document's content hash in `snapshot`, for segments of the same model.
@@ -513,6 +531,7 @@ impl Engine {
             build_options.threads = 1;
             build_options.memory_budget_bytes = build_options.memory_budget_bytes.min(32 << 20);
         }
+        let chunk_vectors = build_options.chunks;
         let mut builder = SegmentBuilder::new(&segments_dir, segment_id, &build_options)?;
         let model = self.options.vectors.as_ref().map(|v| v.model.as_str());
         let mut count = 0u64;
@@ -521,19 +540,33 @@ impl Engine {
         let mut waiting: Vec<Prepared> = Vec::new();
         let mut to_compute = 0usize;
         for record in records {
-            let SegmentInput { company, vector: carried, opportunity } = record?;
-            let mut prepared = Prepared { company, vector: None, text: None, opportunity, content_hash: 0 };
+            let SegmentInput { company, vector: carried, chunks: carried_chunks, opportunity } = record?;
+            let mut prepared = Prepared {
+                company,
+                vector: None,
+                text: None,
+                opportunity,
+                content_hash: 0,
+                chunks: None,
+                chunk_texts: Vec::new(),
+            };
             if let Some(model) = model {
                 let text = crate::embed::passage_text(&prepared.company);
                 prepared.content_hash = crate::embed::content_hash(model, &text);
+                let mut found_chunks = None;
                 prepared.vector = if carried.is_some() {
+                    found_chunks = carried_chunks;
                     carried
                 } else if let Some(provided) = &prepared.company.vector {
                     Some(provided.clone())
                 } else if self.options.embedder.is_some() {
-                    let found = reuse
-                        .find(&prepared.company.id, prepared.content_hash)
-                        .or_else(|| self.vector_cache.as_ref().and_then(|cache| cache.get(prepared.content_hash)));
+                    let found = match reuse.find(&prepared.company.id, prepared.content_hash) {
+                        Some((vector, chunks)) => {
+                            found_chunks = chunks;
+                            Some(vector)
+                        }
+                        None => self.vector_cache.as_ref().and_then(|cache| cache.get(prepared.content_hash)),
+                    };
                     if found.is_some() {
                         self.vectors_reused.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -544,6 +577,29 @@ impl Engine {
                 } else {
                     None
                 };
+                // Capability vectors: reused with the document's, else from the cache by text,
+                // else computed. A caller-supplied vector brings none.
+                if chunk_vectors && prepared.company.vector.is_none() {
+                    let texts = crate::embed::capability_texts(&prepared.company);
+                    match found_chunks.filter(|c| c.len() == texts.len()) {
+                        Some(chunks) => prepared.chunks = Some(chunks),
+                        None => {
+                            let mut rows = Vec::with_capacity(texts.len());
+                            for (row, text) in texts.into_iter().enumerate() {
+                                let hash = crate::embed::content_hash(model, &text);
+                                match self.vector_cache.as_ref().and_then(|cache| cache.get(hash)) {
+                                    Some(vector) => rows.push(vector),
+                                    None => {
+                                        rows.push(Vec::new());
+                                        prepared.chunk_texts.push((row, text, hash));
+                                        to_compute += 1;
+                                    }
+                                }
+                            }
+                            prepared.chunks = Some(rows);
+                        }
+                    }
+                }
             }
             waiting.push(prepared);
             if to_compute == 0 || to_compute >= EMBED_BATCH {
@@ -579,6 +635,7 @@ impl Engine {
                 vector: prepared.vector.as_deref(),
                 opportunity: prepared.opportunity,
                 content_hash: prepared.content_hash,
+                chunks: prepared.chunks.as_deref(),
             })?;
             *count += 1;
             if count.is_multiple_of(1_000) {
@@ -592,24 +649,45 @@ impl Engine {
     /// vector cache.
     fn embed_waiting(&self, waiting: &mut [Prepared]) -> Result<(), IndexError> {
         let Some(embedder) = &self.options.embedder else { return Ok(()) };
-        let texts: Vec<&str> = waiting.iter().filter_map(|p| p.text.as_deref()).collect();
+        let mut texts: Vec<&str> = Vec::new();
+        for prepared in waiting.iter() {
+            texts.extend(prepared.text.as_deref());
+            texts.extend(prepared.chunk_texts.iter().map(|(_, text, _)| text.as_str()));
+        }
         if texts.is_empty() {
             return Ok(());
         }
         let vectors =
             embedder.embed(crate::embed::TextKind::Passage, &texts).map_err(|err| IndexError::Embedding(err.0))?;
+        if vectors.len() != texts.len() {
+            return Err(IndexError::Embedding(format!(
+                "the embedder returned {} vectors for {} texts",
+                vectors.len(),
+                texts.len()
+            )));
+        }
         self.vectors_computed.fetch_add(vectors.len() as u64, Ordering::Relaxed);
         let mut vectors = vectors.into_iter();
-        for prepared in waiting.iter_mut().filter(|p| p.text.is_some()) {
-            prepared.text = None;
-            prepared.vector = vectors.next();
-        }
-        if let Some(cache) = &self.vector_cache {
-            let computed = waiting.iter().filter_map(|p| Some((p.content_hash, p.vector.as_deref()?)));
-            if let Err(err) = cache.put_many(computed) {
-                // A cache: the build goes on, the next one recomputes.
-                tracing::warn!(path = %cache.path().display(), error = %err, "vector cache: cannot append");
+        let mut computed: Vec<(u64, Vec<f32>)> = Vec::new();
+        for prepared in waiting.iter_mut() {
+            if prepared.text.take().is_some() {
+                let vector = vectors.next().expect("one vector per text");
+                computed.push((prepared.content_hash, vector.clone()));
+                prepared.vector = Some(vector);
             }
+            for (row, _, hash) in std::mem::take(&mut prepared.chunk_texts) {
+                let vector = vectors.next().expect("one vector per text");
+                computed.push((hash, vector.clone()));
+                if let Some(rows) = prepared.chunks.as_mut() {
+                    rows[row] = vector;
+                }
+            }
+        }
+        if let Some(cache) = &self.vector_cache
+            && let Err(err) = cache.put_many(computed.iter().map(|(hash, vector)| (*hash, vector.as_slice())))
+        {
+            // A cache: the build goes on, the next one recomputes.
+            tracing::warn!(path = %cache.path().display(), error = %err, "vector cache: cannot append");
         }
         Ok(())
     }
@@ -803,8 +881,9 @@ impl Engine {
             let company: Company = serde_json::from_slice(&source)
                 .map_err(|err| IndexError::Corrupt(format!("{}: stored record: {err}", segment.dir().display())))?;
             let vector = if company.vector.is_none() { segment.vector(ord) } else { None };
+            let chunks = vector.as_ref().and(segment.chunks()).map(|c| c.vectors(ord));
             let opportunity = opportunity_of(&base.segments[idx], ord);
-            Ok(SegmentInput { company, vector, opportunity })
+            Ok(SegmentInput { company, vector, chunks, opportunity })
         });
         let merged = self.build_segment(records, Some(docs.len()), &VectorReuse::None, &mut |_, _| {})?;
         let publish = self.publish.lock();

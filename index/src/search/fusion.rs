@@ -19,13 +19,16 @@ use crate::analysis::Language;
 
 /// A concept one level below the one the query names counts this much (two levels: squared).
 pub const CONCEPT_DESCENDANT_FACTOR: f32 = 0.7;
-/// Calibrated lexical evidence reaches 1 − 1/e at this many standard deviations above the mean.
-pub const LEXICAL_Z_SCALE: f64 = 12.0;
-/// Calibrated vector evidence reaches 1 − 1/e at this many standard deviations above the mean.
-pub const VECTOR_Z_SCALE: f64 = 4.0;
+/// ln(1 + z) of a BM25 z-score that counts as full lexical evidence (z = 40).
+pub const LEXICAL_LOG_Z_MAX: f64 = 3.713_572;
+/// Vector z-score that counts as full vector evidence.
+pub const VECTOR_Z_MAX: f64 = 8.0;
+/// Share of the whole-document similarity in the vector evidence (the rest: the best
+/// capability's).
+pub const DOCUMENT_SHARE: f64 = 0.4;
 /// English queries search French documents: their lexical evidence (cognates, codes, names) is
 /// worth this much of a French query's.
-pub const ENGLISH_LEXICAL_FACTOR: f32 = 0.35;
+pub const ENGLISH_LEXICAL_FACTOR: f32 = 0.25;
 /// The prior's log-odds are clipped to ± this.
 pub const PRIOR_CLIP: f32 = 3.0;
 
@@ -41,7 +44,7 @@ pub struct FusionWeights {
 
 impl Default for FusionWeights {
     fn default() -> Self {
-        FusionWeights { lexical: 1.0, vector: 1.0, concept: 0.5, geo: 0.3, prior: 0.2 }
+        FusionWeights { lexical: 0.4, vector: 1.0, concept: 0.5, geo: 0.3, prior: 0.2 }
     }
 }
 
@@ -75,6 +78,8 @@ pub struct RawComponents {
     pub lexical: Option<f32>,
     /// Cosine similarity of the query and document vectors.
     pub vector: Option<f32>,
+    /// Best cosine similarity of the query to one of the document's capability vectors.
+    pub chunk: Option<f32>,
     /// Strength of the concept match (1: the concept itself; less for concepts below it).
     pub concept: Option<f32>,
     pub geo: Option<GeoRaw>,
@@ -102,31 +107,42 @@ pub struct Calibration {
     pub lexical: Background,
     /// Mean and standard deviation of the query's cosine over the vector sample.
     pub vector: Option<(f64, f64)>,
+    /// The same for the best capability similarity.
+    pub chunk: Option<(f64, f64)>,
     pub prior_base_rate: f32,
     pub language: Language,
 }
 
-fn squash(z: f64, scale: f64) -> f32 {
-    if z <= 0.0 { 0.0 } else { (1.0 - (-z / scale).exp()) as f32 }
-}
-
-/// Calibrated lexical evidence of a BM25 score.
+/// Calibrated lexical evidence of a BM25 score: the log of its z-score against the query's
+/// background, scaled to [0, 1] (z = 40 and above: 1). The log keeps a query whose rare words
+/// give its matches huge z-scores from drowning the other components.
 pub fn calibrate_lexical(score: f32, background: &Background, language: Language) -> f32 {
     if score <= 0.0 || background.std <= 0.0 {
         return 0.0;
     }
     let z = (f64::from(score) - background.mean) / background.std;
     let factor = if language == Language::English { ENGLISH_LEXICAL_FACTOR } else { 1.0 };
-    squash(z, LEXICAL_Z_SCALE) * factor
+    ((z.max(0.0).ln_1p() / LEXICAL_LOG_Z_MAX).min(1.0) as f32) * factor
 }
 
-/// Calibrated vector evidence of a cosine similarity.
-pub fn calibrate_vector(cosine: f32, background: Option<(f64, f64)>) -> f32 {
-    match background {
-        Some((mean, std)) => squash((f64::from(cosine) - mean) / std, VECTOR_Z_SCALE),
-        // Too few vectors to know the background: cosine itself, clipped.
-        None => cosine.clamp(0.0, 1.0),
-    }
+fn z_score(value: f32, background: Option<(f64, f64)>) -> Option<f64> {
+    background.map(|(mean, std)| (f64::from(value) - mean) / std)
+}
+
+/// Calibrated vector evidence: the z-scores of the document's cosine and of its best
+/// capability's against the query's background, mixed, scaled to [0, 1] (z = 8 and above: 1).
+pub fn calibrate_vector(raw: &RawComponents, calibration: &Calibration) -> Option<f32> {
+    let cosine = raw.vector?;
+    let z_doc = match z_score(cosine, calibration.vector) {
+        Some(z) => z,
+        // Too few vectors to know the background: cosine itself.
+        None => return Some(cosine.clamp(0.0, 1.0)),
+    };
+    let z = match raw.chunk.and_then(|c| z_score(c, calibration.chunk)) {
+        Some(z_chunk) => DOCUMENT_SHARE * z_doc + (1.0 - DOCUMENT_SHARE) * z_chunk,
+        None => z_doc,
+    };
+    Some((z / VECTOR_Z_MAX).clamp(0.0, 1.0) as f32)
 }
 
 /// Clipped log-odds of the probability relative to the base rate, scaled to [−1, 1].
@@ -141,7 +157,7 @@ pub fn prior_value(probability: f32, base_rate: f32) -> f32 {
 pub fn calibrate(raw: &RawComponents, calibration: &Calibration) -> Components {
     Components {
         lexical: raw.lexical.map(|s| calibrate_lexical(s, &calibration.lexical, calibration.language)),
-        vector: raw.vector.map(|c| calibrate_vector(c, calibration.vector)),
+        vector: calibrate_vector(raw, calibration),
         concept: raw.concept,
         geo: raw.geo.as_ref().map(|g| g.proximity),
         prior: Some(raw.opportunity.map_or(0.0, |p| prior_value(p, calibration.prior_base_rate))),
@@ -263,7 +279,14 @@ pub fn explain(ranked: &RankedDoc, ranking: &Ranking, mode: Mode, rrf_k: f32, co
         rank: raw.vector_rank,
         detail: match (raw.vector, ranking.vector_background) {
             (Some(cosine), Some((mean, std))) => {
-                format!("cosine {cosine:.4}; the query's background: mean {mean:.4}, sd {std:.4}")
+                let chunk = match (raw.chunk, ranking.chunk_background) {
+                    (Some(best), Some((cmean, cstd))) => format!(
+                        "; best capability {best:.4} (background mean {cmean:.4}, sd {cstd:.4}), weighted {:.0} %",
+                        (1.0 - DOCUMENT_SHARE) * 100.0
+                    ),
+                    _ => String::new(),
+                };
+                format!("cosine {cosine:.4}; the query's background: mean {mean:.4}, sd {std:.4}{chunk}")
             }
             (Some(cosine), None) => format!("cosine {cosine:.4}"),
             (None, _) => "no query vector or no document vector".to_owned(),

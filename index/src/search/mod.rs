@@ -145,6 +145,7 @@ pub struct Ranking {
     pub ranked: Vec<RankedDoc>,
     pub lexical_background: retrieve::Background,
     pub vector_background: Option<(f64, f64)>,
+    pub chunk_background: Option<(f64, f64)>,
     pub vector_plans: Vec<retrieve::VectorPlan>,
     /// Query stems with their weights (for highlights).
     pub query_terms: Vec<(String, f32)>,
@@ -162,10 +163,8 @@ pub struct RankedDoc {
 
 impl Matcher {
     pub fn new(interpreter: Arc<Interpreter>, config: SearchConfig) -> Matcher {
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let started =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         Matcher {
             interpreter,
             refdata: RefData::embedded(),
@@ -264,8 +263,7 @@ impl Matcher {
                     PlaceKind::Region => filters.region.push(location.place.name.clone()),
                     PlaceKind::Commune => {
                         if let (Some(lat), Some(lon)) = (location.place.lat, location.place.lon) {
-                            filters.near =
-                                Some(Near { lat, lon, km: f64::from(self.config.geo_half_distance_km) });
+                            filters.near = Some(Near { lat, lon, km: f64::from(self.config.geo_half_distance_km) });
                         }
                     }
                 },
@@ -323,10 +321,12 @@ impl Matcher {
         }
         let mut vector_plans = Vec::new();
         let mut vector_background = None;
+        let mut chunk_background = None;
         if use_vector && let Some(vector) = query_vector {
             let (top, plans) = retrieve::vector_pass(snapshot, vector, &allowed, n)?;
             vector_plans = plans;
             vector_background = retrieve::vector_background(snapshot, vector);
+            chunk_background = retrieve::chunk_background(snapshot, vector);
             add(&top, &mut vector_ranks, &mut pool);
         }
         if let Some(query) = &concept_query {
@@ -359,15 +359,18 @@ impl Matcher {
         let mut ranked = Vec::with_capacity(pool.len());
         for (idx, &doc) in pool.iter().enumerate() {
             let live = &snapshot.segments[doc.segment];
-            let vector = match query_vector {
-                Some(q) if use_vector => retrieve::vector_score(snapshot, q, doc),
-                _ => None,
+            let (vector, chunk) = match query_vector {
+                Some(q) if use_vector => {
+                    (retrieve::vector_score(snapshot, q, doc), retrieve::chunk_score(snapshot, q, doc))
+                }
+                _ => (None, None),
             };
             let geo = self.geo_raw(live, doc.ord, &geo_targets, member[idx] > 0.0);
             let opportunity = live.prior_column("opportunity").and_then(|c| c.get(doc.ord as usize)).copied();
             let raw = fusion::RawComponents {
                 lexical: lexical_query.as_ref().map(|_| lexical_raw[idx]),
                 vector,
+                chunk,
                 concept: concept_query.as_ref().map(|_| concept_raw[idx]),
                 geo,
                 opportunity: opportunity.filter(|p| p.is_finite()),
@@ -378,6 +381,7 @@ impl Matcher {
             let calibration = fusion::Calibration {
                 lexical: lexical_background,
                 vector: vector_background,
+                chunk: chunk_background,
                 prior_base_rate: self.config.prior_base_rate,
                 language: interpretation.language,
             };
@@ -400,6 +404,7 @@ impl Matcher {
             ranked,
             lexical_background,
             vector_background,
+            chunk_background,
             vector_plans,
             query_terms,
             weights,

@@ -269,7 +269,12 @@ fn weight_of(query: &dyn Query, live: &LiveSegment, stats: &GlobalStats<'_>) -> 
 
 /// Runs a scored tantivy query over every segment: the `n` best allowed documents and the
 /// background statistics over every live document.
-pub fn scored_pass(snapshot: &Snapshot, query: &dyn Query, allowed: &Allowed, n: usize) -> Result<PassResult, IndexError> {
+pub fn scored_pass(
+    snapshot: &Snapshot,
+    query: &dyn Query,
+    allowed: &Allowed,
+    n: usize,
+) -> Result<PassResult, IndexError> {
     let stats = GlobalStats::new(snapshot);
     let mut top = TopN::new(n);
     let (mut matched, mut allowed_matches) = (0u64, 0u64);
@@ -460,6 +465,38 @@ pub fn vector_background(snapshot: &Snapshot, query: &[f32]) -> Option<(f64, f64
             n += 1;
             sum += s;
             sumsq += s * s;
+        }
+    }
+    if n < 2 {
+        return None;
+    }
+    let mean = sum / n as f64;
+    Some((mean, (sumsq / n as f64 - mean * mean).max(1e-12).sqrt()))
+}
+
+/// The best capability-vector similarity of `query` to document `doc` (`None` without them).
+pub fn chunk_score(snapshot: &Snapshot, query: &[f32], doc: DocRef) -> Option<f32> {
+    snapshot.segments[doc.segment].segment.chunks()?.max_similarity(doc.ord, query)
+}
+
+/// Mean and standard deviation of the best capability similarity over the sampled documents.
+pub fn chunk_background(snapshot: &Snapshot, query: &[f32]) -> Option<(f64, f64)> {
+    let (mut n, mut sum, mut sumsq) = (0usize, 0f64, 0f64);
+    for live in &snapshot.segments {
+        let sample = live.segment.chunk_sample();
+        let dims = query.len();
+        for (idx, &start) in sample.starts.iter().enumerate() {
+            let end = sample.starts.get(idx + 1).copied().unwrap_or(sample.rows.len());
+            let best = sample.rows[start..end]
+                .chunks_exact(dims)
+                .map(|row| crate::embed::cosine(query, row))
+                .fold(f32::NEG_INFINITY, f32::max);
+            if best.is_finite() {
+                let s = f64::from(best);
+                n += 1;
+                sum += s;
+                sumsq += s * s;
+            }
         }
     }
     if n < 2 {

@@ -16,7 +16,8 @@ pub fn snippet(company: &Company, terms: &[(String, f32)]) -> (String, Vec<[usiz
     let weights: HashMap<&str, f32> = terms.iter().map(|(s, w)| (s.as_str(), *w)).collect();
     let analyzer = Analyzer::new(Language::French);
     let mut fragments: Vec<&str> = company.capabilities.iter().map(String::as_str).collect();
-    fragments.extend(company.description.split_inclusive(['.', '!', '?', ';']).map(str::trim).filter(|s| !s.is_empty()));
+    fragments
+        .extend(company.description.split_inclusive(['.', '!', '?', ';']).map(str::trim).filter(|s| !s.is_empty()));
     let mut best: Option<(f32, &str)> = None;
     for fragment in fragments {
         let mut seen: Vec<&str> = Vec::new();

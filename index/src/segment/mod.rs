@@ -8,6 +8,7 @@
 //! every file and `meta.bin` are durable; after that nothing in it changes. Deletions and
 //! refreshed priors live beside it, in files named by the manifest.
 
+pub mod chunks;
 mod error;
 pub mod files;
 pub mod reader;

@@ -8,6 +8,7 @@ use memmap2::Mmap;
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocSet, Searcher, TERMINATED, Term};
 
+use super::chunks::{CHUNKS_FILE, ChunkVectors};
 use super::files::{IdTable, OwnedPath, SegmentMeta, parse_id};
 use super::schema::CompanyFields;
 use super::writer::{
@@ -42,7 +43,17 @@ pub struct Segment {
     vectors: Option<usearch::Index>,
     /// Content hashes of the vectors (empty without vectors).
     hashes: Vec<u64>,
+    chunks: Option<ChunkVectors>,
+    chunk_sample: std::sync::OnceLock<ChunkSample>,
     vector_sample: std::sync::OnceLock<Vec<f32>>,
+}
+
+/// Capability vectors of sampled documents (see [`Segment::chunk_sample`]).
+#[derive(Debug, Default)]
+pub struct ChunkSample {
+    /// Offset in `rows` (in floats) of each sampled document's first vector.
+    pub starts: Vec<usize>,
+    pub rows: Vec<f32>,
 }
 
 /// Vectors per segment in the calibration sample.
@@ -122,6 +133,12 @@ impl Segment {
             Some(_) => super::files::read_hashes(&dir.join(HASHES_FILE), meta.doc_count)?,
             None => Vec::new(),
         };
+        let chunks = match &meta.vectors {
+            Some(info) if meta.files.iter().any(|f| f.name == CHUNKS_FILE) => {
+                Some(ChunkVectors::open(&dir.join(CHUNKS_FILE), meta.doc_count, info.dims)?)
+            }
+            _ => None,
+        };
         Ok(Segment {
             meta,
             dir: OwnedPath::new(dir.to_owned()),
@@ -133,6 +150,8 @@ impl Segment {
             priors,
             vectors,
             hashes,
+            chunks,
+            chunk_sample: std::sync::OnceLock::new(),
             vector_sample: std::sync::OnceLock::new(),
         })
     }
@@ -217,6 +236,34 @@ impl Segment {
                     && got > 0
                 {
                     sample.extend_from_slice(&buffer);
+                }
+            }
+            sample
+        })
+    }
+
+    /// The capability vectors, when the segment has them.
+    pub fn chunks(&self) -> Option<&ChunkVectors> {
+        self.chunks.as_ref()
+    }
+
+    /// The capability vectors of the documents of [`Segment::vector_sample`], as f32 rows with
+    /// each document's first row (computed once).
+    pub fn chunk_sample(&self) -> &ChunkSample {
+        self.chunk_sample.get_or_init(|| {
+            let mut sample = ChunkSample::default();
+            let Some(chunks) = &self.chunks else { return sample };
+            let n = self.meta.doc_count;
+            let take = n.min(VECTOR_SAMPLE);
+            for i in 0..take {
+                let ord = (u64::from(i) * u64::from(n) / u64::from(take)) as u32;
+                let vectors = chunks.vectors(ord);
+                if vectors.is_empty() {
+                    continue;
+                }
+                sample.starts.push(sample.rows.len());
+                for vector in vectors {
+                    sample.rows.extend_from_slice(&vector);
                 }
             }
             sample

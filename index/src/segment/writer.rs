@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use parking_lot::Mutex;
 use tantivy::IndexWriter;
 
+use super::chunks::{CHUNKS_FILE, ChunkWriter};
 use super::files::{FileEntry, IdTable, META_FILE, SegmentMeta, VectorInfo, parse_id};
 use super::schema::{CompanyFields, Location};
 use super::{IndexError, Quantization, VectorOptions, files};
@@ -38,11 +39,13 @@ pub struct BuildOptions {
     pub memory_budget_bytes: usize,
     /// Vectors to store, if any.
     pub vectors: Option<VectorOptions>,
+    /// Store capability vectors too (`chunks.bin`; needs `vectors`).
+    pub chunks: bool,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { threads: 1, memory_budget_bytes: 64 << 20, vectors: None }
+        BuildOptions { threads: 1, memory_budget_bytes: 64 << 20, vectors: None, chunks: false }
     }
 }
 
@@ -56,6 +59,8 @@ pub struct IndexDoc<'a> {
     pub opportunity: Option<f32>,
     /// [`crate::embed::content_hash`] of what the vector was computed from (0 without vectors).
     pub content_hash: u64,
+    /// Capability vectors (see [`super::chunks`]), when the segment stores them.
+    pub chunks: Option<&'a [Vec<f32>]>,
 }
 
 /// Builds a segment. Documents get ordinals 0, 1, 2… in the order they are added.
@@ -73,6 +78,7 @@ pub struct SegmentBuilder {
     lon: Vec<f32>,
     hashes: Vec<u64>,
     vectors: Option<VectorBuild>,
+    chunks: Option<ChunkWriter>,
     source: Vec<u8>,
 }
 
@@ -110,6 +116,10 @@ impl SegmentBuilder {
         let budget = options.memory_budget_bytes.max(threads * (16 << 20));
         let writer = index.writer_with_num_threads(threads, budget).map_err(IndexError::lexical(&tantivy_dir))?;
         let vectors = options.vectors.clone().map(|opts| VectorBuild::start(opts, threads)).transpose()?;
+        let chunks = match &options.vectors {
+            Some(vectors) if options.chunks => Some(ChunkWriter::create(&tmp_dir.join(CHUNKS_FILE), vectors.dims)?),
+            _ => None,
+        };
         Ok(SegmentBuilder {
             segment_id,
             tmp_dir,
@@ -124,6 +134,7 @@ impl SegmentBuilder {
             lon: Vec::new(),
             hashes: Vec::new(),
             vectors,
+            chunks,
             source: Vec::new(),
         })
     }
@@ -152,6 +163,9 @@ impl SegmentBuilder {
                 return Err(record_error("vector has a non-finite component".into()));
             }
             build.send(u64::from(ord), vector.to_vec())?;
+        }
+        if let Some(chunks) = &mut self.chunks {
+            chunks.push(doc.chunks.unwrap_or(&[])).map_err(|err| record_error(err.to_string()))?;
         }
         self.source.clear();
         serde_json::to_writer(&mut self.source, company).map_err(|err| record_error(err.to_string()))?;
@@ -198,6 +212,9 @@ impl SegmentBuilder {
             let written = dictionaries.join().expect("dictionary writing does not panic")?;
             Ok((committed, written))
         })?;
+        if let Some(chunks) = self.chunks.take() {
+            chunks.finish()?;
+        }
         let vectors = match self.vectors.take() {
             Some(build) => Some(build.finish(&self.tmp_dir.join(VECTORS_FILE))?),
             None => None,

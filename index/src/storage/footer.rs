@@ -24,6 +24,8 @@ pub enum FileKind {
     Ids,
     /// A segment's content hashes (u64 per document), for vector reuse.
     Hashes,
+    /// A segment's capability vectors (f16, several per document).
+    Chunks,
 }
 
 impl FileKind {
@@ -35,6 +37,7 @@ impl FileKind {
             FileKind::Deletes => *b"MLDELETE",
             FileKind::Ids => *b"MLIDSORD",
             FileKind::Hashes => *b"MLHASHES",
+            FileKind::Chunks => *b"MLCHUNKV",
         }
     }
 
@@ -45,7 +48,8 @@ impl FileKind {
             | FileKind::Manifest
             | FileKind::Deletes
             | FileKind::Ids
-            | FileKind::Hashes => 1,
+            | FileKind::Hashes
+            | FileKind::Chunks => 1,
         }
     }
 
@@ -57,6 +61,7 @@ impl FileKind {
             FileKind::Deletes => "tombstones",
             FileKind::Ids => "id table",
             FileKind::Hashes => "content hashes",
+            FileKind::Chunks => "capability vectors",
         }
     }
 }

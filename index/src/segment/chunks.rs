@@ -1,0 +1,240 @@
+//! Capability vectors: for every document, one vector per savoir-faire phrase (and one for the
+//! name), so that a query naming one capability meets it head-on instead of diluted in the
+//! whole profile. They rerank candidates (the best phrase's similarity); they are not in the
+//! HNSW graph.
+//!
+//! File `chunks.bin` (written streaming, memory-mapped on open):
+//! `[vectors: n_chunks × dims × f16 LE][starts: (n_docs + 1) × u32 LE][n_docs u32][dims u32]
+//! [n_chunks u32]` then the standard footer (`MLCHUNKV`, version 1, payload length, CRC-32).
+//! Document `ord`'s vectors are rows `starts[ord] .. starts[ord + 1]`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use half::f16;
+use memmap2::Mmap;
+
+use super::IndexError;
+use crate::storage::{FOOTER_LEN, FileKind};
+
+pub const CHUNKS_FILE: &str = "chunks.bin";
+
+const TRAILER_LEN: usize = 12;
+
+/// Writes `chunks.bin` as documents are added.
+#[derive(Debug)]
+pub struct ChunkWriter {
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    crc: crc32fast::Hasher,
+    dims: u32,
+    starts: Vec<u32>,
+    rows: u32,
+    bytes: u64,
+}
+
+impl ChunkWriter {
+    pub fn create(path: &Path, dims: u32) -> Result<ChunkWriter, IndexError> {
+        let file = std::fs::File::create(path).map_err(IndexError::io(path))?;
+        Ok(ChunkWriter {
+            path: path.to_owned(),
+            out: std::io::BufWriter::with_capacity(1 << 20, file),
+            crc: crc32fast::Hasher::new(),
+            dims,
+            starts: vec![0],
+            rows: 0,
+            bytes: 0,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), IndexError> {
+        self.crc.update(bytes);
+        self.bytes += bytes.len() as u64;
+        self.out.write_all(bytes).map_err(IndexError::io(&self.path))
+    }
+
+    /// Adds the next document's vectors (possibly none). Each must have `dims` finite values.
+    pub fn push(&mut self, vectors: &[Vec<f32>]) -> Result<(), IndexError> {
+        let mut row = Vec::with_capacity(self.dims as usize * 2);
+        for vector in vectors {
+            if vector.len() != self.dims as usize || vector.iter().any(|v| !v.is_finite()) {
+                return Err(IndexError::Invalid(format!(
+                    "a capability vector has {} dimensions or a non-finite value (expected {})",
+                    vector.len(),
+                    self.dims
+                )));
+            }
+            row.clear();
+            for v in vector {
+                row.extend_from_slice(&f16::from_f32(*v).to_le_bytes());
+            }
+            self.write(&row)?;
+            self.rows = self
+                .rows
+                .checked_add(1)
+                .ok_or_else(|| IndexError::Invalid("more than 4 billion capability vectors in one segment".into()))?;
+        }
+        self.starts.push(self.rows);
+        Ok(())
+    }
+
+    /// Writes the offsets, trailer and footer. The directory's checksum pass fsyncs it.
+    pub fn finish(mut self) -> Result<(), IndexError> {
+        let n_docs = (self.starts.len() - 1) as u32;
+        let mut tail = Vec::with_capacity(self.starts.len() * 4 + TRAILER_LEN);
+        for start in &self.starts {
+            tail.extend_from_slice(&start.to_le_bytes());
+        }
+        tail.extend_from_slice(&n_docs.to_le_bytes());
+        tail.extend_from_slice(&self.dims.to_le_bytes());
+        tail.extend_from_slice(&self.rows.to_le_bytes());
+        self.write(&tail)?;
+        let kind = FileKind::Chunks;
+        let mut footer = Vec::with_capacity(FOOTER_LEN);
+        footer.extend_from_slice(&kind.magic());
+        footer.extend_from_slice(&kind.version().to_le_bytes());
+        footer.extend_from_slice(&self.bytes.to_le_bytes());
+        footer.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
+        self.out.write_all(&footer).map_err(IndexError::io(&self.path))?;
+        self.out.flush().map_err(IndexError::io(&self.path))
+    }
+}
+
+/// The capability vectors of a published segment.
+#[derive(Debug)]
+pub struct ChunkVectors {
+    map: Mmap,
+    n_docs: u32,
+    dims: usize,
+    /// Byte offset of the starts table.
+    starts_at: usize,
+}
+
+impl ChunkVectors {
+    /// Maps `path` and checks its footer and that its tables agree with each other and with
+    /// the segment (`n_docs`, `dims`). The payload's CRC is the segment metadata's to check.
+    pub fn open(path: &Path, n_docs: u32, dims: u32) -> Result<ChunkVectors, IndexError> {
+        let corrupt = |what: &str| {
+            IndexError::Corrupt(format!(
+                "{}: capability vectors {what}; restore from a snapshot or rebuild the index",
+                path.display()
+            ))
+        };
+        let file = std::fs::File::open(path).map_err(IndexError::io(path))?;
+        // SAFETY: segment files are never modified in place after publication (see `storage`).
+        let map = unsafe { Mmap::map(&file) }.map_err(IndexError::io(path))?;
+        let len = map.len();
+        if len < FOOTER_LEN + TRAILER_LEN + 4 {
+            return Err(corrupt("file is truncated"));
+        }
+        let footer = &map[len - FOOTER_LEN..];
+        let kind = FileKind::Chunks;
+        if footer[..8] != kind.magic() {
+            return Err(corrupt("file has a foreign magic"));
+        }
+        if u32::from_le_bytes(footer[8..12].try_into().expect("4 bytes")) != kind.version() {
+            return Err(corrupt("file has an unsupported format version"));
+        }
+        let payload = len - FOOTER_LEN;
+        if u64::from_le_bytes(footer[12..20].try_into().expect("8 bytes")) != payload as u64 {
+            return Err(corrupt("file is truncated"));
+        }
+        let u32_at = |at: usize| u32::from_le_bytes(map[at..at + 4].try_into().expect("4 bytes"));
+        let (file_docs, file_dims, rows) = (u32_at(payload - 12), u32_at(payload - 8), u32_at(payload - 4) as usize);
+        if file_docs != n_docs || file_dims != dims {
+            return Err(corrupt("do not match the segment's documents or dimensions"));
+        }
+        let dims = dims as usize;
+        let starts_len = (n_docs as usize + 1) * 4;
+        let vectors_len = rows * dims * 2;
+        if vectors_len + starts_len + TRAILER_LEN != payload {
+            return Err(corrupt("tables have inconsistent sizes"));
+        }
+        let chunks = ChunkVectors { map, n_docs, dims, starts_at: vectors_len };
+        // Offsets must rise from 0 to the row count, or a lookup could read out of bounds.
+        let mut previous = 0;
+        for ord in 0..=n_docs {
+            let start = chunks.start(ord);
+            if start < previous || start as usize > rows || (ord == 0 && start != 0) {
+                return Err(corrupt("offsets are out of order"));
+            }
+            previous = start;
+        }
+        if previous as usize != rows {
+            return Err(corrupt("offsets do not cover every vector"));
+        }
+        Ok(chunks)
+    }
+
+    fn start(&self, ord: u32) -> u32 {
+        let at = self.starts_at + ord as usize * 4;
+        u32::from_le_bytes(self.map[at..at + 4].try_into().expect("4 bytes"))
+    }
+
+    fn rows(&self, ord: u32) -> impl Iterator<Item = &[u8]> {
+        let range = if ord < self.n_docs { self.start(ord) as usize..self.start(ord + 1) as usize } else { 0..0 };
+        let width = self.dims * 2;
+        range.map(move |row| &self.map[row * width..(row + 1) * width])
+    }
+
+    /// The vectors of document `ord`, as f32.
+    pub fn vectors(&self, ord: u32) -> Vec<Vec<f32>> {
+        self.rows(ord)
+            .map(|row| row.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
+            .collect()
+    }
+
+    /// The highest cosine similarity of `query` (unit length) to one of document `ord`'s
+    /// vectors; `None` when it has none.
+    pub fn max_similarity(&self, ord: u32, query: &[f32]) -> Option<f32> {
+        let mut best: Option<f32> = None;
+        for row in self.rows(ord) {
+            let (mut dot, mut norm) = (0f32, 0f32);
+            for (b, q) in row.chunks_exact(2).zip(query) {
+                let v = f16::from_le_bytes([b[0], b[1]]).to_f32();
+                dot += v * q;
+                norm += v * v;
+            }
+            let similarity = if norm > 0.0 { dot / norm.sqrt() } else { 0.0 };
+            best = Some(best.map_or(similarity, |b| b.max(similarity)));
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHUNKS_FILE);
+        let mut writer = ChunkWriter::create(&path, 2).unwrap();
+        writer.push(&[vec![1.0, 0.0], vec![0.6, 0.8]]).unwrap();
+        writer.push(&[]).unwrap();
+        writer.push(&[vec![0.0, 1.0]]).unwrap();
+        assert!(writer.push(&[vec![1.0]]).is_err());
+        writer.finish().unwrap();
+        let chunks = ChunkVectors::open(&path, 3, 2).unwrap();
+        assert_eq!(chunks.vectors(0).len(), 2);
+        assert!(chunks.vectors(1).is_empty());
+        assert_eq!(chunks.max_similarity(1, &[1.0, 0.0]), None);
+        let best = chunks.max_similarity(0, &[0.0, 1.0]).unwrap();
+        assert!((best - 0.8).abs() < 1e-3, "{best}");
+        assert!((chunks.max_similarity(2, &[0.0, 1.0]).unwrap() - 1.0).abs() < 1e-3);
+        assert!(chunks.vectors(7).is_empty());
+
+        assert!(ChunkVectors::open(&path, 4, 2).is_err());
+        assert!(ChunkVectors::open(&path, 3, 3).is_err());
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(ChunkVectors::open(&path, 3, 2).is_err());
+        // Offsets that go backwards are refused before any lookup can use them.
+        let mut bad = bytes.clone();
+        let starts_at = 3 * 2 * 2;
+        bad[starts_at + 4..starts_at + 8].copy_from_slice(&9u32.to_le_bytes());
+        std::fs::write(&path, &bad).unwrap();
+        assert!(ChunkVectors::open(&path, 3, 2).is_err());
+    }
+}
