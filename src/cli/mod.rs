@@ -1,6 +1,7 @@
 //! The `marketlounge` command line.
 
 mod analyze;
+mod bench;
 mod embed;
 mod eval;
 mod index;
@@ -58,6 +59,8 @@ enum Command {
     /// Measure relevance on a BEIR-layout benchmark (corpus, queries, qrels) through the real
     /// indexing and query path: nDCG@10, Recall@10/100, MRR@10, by language and kind.
     Eval(eval::Args),
+    /// In-process latency benchmarks over a query file (`bench match`).
+    Bench(bench::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,6 +91,7 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
         Command::Restore(args) => index::restore(&args),
         Command::Embed(args) => embed::embed(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Similarity(args) => embed::similarity(&args, &Settings::load(cli.settings.as_deref())?),
+        Command::Bench(args) => bench::run(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Eval(args) => eval::run(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Serve(args) => {
             let settings = Settings::load(cli.settings.as_deref())?;

@@ -1,6 +1,7 @@
 //! From raw evidence to one score: calibration of each component against the query's own
-//! background, the weighted sum (hybrid) or reciprocal rank fusion (rrf), and the explanation
-//! tree that shows every term of the sum.
+//! background, relevance as the weighted sum (hybrid) or reciprocal rank fusion (rrf) of the
+//! text components, scaled by the geo and opportunity boosts, and the explanation tree that
+//! shows what every component adds.
 //!
 //! Calibration. Raw scores are not comparable across queries or components: BM25 grows with
 //! the number and rarity of the query's words; e5 cosine similarities sit in a narrow band
@@ -28,7 +29,7 @@ pub const VECTOR_Z_MAX: f64 = 8.0;
 pub const DOCUMENT_SHARE: f64 = 0.4;
 /// English queries search French documents: their lexical evidence (cognates, codes, names) is
 /// worth this much of a French query's.
-pub const ENGLISH_LEXICAL_FACTOR: f32 = 0.25;
+pub const ENGLISH_LEXICAL_FACTOR: f32 = 0.1;
 /// The prior's log-odds are clipped to ± this.
 pub const PRIOR_CLIP: f32 = 3.0;
 
@@ -164,30 +165,43 @@ pub fn calibrate(raw: &RawComponents, calibration: &Calibration) -> Components {
     }
 }
 
-/// The hybrid score: the weighted sum of the calibrated components.
-pub fn fuse(components: &Components, weights: &FusionWeights) -> f32 {
-    weighted(components, weights).iter().map(|(_, c)| c).sum()
+/// What each component adds to a score, in the order lexical, vector, concept, geo, prior;
+/// they sum to the score.
+///
+/// The text components (lexical, vector, concept) make the relevance R: their weighted sum
+/// (hybrid) or their reciprocal-rank terms Σ weight / (k + rank) (rrf). Place and opportunity
+/// then scale it: score = R × (1 + w_geo × geo) × (1 + w_prior × prior). A boost multiplies
+/// relevance instead of adding to it, so a company next door that does not do the job never
+/// outranks one that does; the geo term adds R × w_geo × geo, the prior term the rest.
+pub fn contributions(mode: Mode, raw: &RawComponents, c: &Components, w: &FusionWeights, rrf_k: f32) -> [f32; 5] {
+    let text = match mode {
+        Mode::Hybrid => [
+            c.lexical.unwrap_or(0.0) * w.lexical,
+            c.vector.unwrap_or(0.0) * w.vector,
+            c.concept.unwrap_or(0.0) * w.concept,
+        ],
+        Mode::Rrf => {
+            let term = |rank: Option<usize>, weight: f32| rank.map_or(0.0, |r| weight / (rrf_k + r as f32 + 1.0));
+            [term(raw.lexical_rank, w.lexical), term(raw.vector_rank, w.vector), term(raw.concept_rank, w.concept)]
+        }
+        // One component alone ranks, unweighted and unboosted.
+        Mode::Lexical => return [c.lexical.unwrap_or(0.0), 0.0, 0.0, 0.0, 0.0],
+        Mode::Vector => return [0.0, c.vector.unwrap_or(0.0), 0.0, 0.0, 0.0],
+    };
+    let geo = 1.0 + w.geo * c.geo.unwrap_or(0.0);
+    let prior = 1.0 + w.prior * c.prior.unwrap_or(0.0);
+    if raw.lexical.is_none() && raw.vector.is_none() && raw.concept.is_none() {
+        // Nothing but a place or filters to go by (e.g. "près de Lyon"): relevance is 1 for all,
+        // so the boosts alone rank.
+        return [0.0, 0.0, 0.0, geo, geo * (prior - 1.0)];
+    }
+    let relevance: f32 = text.iter().sum();
+    [text[0], text[1], text[2], relevance * (geo - 1.0), relevance * geo * (prior - 1.0)]
 }
 
-fn weighted(c: &Components, w: &FusionWeights) -> [(&'static str, f32); 5] {
-    [
-        ("lexical", c.lexical.unwrap_or(0.0) * w.lexical),
-        ("vector", c.vector.unwrap_or(0.0) * w.vector),
-        ("concept", c.concept.unwrap_or(0.0) * w.concept),
-        ("geo", c.geo.unwrap_or(0.0) * w.geo),
-        ("prior", c.prior.unwrap_or(0.0) * w.prior),
-    ]
-}
-
-/// Reciprocal rank fusion: Σ weight / (k + rank) over the retrievers that ranked the document,
-/// plus the geo and prior terms scaled to the size of one first-rank term.
-pub fn rrf(raw: &RawComponents, components: &Components, weights: &FusionWeights, k: f32) -> f32 {
-    let term = |rank: Option<usize>, weight: f32| rank.map_or(0.0, |r| weight / (k + r as f32 + 1.0));
-    let unit = 1.0 / (k + 1.0);
-    term(raw.lexical_rank, weights.lexical)
-        + term(raw.vector_rank, weights.vector)
-        + term(raw.concept_rank, weights.concept)
-        + unit * (components.geo.unwrap_or(0.0) * weights.geo + components.prior.unwrap_or(0.0) * weights.prior)
+/// The score of a candidate: the sum of its [`contributions`].
+pub fn score(mode: Mode, raw: &RawComponents, components: &Components, weights: &FusionWeights, rrf_k: f32) -> f32 {
+    contributions(mode, raw, components, weights, rrf_k).iter().sum()
 }
 
 /// Why a hit has its score: every component, raw and calibrated, with its weight.
@@ -222,115 +236,107 @@ pub fn explain(ranked: &RankedDoc, ranking: &Ranking, mode: Mode, rrf_k: f32, co
     let c = &ranked.components;
     let w = &ranking.weights;
     let bg = &ranking.lexical_background;
-    let in_mode = |name: &str| match mode {
-        Mode::Hybrid | Mode::Rrf => true,
-        Mode::Lexical => name == "lexical",
-        Mode::Vector => name == "vector",
+    let added = contributions(mode, raw, c, w, rrf_k);
+    let weight = |idx: usize, weight: f32| match mode {
+        Mode::Lexical => f32::from(idx == 0),
+        Mode::Vector => f32::from(idx == 1),
+        Mode::Hybrid | Mode::Rrf => weight,
     };
-    let contribution = |name: &str, value: Option<f32>, weight: f32, rank: Option<usize>| -> f32 {
-        if !in_mode(name) {
-            return 0.0;
-        }
-        match (mode, name) {
-            (Mode::Rrf, "lexical" | "vector" | "concept") => rank.map_or(0.0, |r| weight / (rrf_k + r as f32 + 1.0)),
-            (Mode::Rrf, _) => value.unwrap_or(0.0) * weight / (rrf_k + 1.0),
-            (Mode::Lexical | Mode::Vector, _) => value.unwrap_or(0.0),
-            _ => value.unwrap_or(0.0) * weight,
-        }
-    };
-    let weight_in_mode = |name: &str, weight: f32| match mode {
-        Mode::Lexical | Mode::Vector => {
-            if in_mode(name) {
-                1.0
-            } else {
-                0.0
-            }
-        }
-        _ => weight,
-    };
-    let mut components = Vec::with_capacity(5);
-    components.push(ComponentExplanation {
-        name: "lexical",
-        raw: raw.lexical.map(f64::from),
-        value: c.lexical,
-        weight: weight_in_mode("lexical", w.lexical),
-        contribution: contribution("lexical", c.lexical, w.lexical, raw.lexical_rank),
-        rank: raw.lexical_rank,
-        detail: format!(
-            "BM25 {:.3} against a background of {} matching documents out of {} (mean {:.3}, sd {:.3}){}",
-            raw.lexical.unwrap_or(0.0),
-            bg.matched,
-            bg.population,
-            bg.mean,
-            bg.std,
-            if ranking.interpretation.language == Language::English {
-                format!(", English query: lexical evidence × {ENGLISH_LEXICAL_FACTOR}")
-            } else {
-                String::new()
-            }
-        ),
-    });
-    components.push(ComponentExplanation {
-        name: "vector",
-        raw: raw.vector.map(f64::from),
-        value: c.vector,
-        weight: weight_in_mode("vector", w.vector),
-        contribution: contribution("vector", c.vector, w.vector, raw.vector_rank),
-        rank: raw.vector_rank,
-        detail: match (raw.vector, ranking.vector_background) {
-            (Some(cosine), Some((mean, std))) => {
-                let chunk = match (raw.chunk, ranking.chunk_background) {
-                    (Some(best), Some((cmean, cstd))) => format!(
-                        "; best capability {best:.4} (background mean {cmean:.4}, sd {cstd:.4}), weighted {:.0} %",
-                        (1.0 - DOCUMENT_SHARE) * 100.0
-                    ),
-                    _ => String::new(),
-                };
-                format!("cosine {cosine:.4}; the query's background: mean {mean:.4}, sd {std:.4}{chunk}")
-            }
-            (Some(cosine), None) => format!("cosine {cosine:.4}"),
-            (None, _) => "no query vector or no document vector".to_owned(),
-        },
-    });
-    components.push(ComponentExplanation {
-        name: "concept",
-        raw: raw.concept.map(f64::from),
-        value: c.concept,
-        weight: weight_in_mode("concept", w.concept),
-        contribution: contribution("concept", c.concept, w.concept, raw.concept_rank),
-        rank: raw.concept_rank,
-        detail: if concepts.is_empty() {
-            "no activated concept matches the query's".to_owned()
+    let lexical_detail = format!(
+        "BM25 {:.3} against a background of {} matching documents out of {} (mean {:.3}, sd {:.3}){}",
+        raw.lexical.unwrap_or(0.0),
+        bg.matched,
+        bg.population,
+        bg.mean,
+        bg.std,
+        if ranking.interpretation.language == Language::English {
+            format!(", English query: lexical evidence × {ENGLISH_LEXICAL_FACTOR}")
         } else {
-            format!("activated concepts matching the query: {}", concepts.join(", "))
-        },
-    });
-    components.push(ComponentExplanation {
-        name: "geo",
-        raw: raw.geo.as_ref().and_then(|g| g.km).map(f64::from),
-        value: c.geo,
-        weight: weight_in_mode("geo", w.geo),
-        contribution: contribution("geo", c.geo, w.geo, None),
-        rank: None,
-        detail: match &raw.geo {
-            Some(geo) => match geo.km {
+            String::new()
+        }
+    );
+    let vector_detail = match (raw.vector, ranking.vector_background) {
+        (Some(cosine), Some((mean, std))) => {
+            let chunk = match (raw.chunk, ranking.chunk_background) {
+                (Some(best), Some((cmean, cstd))) => format!(
+                    "; best capability {best:.4} (background mean {cmean:.4}, sd {cstd:.4}), weighted {:.0} %",
+                    (1.0 - DOCUMENT_SHARE) * 100.0
+                ),
+                _ => String::new(),
+            };
+            format!("cosine {cosine:.4}; the query's background: mean {mean:.4}, sd {std:.4}{chunk}")
+        }
+        (Some(cosine), None) => format!("cosine {cosine:.4}"),
+        (None, _) => "no query vector or no document vector".to_owned(),
+    };
+    let concept_detail = if concepts.is_empty() {
+        "no activated concept matches the query's".to_owned()
+    } else {
+        format!("activated concepts matching the query: {}", concepts.join(", "))
+    };
+    let geo_detail = match &raw.geo {
+        Some(geo) => {
+            let place = match geo.km {
                 Some(km) => format!("{km:.1} km from {}", geo.place),
                 None => format!("no coordinates to compare with {}", geo.place),
-            },
-            None => "no place in the query".to_owned(),
+            };
+            format!("{place}; multiplies relevance by 1 + weight × proximity")
+        }
+        None => "no place in the query".to_owned(),
+    };
+    let prior_detail = match raw.opportunity {
+        Some(p) => format!(
+            "opportunity probability {:.1} %: clipped log-odds against the base rate; multiplies relevance by 1 + weight × value",
+            p * 100.0
+        ),
+        None => "no opportunity score yet: neutral".to_owned(),
+    };
+    let components = vec![
+        ComponentExplanation {
+            name: "lexical",
+            raw: raw.lexical.map(f64::from),
+            value: c.lexical,
+            weight: weight(0, w.lexical),
+            contribution: added[0],
+            rank: raw.lexical_rank,
+            detail: lexical_detail,
         },
-    });
-    components.push(ComponentExplanation {
-        name: "prior",
-        raw: raw.opportunity.map(f64::from),
-        value: c.prior,
-        weight: weight_in_mode("prior", w.prior),
-        contribution: contribution("prior", c.prior, w.prior, None),
-        rank: None,
-        detail: match raw.opportunity {
-            Some(p) => format!("opportunity probability {:.1} %: clipped log-odds against the base rate", p * 100.0),
-            None => "no opportunity score yet: neutral".to_owned(),
+        ComponentExplanation {
+            name: "vector",
+            raw: raw.vector.map(f64::from),
+            value: c.vector,
+            weight: weight(1, w.vector),
+            contribution: added[1],
+            rank: raw.vector_rank,
+            detail: vector_detail,
         },
-    });
+        ComponentExplanation {
+            name: "concept",
+            raw: raw.concept.map(f64::from),
+            value: c.concept,
+            weight: weight(2, w.concept),
+            contribution: added[2],
+            rank: raw.concept_rank,
+            detail: concept_detail,
+        },
+        ComponentExplanation {
+            name: "geo",
+            raw: raw.geo.as_ref().and_then(|g| g.km).map(f64::from),
+            value: c.geo,
+            weight: weight(3, w.geo),
+            contribution: added[3],
+            rank: None,
+            detail: geo_detail,
+        },
+        ComponentExplanation {
+            name: "prior",
+            raw: raw.opportunity.map(f64::from),
+            value: c.prior,
+            weight: weight(4, w.prior),
+            contribution: added[4],
+            rank: None,
+            detail: prior_detail,
+        },
+    ];
     Explanation { score: ranked.score, mode, components }
 }

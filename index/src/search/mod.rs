@@ -386,12 +386,7 @@ impl Matcher {
                 language: interpretation.language,
             };
             let components = fusion::calibrate(&raw, &calibration);
-            let score = match request.mode {
-                Mode::Rrf => fusion::rrf(&raw, &components, &weights, self.config.rrf_k),
-                Mode::Lexical => components.lexical.unwrap_or(0.0),
-                Mode::Vector => components.vector.unwrap_or(0.0),
-                Mode::Hybrid => fusion::fuse(&components, &weights),
-            };
+            let score = fusion::score(request.mode, &raw, &components, &weights, self.config.rrf_k);
             ranked.push(RankedDoc { doc, raw, components, score });
         }
         if request.mode == Mode::Lexical {

@@ -1,0 +1,161 @@
+//! `marketlounge bench match`: in-process latency of the query path over a query file, on an
+//! existing index (the same `Matcher::run` as `POST /api/v1/match`, without HTTP).
+//!
+//! Query vectors are computed once first (their cost is reported separately, per query), then
+//! every query runs `--rounds` times with its vector cached, as a server's query cache would
+//! serve a repeated query: the timed part is interpretation, retrieval, fusion, explanation and
+//! hit materialisation.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use marketlounge_index::embed::QueryEmbedder;
+use marketlounge_index::engine::Engine;
+use marketlounge_index::search::{MatchRequest, Mode};
+
+use crate::indexing::{DataDirLock, engine_options};
+use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum BenchCommand {
+    /// Latency of `match` queries (p50/p90/p99/max in µs).
+    Match(MatchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MatchArgs {
+    /// Data directory of a built index.
+    #[arg(long)]
+    data: PathBuf,
+    /// Queries, one per line (`#` starts a comment).
+    #[arg(long, default_value = "benches/queries/match.txt")]
+    queries: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Ask for explanations (as the target does).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    explain: bool,
+    #[arg(long, value_enum, default_value_t = BenchMode::Hybrid)]
+    mode: BenchMode,
+    /// Timed passes over the query file.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// The embedder the index was built with (default: the settings').
+    #[arg(long, value_enum)]
+    embedder: Option<crate::settings::EmbedderKind>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BenchMode {
+    Hybrid,
+    Lexical,
+    Vector,
+    Rrf,
+}
+
+pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        BenchCommand::Match(args) => bench_match(args, settings),
+    }
+}
+
+fn bench_match(args: &MatchArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.queries).with_context(|| format!("reading {}", args.queries.display()))?;
+    let queries: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    anyhow::ensure!(!queries.is_empty(), "{} holds no query", args.queries.display());
+    let _lock = DataDirLock::acquire(&args.data)?;
+    let started = Instant::now();
+    let kind = args.embedder.unwrap_or(settings.index.embedder);
+    let options = engine_options(settings, kind)?;
+    let embedder = options.embedder.clone();
+    let dims = options.vectors.as_ref().map(|v| v.dims);
+    let engine =
+        Engine::open(&args.data, options).with_context(|| format!("opening the index in {}", args.data.display()))?;
+    let snapshot = engine.snapshot();
+    let opened = started.elapsed();
+    let matcher = crate::query::matcher(settings)?;
+    let mode = match args.mode {
+        BenchMode::Hybrid => Mode::Hybrid,
+        BenchMode::Lexical => Mode::Lexical,
+        BenchMode::Vector => Mode::Vector,
+        BenchMode::Rrf => Mode::Rrf,
+    };
+    let requests: Vec<MatchRequest> = queries
+        .iter()
+        .map(|q| MatchRequest { k: args.k, mode, explain: args.explain, ..MatchRequest::new(*q) })
+        .collect();
+
+    // Query vectors, each computed once (timed: the uncached cost).
+    let query_embedder = embedder.map(|e| QueryEmbedder::new(e, 0));
+    let mut embed_us = Histogram::<u64>::new(3)?;
+    let mut vectors = Vec::with_capacity(requests.len());
+    for request in &requests {
+        let t = Instant::now();
+        let vector = crate::query::query_vector(&matcher, request, query_embedder.as_ref(), dims)
+            .map_err(|err| anyhow::anyhow!("embedding {:?}: {err}", request.query))?;
+        if vector.is_some() {
+            embed_us.record(t.elapsed().as_micros() as u64)?;
+        }
+        vectors.push(vector);
+    }
+
+    // Warm-up pass (page cache, lazily built samples), then the timed rounds.
+    for (request, vector) in requests.iter().zip(&vectors) {
+        matcher.run(&snapshot, request, vector.as_deref()).map_err(|err| anyhow::anyhow!("{err}"))?;
+    }
+    let mut match_us = Histogram::<u64>::new(3)?;
+    let mut hits = 0usize;
+    let timed = Instant::now();
+    for _ in 0..args.rounds {
+        for (request, vector) in requests.iter().zip(&vectors) {
+            let t = Instant::now();
+            let response =
+                matcher.run(&snapshot, request, vector.as_deref()).map_err(|err| anyhow::anyhow!("{err}"))?;
+            match_us.record(t.elapsed().as_micros().max(1) as u64)?;
+            hits += response.hits.len();
+        }
+    }
+    let qps = match_us.len() as f64 / timed.elapsed().as_secs_f64();
+    let report = serde_json::json!({
+        "documents": snapshot.live_count(),
+        "segments": snapshot.segments.len(),
+        "queries": requests.len(),
+        "rounds": args.rounds,
+        "mode": mode.as_str(),
+        "k": args.k,
+        "explain": args.explain,
+        "open_ms": opened.as_secs_f64() * 1000.0,
+        "match_us": summary(&match_us),
+        "queries_per_s_one_thread": qps,
+        "mean_hits": hits as f64 / match_us.len().max(1) as f64,
+        "embed_uncached_us": (!embed_us.is_empty()).then(|| summary(&embed_us)),
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary(histogram: &Histogram<u64>) -> serde_json::Value {
+    serde_json::json!({
+        "n": histogram.len(),
+        "p50": histogram.value_at_quantile(0.50),
+        "p90": histogram.value_at_quantile(0.90),
+        "p99": histogram.value_at_quantile(0.99),
+        "max": histogram.max(),
+    })
+}

@@ -1,0 +1,181 @@
+//! `POST /api/v1/match` over HTTP: the response shape, explanation trees (snapshots) and every
+//! kind of bad input answered 400 with a stable code and the field named.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use marketlounge::http::{AppState, app};
+use marketlounge::settings::Settings;
+use marketlounge_index::record::Company;
+use tower::ServiceExt;
+
+mod common;
+
+/// (name, capabilities, commune code, postal code, commune, concepts)
+const COMPANIES: [(&str, &[&str], &str, &str, &str, &[&str]); 6] = [
+    (
+        "Usinage Rhône Précision",
+        &["fraisage 5 axes", "tournage CN"],
+        "69123",
+        "69001",
+        "Lyon",
+        &["usinage.fraisage.5-axes"],
+    ),
+    (
+        "Forez Mécanique",
+        &["fraisage 3 axes", "alésage"],
+        "42218",
+        "42000",
+        "Saint-Étienne",
+        &["usinage.fraisage.3-axes"],
+    ),
+    ("Laser Inox Dauphiné", &["découpe laser inox", "pliage"], "38185", "38000", "Grenoble", &[]),
+    ("Garonne Découpe", &["découpe laser acier", "découpe jet d'eau"], "31555", "31000", "Toulouse", &[]),
+    ("Atelier TIG Lyonnais", &["soudure TIG inox", "chaudronnerie fine"], "69123", "69002", "Lyon", &["chaudronnerie"]),
+    (
+        "Aquitaine Aéro Usinage",
+        &["usinage aéronautique", "fraisage grande vitesse"],
+        "33063",
+        "33000",
+        "Bordeaux",
+        &["usinage"],
+    ),
+];
+
+fn state() -> (tempfile::TempDir, Arc<AppState>) {
+    let data = tempfile::tempdir().unwrap();
+    let state = Arc::new(AppState::open(Settings::default_settings(), data.path()).unwrap());
+    let companies: Vec<Company> = COMPANIES
+        .iter()
+        .enumerate()
+        .map(|(n, (name, capabilities, code, postal, commune, concepts))| {
+            let concepts: Vec<serde_json::Value> =
+                concepts.iter().map(|id| serde_json::json!({"id": id, "weight": 0.9})).collect();
+            serde_json::from_value(serde_json::json!({
+                "id": common::siren(n as u32 + 1),
+                "name": name,
+                "description": format!("{name} : sous-traitance industrielle, {}.", capabilities.join(", ")),
+                "capabilities": capabilities,
+                "certifications": if n % 2 == 0 { vec!["ISO 9001"] } else { vec!["EN 9100"] },
+                "naf": "25.62B",
+                "headcount": "20-49",
+                "created": "1995-06-01",
+                "address": {"postal_code": postal, "commune": commune, "commune_code": code},
+                "concepts": concepts,
+            }))
+            .unwrap()
+        })
+        .collect();
+    state.engine.upsert(companies).unwrap();
+    state.engine.flush().unwrap();
+    (data, state)
+}
+
+async fn post(state: &Arc<AppState>, content_type: &str, body: impl Into<Body>) -> (StatusCode, serde_json::Value) {
+    let request = Request::post("/api/v1/match").header("content-type", content_type).body(body.into()).unwrap();
+    let response = app(Arc::clone(state)).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}")))
+}
+
+#[tokio::test]
+async fn answers_ranked_explained_hits() {
+    let (_data, state) = state();
+    let queries = [
+        ("fraisage_5_axes", "fraisage 5 axes"),
+        ("laser_inox_near_lyon", "découpe laser inox près de Lyon"),
+        ("english_milling", "5-axis milling"),
+        ("tig_in_69", "soudure TIG dans le 69"),
+        ("usinage_metier", "usinage"),
+    ];
+    for (name, query) in queries {
+        let body = serde_json::json!({"query": query, "k": 3, "explain": true}).to_string();
+        let (status, mut response) = post(&state, "application/json", body).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {response}");
+        assert!(response["query_id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(response["took_ms"].as_f64().is_some());
+        response["query_id"] = "<id>".into();
+        response["took_ms"] = 0.into();
+        insta::assert_json_snapshot!(format!("match_{name}"), response);
+    }
+    // Pages continue each other; filters hold.
+    let page = |offset: usize| serde_json::json!({"query": "usinage fraisage", "k": 2, "offset": offset}).to_string();
+    let (_, first) = post(&state, "application/json", page(0)).await;
+    let (_, second) = post(&state, "application/json", page(2)).await;
+    let (_, both) =
+        post(&state, "application/json", serde_json::json!({"query": "usinage fraisage", "k": 4}).to_string()).await;
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["hits"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!([ids(&first), ids(&second)].concat(), ids(&both));
+    let filtered =
+        serde_json::json!({"query": "découpe", "filters": {"departement": ["31"], "certifications": ["ISO 9001"]}});
+    let (status, response) = post(&state, "application/json", filtered.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(response["hits"].as_array().unwrap().is_empty(), "Garonne Découpe is EN 9100: {response}");
+    let filtered = serde_json::json!({"query": "découpe", "filters": {"region": ["Occitanie"]}});
+    let (_, response) = post(&state, "application/json", filtered.to_string()).await;
+    assert_eq!(ids(&response), [common::siren(4)]);
+}
+
+#[tokio::test]
+async fn bad_input_is_400_with_code_and_field() {
+    let (_data, state) = state();
+    let json = "application/json";
+    let cases: Vec<(&str, Vec<u8>, &str, Option<&str>)> = vec![
+        (json, b"{\"query\": ".to_vec(), "invalid_json", None),
+        (json, b"{\"query\": \"a\"} trailing".to_vec(), "invalid_json", None),
+        (json, vec![b'{', 0xff, b'}'], "invalid_json", None),
+        (json, br#"{"query": ""}"#.to_vec(), "invalid_field", Some("query")),
+        (json, format!(r#"{{"query": "{}"}}"#, "x".repeat(10_000)).into_bytes(), "invalid_field", Some("query")),
+        (json, br#"{"query": "laser", "k": 0}"#.to_vec(), "invalid_field", Some("k")),
+        (json, br#"{"query": "laser", "k": 10000}"#.to_vec(), "invalid_field", Some("k")),
+        (json, br#"{"query": "laser", "k": -1}"#.to_vec(), "invalid_field", Some("k")),
+        (json, br#"{"query": "laser", "k": "ten"}"#.to_vec(), "invalid_field", Some("k")),
+        (json, br#"{"query": "laser", "filters": {"color": ["red"]}}"#.to_vec(), "invalid_field", Some("filters")),
+        (json, br#"{"query": "laser", "colour": 1}"#.to_vec(), "invalid_field", Some("colour")),
+        (
+            json,
+            br#"{"query": "laser", "filters": {"near": {"lat": 123, "lon": 4, "km": 10}}}"#.to_vec(),
+            "invalid_field",
+            Some("filters.near.lat"),
+        ),
+        (
+            json,
+            br#"{"query": "laser", "filters": {"near": {"lat": 45, "lon": 4}}}"#.to_vec(),
+            "invalid_field",
+            Some("filters.near"),
+        ),
+        (
+            json,
+            br#"{"query": "laser", "weights": {"lexical": -0.5}}"#.to_vec(),
+            "invalid_field",
+            Some("weights.lexical"),
+        ),
+        (json, br#"{"query": "laser", "mode": "magic"}"#.to_vec(), "invalid_field", Some("mode")),
+        (json, br#"{"query": "laser", "mode": "vector"}"#.to_vec(), "invalid_field", Some("mode")),
+        (
+            json,
+            br#"{"query": "laser", "filters": {"naf": ["25.62"]}}"#.to_vec(),
+            "invalid_field",
+            Some("filters.naf[0]"),
+        ),
+        (json, br#"{"query": "laser", "vector": [0.1, 0.2]}"#.to_vec(), "invalid_field", Some("vector")),
+        ("application/x-ndjson", b"{\"query\": \"laser\"}\n".to_vec(), "unsupported_media_type", None),
+        ("text/plain", b"laser".to_vec(), "unsupported_media_type", None),
+    ];
+    for (content_type, body, code, field) in cases {
+        let shown = String::from_utf8_lossy(&body).chars().take(80).collect::<String>();
+        let (status, response) = post(&state, content_type, body).await;
+        assert!(status.is_client_error(), "{shown}: {status} {response}");
+        assert_eq!(response["error"]["code"], code, "{shown}: {response}");
+        if let Some(field) = field {
+            let named = response["error"]["details"]["field"].as_str().unwrap_or_default();
+            assert!(named.starts_with(field), "{shown}: field {named:?}, expected {field:?}: {response}");
+            assert!(response["error"]["message"].as_str().unwrap().contains(named), "{response}");
+        }
+    }
+}
