@@ -27,6 +27,7 @@ pub fn search_config(settings: &Settings) -> SearchConfig {
         .collect(),
         synonym_weight: settings.analysis.synonym_weight,
         concept_label_weight: settings.analysis.concept_label_weight,
+        translation_weight: settings.analysis.translation_weight,
         detect_query_language: settings.analysis.detect_query_language,
         weights: FusionWeights {
             lexical: fusion.lexical,

@@ -110,6 +110,10 @@ pub struct AnalysisSettings {
     /// Weight of the labels of a detected concept relative to the user's own words.
     #[schemars(range(min = 0.0, max = 1.0))]
     pub concept_label_weight: f32,
+    /// Weight of the French translations of an English query's words (times the lexicon's
+    /// alignment strength).
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub translation_weight: f32,
 }
 
 /// BM25 boosts per field.
@@ -228,6 +232,7 @@ impl Settings {
         for (field, value) in [
             ("analysis.synonym_weight", self.analysis.synonym_weight),
             ("analysis.concept_label_weight", self.analysis.concept_label_weight),
+            ("analysis.translation_weight", self.analysis.translation_weight),
         ] {
             anyhow::ensure!((0.0..=1.0).contains(&value), "settings field {field}: {value} must be within [0, 1]");
         }

@@ -252,9 +252,14 @@ fn reindexing_unchanged_companies_recomputes_no_vector() {
         vector_counts(&stdout)
     };
     let data = dir.path().join("data");
-    assert_eq!(build(&data), (24, 0), "first build computes every vector");
-    assert_eq!(build(&data), (0, 24), "a reindex of the same texts reuses them all");
-    assert_eq!(build(&dir.path().join("other")), (0, 24), "a new index reuses the persistent cache");
+    // Per company: the profile's vector and three capability vectors (the name, then each of
+    // its two capabilities).
+    assert_eq!(build(&data), (96, 0), "first build computes every vector");
+    let out = common::run(&["--settings", settings, "index", "info", "--data", data.to_str().unwrap()]);
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["segments"][0]["capability_vectors"], 72, "{info}");
+    assert_eq!(build(&data), (0, 96), "a reindex of the same texts reuses them all");
+    assert_eq!(build(&dir.path().join("other")), (0, 96), "a new index reuses the persistent cache");
 
     let hashed = settings_with(dir.path(), serde_json::json!({}), serde_json::json!({"embedder": "hashed"}));
     let out = common::run(&["--settings", hashed.to_str().unwrap(), "index", "info", "--data", data.to_str().unwrap()]);

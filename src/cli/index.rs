@@ -163,6 +163,7 @@ fn info(args: &DataArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
                 "vectors": meta.vectors.as_ref().map(|v| serde_json::json!({
                     "model": v.model, "dims": v.dims, "quantization": v.quantization, "count": v.count
                 })),
+                "capability_vectors": live.segment.chunks().map_or(0, |c| c.len()),
                 "bytes": meta.files.iter().map(|f| f.len).sum::<u64>(),
                 "priors_refreshed": live.priors.is_some(),
             })

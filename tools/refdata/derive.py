@@ -48,6 +48,10 @@ def main() -> None:
     json.load(open(OUT / "naf_rev2.json", encoding="utf-8"))  # fail loudly on a broken copy
     shutil.copyfile(src / "rome_by_naf_division.json", OUT / "rome_by_naf_division.json")
     json.load(open(OUT / "rome_by_naf_division.json", encoding="utf-8"))
+    shutil.copyfile(src / "cpv2008_fr_en.csv", OUT / "cpv2008_fr_en.csv")
+    with open(OUT / "cpv2008_fr_en.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+        assert rows and set(rows[0]) == {"code", "label_fr", "label_en"}, "unexpected CPV columns"
 
     with open(src / "communes_slim.csv", encoding="utf-8", newline="") as f_in, open(
         OUT / "communes.csv", "w", encoding="utf-8", newline=""

@@ -8,6 +8,7 @@
 
 pub mod gazetteer;
 pub mod glossary;
+pub mod lexicon;
 pub mod synonyms;
 
 use std::collections::BTreeMap;

@@ -582,13 +582,19 @@ impl Engine {
                 if chunk_vectors && prepared.company.vector.is_none() {
                     let texts = crate::embed::capability_texts(&prepared.company);
                     match found_chunks.filter(|c| c.len() == texts.len()) {
-                        Some(chunks) => prepared.chunks = Some(chunks),
+                        Some(chunks) => {
+                            self.vectors_reused.fetch_add(chunks.len() as u64, Ordering::Relaxed);
+                            prepared.chunks = Some(chunks);
+                        }
                         None => {
                             let mut rows = Vec::with_capacity(texts.len());
                             for (row, text) in texts.into_iter().enumerate() {
                                 let hash = crate::embed::content_hash(model, &text);
                                 match self.vector_cache.as_ref().and_then(|cache| cache.get(hash)) {
-                                    Some(vector) => rows.push(vector),
+                                    Some(vector) => {
+                                        self.vectors_reused.fetch_add(1, Ordering::Relaxed);
+                                        rows.push(vector);
+                                    }
                                     None => {
                                         rows.push(Vec::new());
                                         prepared.chunk_texts.push((row, text, hash));

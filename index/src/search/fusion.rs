@@ -29,7 +29,7 @@ pub const VECTOR_Z_MAX: f64 = 8.0;
 pub const DOCUMENT_SHARE: f64 = 0.4;
 /// English queries search French documents: their lexical evidence (cognates, codes, names) is
 /// worth this much of a French query's.
-pub const ENGLISH_LEXICAL_FACTOR: f32 = 0.1;
+pub const ENGLISH_LEXICAL_FACTOR: f32 = 0.6;
 /// The prior's log-odds are clipped to ± this.
 pub const PRIOR_CLIP: f32 = 3.0;
 

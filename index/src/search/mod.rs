@@ -45,6 +45,8 @@ pub struct SearchConfig {
     pub synonym_weight: f32,
     /// Weight of a detected concept's labels relative to the user's own words.
     pub concept_label_weight: f32,
+    /// Weight of the French translations of an English query's words (times the lexicon's).
+    pub translation_weight: f32,
     /// Analyse English queries with the English pipeline too.
     pub detect_query_language: bool,
     pub weights: FusionWeights,
@@ -63,6 +65,7 @@ impl Default for SearchConfig {
             field_weights: TEXT_FIELDS.iter().map(|f| ((*f).to_owned(), 1.0)).collect(),
             synonym_weight: 0.6,
             concept_label_weight: 0.5,
+            translation_weight: 1.0,
             detect_query_language: true,
             weights: FusionWeights::default(),
             geo_half_distance_km: 50.0,
@@ -473,9 +476,14 @@ impl Matcher {
             }
         }
         if interpretation.language == Language::English && self.config.detect_query_language {
+            // English stems (cognates, names, codes) and their French translations.
+            let lexicon = crate::dict::lexicon::Lexicon::embedded();
             for token in Analyzer::new(Language::English).analyze(text) {
                 if let Some(stem) = &token.stem {
                     put(stem, 1.0);
+                    for (french, weight) in lexicon.translate(stem) {
+                        put(french, self.config.translation_weight * weight);
+                    }
                 }
             }
         }

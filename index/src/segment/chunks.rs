@@ -166,6 +166,15 @@ impl ChunkVectors {
         Ok(chunks)
     }
 
+    /// Vectors stored, across documents.
+    pub fn len(&self) -> usize {
+        self.start(self.n_docs) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn start(&self, ord: u32) -> u32 {
         let at = self.starts_at + ord as usize * 4;
         u32::from_le_bytes(self.map[at..at + 4].try_into().expect("4 bytes"))
