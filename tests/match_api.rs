@@ -14,7 +14,10 @@ use tower::ServiceExt;
 mod common;
 
 /// (name, capabilities, commune code, postal code, commune, concepts)
-const COMPANIES: [(&str, &[&str], &str, &str, &str, &[&str]); 6] = [
+type Sample =
+    (&'static str, &'static [&'static str], &'static str, &'static str, &'static str, &'static [&'static str]);
+
+const COMPANIES: [Sample; 6] = [
     (
         "Usinage Rhône Précision",
         &["fraisage 5 axes", "tournage CN"],

@@ -195,6 +195,9 @@ struct Prepared {
     chunk_texts: Vec<(usize, String, u64)>,
 }
 
+/// A document's capability vectors, one per capability text.
+type CapabilityVectors = Vec<Vec<f32>>;
+
 /// Where a build may find vectors already computed for the same text and model.
 enum VectorReuse<'a> {
     None,
@@ -206,7 +209,7 @@ enum VectorReuse<'a> {
 
 impl VectorReuse<'_> {
     /// The vector (and capability vectors, if stored) of a live document with this text.
-    fn find(&self, id: &str, content_hash: u64) -> Option<(Vec<f32>, Option<Vec<Vec<f32>>>)> {
+    fn find(&self, id: &str, content_hash: u64) -> Option<(Vec<f32>, Option<CapabilityVectors>)> {
         let (snapshot, idx, ord) = match self {
             VectorReuse::None => return None,
             VectorReuse::SameId(snapshot) => {

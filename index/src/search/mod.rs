@@ -302,7 +302,17 @@ impl Matcher {
         let use_concept = matches!(request.mode, Mode::Hybrid | Mode::Rrf);
 
         let query_terms = if use_lexical { self.query_terms(&interpretation) } else { Vec::new() };
-        let lexical_query = self.lexical_query(&query_terms);
+        let lexical_clauses = self.lexical_clauses(&query_terms);
+        let lexical_query: Option<Box<dyn Query>> = (!lexical_clauses.is_empty()).then(|| {
+            let clauses: Vec<(Occur, Box<dyn Query>)> = lexical_clauses
+                .iter()
+                .map(|(term, boost)| {
+                    let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
+                    (Occur::Should, Box::new(BoostQuery::new(Box::new(query), *boost)) as Box<dyn Query>)
+                })
+                .collect();
+            Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>
+        });
         let concept_query = if use_concept { self.concept_query(&interpretation) } else { None };
 
         let mut lexical_ranks: HashMap<DocRef, usize> = HashMap::new();
@@ -318,9 +328,9 @@ impl Matcher {
 
         let mut lexical_background = retrieve::Background::default();
         if let Some(query) = &lexical_query {
-            let pass = retrieve::scored_pass(snapshot, query.as_ref(), &allowed, n)?;
-            lexical_background = pass.background;
-            add(&pass.top, &mut lexical_ranks, &mut pool);
+            lexical_background = retrieve::term_background(snapshot, &lexical_clauses)?;
+            let top = retrieve::top_pass(snapshot, query.as_ref(), &allowed, n)?;
+            add(&top, &mut lexical_ranks, &mut pool);
         }
         let mut vector_plans = Vec::new();
         let mut vector_background = None;
@@ -511,7 +521,8 @@ impl Matcher {
         terms
     }
 
-    fn lexical_query(&self, terms: &[(String, f32)]) -> Option<Box<dyn Query>> {
+    /// (term, boost) for every query stem in every weighted field.
+    fn lexical_clauses(&self, terms: &[(String, f32)]) -> Vec<(Term, f32)> {
         let fields: Vec<(Field, f32)> = self
             .config
             .field_weights
@@ -519,14 +530,13 @@ impl Matcher {
             .filter(|(_, w)| *w > 0.0)
             .filter_map(|(name, w)| Some((self.fields.text_field(name)?, *w)))
             .collect();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut clauses = Vec::with_capacity(terms.len() * fields.len());
         for (stem, term_weight) in terms {
             for &(field, field_weight) in &fields {
-                let query = TermQuery::new(Term::from_field_text(field, stem), IndexRecordOption::WithFreqs);
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), term_weight * field_weight))));
+                clauses.push((Term::from_field_text(field, stem), term_weight * field_weight));
             }
         }
-        (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
+        clauses
     }
 
     /// Companies activated with a detected concept (1.0) or one below it (weaker by level).

@@ -228,6 +228,11 @@ impl TopN {
         }
     }
 
+    /// The score a document must beat to enter, once `n` are kept.
+    pub fn threshold(&self) -> Option<f32> {
+        (self.heap.len() == self.n).then(|| self.heap.peek().map(|worst| worst.score)).flatten()
+    }
+
     /// Best first.
     pub fn into_sorted(self) -> Vec<Scored> {
         let mut items = self.heap.into_vec();
@@ -236,11 +241,12 @@ impl TopN {
     }
 }
 
-/// Score statistics of a query over every live document of the snapshot (documents it does not
-/// match count as 0).
+/// Score statistics of a query over the documents of the snapshot (documents it does not match
+/// count as 0): measured over every live document ([`scored_pass`]) or estimated from term
+/// statistics ([`term_background`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Background {
-    /// Live documents the query matches.
+    /// Live documents the query matches (estimated: the largest document frequency of a clause).
     pub matched: u64,
     /// Live documents.
     pub population: u64,
@@ -310,6 +316,69 @@ pub fn scored_pass(
         background: Background { matched, population, mean, std, max },
         allowed_matches,
     })
+}
+
+/// The `n` best allowed documents of a scored query, with tantivy's pruning (block-max WAND
+/// for disjunctions of terms): documents that cannot enter the top are skipped, not scored.
+pub fn top_pass(
+    snapshot: &Snapshot,
+    query: &dyn Query,
+    allowed: &Allowed,
+    n: usize,
+) -> Result<Vec<Scored>, IndexError> {
+    let stats = GlobalStats::new(snapshot);
+    let mut top = TopN::new(n);
+    for (seg, live) in snapshot.segments.iter().enumerate() {
+        let weight = weight_of(query, live, &stats)?;
+        for reader in live.segment.searcher().segment_readers() {
+            let ords = ord_column(reader, live.segment.dir())?;
+            weight
+                .for_each_pruning(0.0, reader, &mut |doc, score| {
+                    if let Some(ord) = ords.first(doc) {
+                        let ord = ord as u32;
+                        if allowed.allows(snapshot, seg, ord) {
+                            top.offer(Scored { doc: DocRef { segment: seg, ord }, score });
+                        }
+                    }
+                    // Only a document scoring above the current n-th can still enter. Ties on
+                    // the threshold are kept by lower ordinal, so never skip them: step below.
+                    top.threshold().map_or(0.0, |t| t.next_down())
+                })
+                .map_err(IndexError::lexical(live.segment.dir()))?;
+        }
+    }
+    Ok(top.into_sorted())
+}
+
+/// The background of a disjunction of weighted term clauses from term statistics alone: each
+/// clause adds boost × idf to a document that holds its term once in a field of average length
+/// (BM25's typical score), present in a share p = df / N of documents, so the query's score
+/// over the collection has mean Σ a·p and variance Σ a²·p·(1 − p) (clauses taken as
+/// independent). Exact moments would need every match scored; these cost one dictionary
+/// lookup per clause.
+pub fn term_background(snapshot: &Snapshot, clauses: &[(Term, f32)]) -> Result<Background, IndexError> {
+    use tantivy::query::Bm25StatisticsProvider;
+    let stats = GlobalStats::new(snapshot);
+    let lexical = |err| IndexError::Invalid(format!("term statistics: {err}"));
+    let n = stats.total_num_docs().map_err(lexical)? as f64;
+    let population = snapshot.live_count();
+    if n == 0.0 {
+        return Ok(Background { population, ..Background::default() });
+    }
+    let (mut mean, mut variance, mut matched) = (0f64, 0f64, 0f64);
+    for (term, boost) in clauses {
+        let df = stats.doc_freq(term).map_err(lexical)? as f64;
+        if df == 0.0 {
+            continue;
+        }
+        let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+        let a = f64::from(*boost) * idf;
+        let p = (df / n).min(1.0);
+        mean += a * p;
+        variance += a * a * p * (1.0 - p);
+        matched = f64::max(matched, df);
+    }
+    Ok(Background { matched: matched as u64, population, mean, std: variance.sqrt(), max: 0.0 })
 }
 
 /// The exact score of `query` for each document of `docs` (0 where it does not match).
