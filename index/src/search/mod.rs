@@ -402,8 +402,10 @@ impl Matcher {
             let score = fusion::score(request.mode, &raw, &components, &weights, self.config.rrf_k);
             ranked.push(RankedDoc { doc, raw, components, score });
         }
-        if request.mode == Mode::Lexical {
-            ranked.retain(|r| r.raw.lexical.unwrap_or(0.0) > 0.0);
+        // A candidate without evidence (no word matched, a similarity no better than the
+        // query's background, no concept) is not a match; vector mode ranks every neighbour.
+        if request.mode != Mode::Vector {
+            ranked.retain(|r| r.score > 0.0);
         }
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.doc.cmp(&b.doc)));
         Ok(Ranking {
