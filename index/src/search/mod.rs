@@ -71,7 +71,7 @@ impl Default for SearchConfig {
             geo_half_distance_km: 50.0,
             rrf_k: 60.0,
             prior_base_rate: 0.1,
-            candidates: 200,
+            candidates: 100,
             max_query_bytes: 2048,
         }
     }
@@ -253,6 +253,13 @@ impl Matcher {
     ) -> Result<Ranking, SearchError> {
         let interpretation = self.interpreter.interpret(&request.query);
         let weights = self.config.weights.with(&request.weights);
+        // Similarities below are dot products with unit vectors.
+        let unit_query: Option<Vec<f32>> = query_vector.map(|v| {
+            let mut v = v.to_vec();
+            crate::embed::normalise(&mut v);
+            v
+        });
+        let query_vector = unit_query.as_deref();
 
         // Filters: the request's, plus places used as filters.
         let mut filters = request.filters.clone();
@@ -370,12 +377,14 @@ impl Matcher {
             None => vec![0.0; pool.len()],
         };
         let mut ranked = Vec::with_capacity(pool.len());
+        let mut scratch = retrieve::VectorScratch::default();
         for (idx, &doc) in pool.iter().enumerate() {
             let live = &snapshot.segments[doc.segment];
             let (vector, chunk) = match query_vector {
-                Some(q) if use_vector => {
-                    (retrieve::vector_score(snapshot, q, doc), retrieve::chunk_score(snapshot, q, doc))
-                }
+                Some(q) if use_vector => (
+                    retrieve::vector_score(snapshot, q, doc, &mut scratch),
+                    retrieve::chunk_score(snapshot, q, doc, &mut scratch),
+                ),
                 _ => (None, None),
             };
             let geo = self.geo_raw(live, doc.ord, &geo_targets, member[idx] > 0.0);

@@ -515,10 +515,29 @@ pub fn vector_pass(
     Ok((top.into_sorted(), plans))
 }
 
-/// Cosine similarity of `query` to document `doc` (`None` without a vector).
-pub fn vector_score(snapshot: &Snapshot, query: &[f32], doc: DocRef) -> Option<f32> {
-    let vector = snapshot.segments[doc.segment].segment.vector(doc.ord)?;
-    (vector.len() == query.len()).then(|| crate::embed::cosine(query, &vector))
+/// Scratch buffers for scoring candidates' vectors without allocating per candidate.
+#[derive(Debug, Default)]
+pub struct VectorScratch {
+    vector: Vec<f32>,
+    chunks: Vec<f32>,
+}
+
+/// Cosine similarity of `query` (unit length) to document `doc` (`None` without a vector).
+pub fn vector_score(snapshot: &Snapshot, query: &[f32], doc: DocRef, scratch: &mut VectorScratch) -> Option<f32> {
+    scratch.vector.resize(query.len(), 0.0);
+    snapshot.segments[doc.segment]
+        .segment
+        .vector_into(doc.ord, &mut scratch.vector)
+        .then(|| crate::embed::cosine(query, &scratch.vector))
+}
+
+/// The best capability-vector similarity of `query` to document `doc` (`None` without them).
+pub fn chunk_score(snapshot: &Snapshot, query: &[f32], doc: DocRef, scratch: &mut VectorScratch) -> Option<f32> {
+    snapshot.segments[doc.segment].segment.chunks()?.max_similarity(doc.ord, query, &mut scratch.chunks)
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Mean and standard deviation of the query's similarity to the segments' vector samples.
@@ -530,7 +549,7 @@ pub fn vector_background(snapshot: &Snapshot, query: &[f32]) -> Option<(f64, f64
             continue;
         }
         for row in sample.chunks_exact(query.len()) {
-            let s = f64::from(crate::embed::cosine(query, row));
+            let s = f64::from(dot(query, row));
             n += 1;
             sum += s;
             sumsq += s * s;
@@ -543,11 +562,6 @@ pub fn vector_background(snapshot: &Snapshot, query: &[f32]) -> Option<(f64, f64
     Some((mean, (sumsq / n as f64 - mean * mean).max(1e-12).sqrt()))
 }
 
-/// The best capability-vector similarity of `query` to document `doc` (`None` without them).
-pub fn chunk_score(snapshot: &Snapshot, query: &[f32], doc: DocRef) -> Option<f32> {
-    snapshot.segments[doc.segment].segment.chunks()?.max_similarity(doc.ord, query)
-}
-
 /// Mean and standard deviation of the best capability similarity over the sampled documents.
 pub fn chunk_background(snapshot: &Snapshot, query: &[f32]) -> Option<(f64, f64)> {
     let (mut n, mut sum, mut sumsq) = (0usize, 0f64, 0f64);
@@ -556,10 +570,8 @@ pub fn chunk_background(snapshot: &Snapshot, query: &[f32]) -> Option<(f64, f64)
         let dims = query.len();
         for (idx, &start) in sample.starts.iter().enumerate() {
             let end = sample.starts.get(idx + 1).copied().unwrap_or(sample.rows.len());
-            let best = sample.rows[start..end]
-                .chunks_exact(dims)
-                .map(|row| crate::embed::cosine(query, row))
-                .fold(f32::NEG_INFINITY, f32::max);
+            let best =
+                sample.rows[start..end].chunks_exact(dims).map(|row| dot(query, row)).fold(f32::NEG_INFINITY, f32::max);
             if best.is_finite() {
                 let s = f64::from(best);
                 n += 1;

@@ -189,25 +189,51 @@ impl ChunkVectors {
     /// The vectors of document `ord`, as f32.
     pub fn vectors(&self, ord: u32) -> Vec<Vec<f32>> {
         self.rows(ord)
-            .map(|row| row.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
+            .map(|row| {
+                let mut vector = vec![0f32; self.dims];
+                decode_f16(row, &mut vector);
+                vector
+            })
             .collect()
     }
 
     /// The highest cosine similarity of `query` (unit length) to one of document `ord`'s
-    /// vectors; `None` when it has none.
-    pub fn max_similarity(&self, ord: u32, query: &[f32]) -> Option<f32> {
-        let mut best: Option<f32> = None;
-        for row in self.rows(ord) {
+    /// vectors; `None` when it has none. `buffer` is scratch space, reused across calls.
+    pub fn max_similarity(&self, ord: u32, query: &[f32], buffer: &mut Vec<f32>) -> Option<f32> {
+        if ord >= self.n_docs {
+            return None;
+        }
+        let (start, end) = (self.start(ord) as usize, self.start(ord + 1) as usize);
+        if start == end || query.len() != self.dims {
+            return None;
+        }
+        let bytes = &self.map[start * self.dims * 2..end * self.dims * 2];
+        buffer.resize(bytes.len() / 2, 0.0);
+        decode_f16(bytes, buffer);
+        let mut best = f32::NEG_INFINITY;
+        for row in buffer.chunks_exact(self.dims) {
             let (mut dot, mut norm) = (0f32, 0f32);
-            for (b, q) in row.chunks_exact(2).zip(query) {
-                let v = f16::from_le_bytes([b[0], b[1]]).to_f32();
+            for (v, q) in row.iter().zip(query) {
                 dot += v * q;
                 norm += v * v;
             }
-            let similarity = if norm > 0.0 { dot / norm.sqrt() } else { 0.0 };
-            best = Some(best.map_or(similarity, |b| b.max(similarity)));
+            best = best.max(if norm > 0.0 { dot / norm.sqrt() } else { 0.0 });
         }
-        best
+        Some(best)
+    }
+}
+
+/// Little-endian f16 bytes to f32, with the CPU's conversion instructions when it has them.
+fn decode_f16(bytes: &[u8], out: &mut [f32]) {
+    use half::slice::HalfFloatSliceExt;
+    // SAFETY: `f16` is a plain 2-byte value; `align_to` only hands out the aligned middle.
+    let (prefix, halves, suffix) = unsafe { bytes.align_to::<f16>() };
+    if cfg!(target_endian = "little") && prefix.is_empty() && suffix.is_empty() {
+        halves.convert_to_f32_slice(out);
+    } else {
+        for (b, v) in bytes.chunks_exact(2).zip(out.iter_mut()) {
+            *v = f16::from_le_bytes([b[0], b[1]]).to_f32();
+        }
     }
 }
 
@@ -228,10 +254,12 @@ mod tests {
         let chunks = ChunkVectors::open(&path, 3, 2).unwrap();
         assert_eq!(chunks.vectors(0).len(), 2);
         assert!(chunks.vectors(1).is_empty());
-        assert_eq!(chunks.max_similarity(1, &[1.0, 0.0]), None);
-        let best = chunks.max_similarity(0, &[0.0, 1.0]).unwrap();
+        let mut buffer = Vec::new();
+        assert_eq!(chunks.max_similarity(1, &[1.0, 0.0], &mut buffer), None);
+        let best = chunks.max_similarity(0, &[0.0, 1.0], &mut buffer).unwrap();
         assert!((best - 0.8).abs() < 1e-3, "{best}");
-        assert!((chunks.max_similarity(2, &[0.0, 1.0]).unwrap() - 1.0).abs() < 1e-3);
+        assert!((chunks.max_similarity(2, &[0.0, 1.0], &mut buffer).unwrap() - 1.0).abs() < 1e-3);
+        assert_eq!(chunks.max_similarity(9, &[0.0, 1.0], &mut buffer), None);
         assert!(chunks.vectors(7).is_empty());
 
         assert!(ChunkVectors::open(&path, 4, 2).is_err());

@@ -221,7 +221,8 @@ impl Segment {
         }
     }
 
-    /// A fixed, evenly spread sample of the segment's vectors (dequantised, row after row): the
+    /// A fixed, evenly spread sample of the segment's vectors (dequantised and normalised, row
+    /// after row): the
     /// background against which a query's similarities are calibrated. Computed once.
     pub fn vector_sample(&self) -> &[f32] {
         self.vector_sample.get_or_init(|| {
@@ -235,6 +236,7 @@ impl Segment {
                 if let Ok(got) = index.get(u64::from(ord), &mut buffer)
                     && got > 0
                 {
+                    crate::embed::normalise(&mut buffer);
                     sample.extend_from_slice(&buffer);
                 }
             }
@@ -247,8 +249,8 @@ impl Segment {
         self.chunks.as_ref()
     }
 
-    /// The capability vectors of the documents of [`Segment::vector_sample`], as f32 rows with
-    /// each document's first row (computed once).
+    /// The capability vectors of the documents of [`Segment::vector_sample`], as normalised
+    /// f32 rows with each document's first row (computed once).
     pub fn chunk_sample(&self) -> &ChunkSample {
         self.chunk_sample.get_or_init(|| {
             let mut sample = ChunkSample::default();
@@ -262,7 +264,8 @@ impl Segment {
                     continue;
                 }
                 sample.starts.push(sample.rows.len());
-                for vector in vectors {
+                for mut vector in vectors {
+                    crate::embed::normalise(&mut vector);
                     sample.rows.extend_from_slice(&vector);
                 }
             }
@@ -286,6 +289,13 @@ impl Segment {
             }
         }
         Ok(None)
+    }
+
+    /// The stored vector of the document at `ord` into `buffer` (of the index's dimension);
+    /// false when there is none.
+    pub fn vector_into(&self, ord: u32, buffer: &mut [f32]) -> bool {
+        let Some(index) = self.vectors.as_ref() else { return false };
+        buffer.len() == index.dimensions() && matches!(index.get(u64::from(ord), buffer), Ok(n) if n > 0)
     }
 
     /// The stored vector of the document at `ord` (dequantised to f32).
