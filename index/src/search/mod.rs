@@ -279,7 +279,13 @@ impl Matcher {
                 },
             }
         }
+        let started = Instant::now();
+        let mut phases: Vec<(&str, u128)> = Vec::with_capacity(8);
+        let mark = |name: &'static str, phases: &mut Vec<(&str, u128)>| {
+            phases.push((name, started.elapsed().as_micros()));
+        };
         let allowed = self.allowed(snapshot, &filters)?;
+        mark("filters", &mut phases);
 
         // The pool: every retriever contributes at least `candidates`, more for deep pages
         // (rounded to a power of two so that nearby pages share a pool).
@@ -334,14 +340,19 @@ impl Matcher {
         };
 
         let mut lexical_background = retrieve::Background::default();
+        // Scores the passes found, so that only the other candidates are scored again.
+        let mut lexical_known: HashMap<DocRef, f32> = HashMap::new();
+        let mut concept_known: HashMap<DocRef, f32> = HashMap::new();
         if let Some(query) = &lexical_query {
             lexical_background = retrieve::term_background(snapshot, &lexical_clauses)?;
             let top = retrieve::top_pass(snapshot, query.as_ref(), &allowed, n)?;
+            lexical_known.extend(top.iter().map(|s| (s.doc, s.score)));
             add(&top, &mut lexical_ranks, &mut pool);
         }
         let mut vector_plans = Vec::new();
         let mut vector_background = None;
         let mut chunk_background = None;
+        mark("lexical", &mut phases);
         if use_vector && let Some(vector) = query_vector {
             let (top, plans) = retrieve::vector_pass(snapshot, vector, &allowed, n)?;
             vector_plans = plans;
@@ -349,9 +360,11 @@ impl Matcher {
             chunk_background = retrieve::chunk_background(snapshot, vector);
             add(&top, &mut vector_ranks, &mut pool);
         }
+        mark("vector", &mut phases);
         if let Some(query) = &concept_query {
-            let pass = retrieve::scored_pass(snapshot, query.as_ref(), &allowed, n)?;
-            add(&pass.top, &mut concept_ranks, &mut pool);
+            let top = retrieve::top_pass(snapshot, query.as_ref(), &allowed, n)?;
+            concept_known.extend(top.iter().map(|s| (s.doc, s.score)));
+            add(&top, &mut concept_ranks, &mut pool);
         }
         if lexical_query.is_none() && !use_vector && concept_query.is_none() {
             // Nothing to match on but a place or the filters: the allowed documents nearest
@@ -362,20 +375,33 @@ impl Matcher {
         pool.dedup();
 
         // Exact components for every candidate.
-        let addressed = retrieve::address(snapshot, &pool)?;
-        let lexical_raw = match &lexical_query {
-            Some(query) => retrieve::score_docs(snapshot, query.as_ref(), &addressed)?,
-            None => vec![0.0; pool.len()],
-        };
-        let concept_raw = match &concept_query {
-            Some(query) => retrieve::score_docs(snapshot, query.as_ref(), &addressed)?,
-            None => vec![0.0; pool.len()],
-        };
+        mark("concept", &mut phases);
         let membership = self.membership_query(&geo_targets);
-        let member = match &membership {
-            Some(query) => retrieve::score_docs(snapshot, query.as_ref(), &addressed)?,
-            None => vec![0.0; pool.len()],
+        // Exact scores of the candidates a pass did not return (one lexical-index lookup
+        // each, only when some query needs it).
+        let needs_lookup = |known: &HashMap<DocRef, f32>, query: &Option<Box<dyn Query>>| {
+            query.is_some() && pool.iter().any(|d| !known.contains_key(d))
         };
+        let addressed = if needs_lookup(&lexical_known, &lexical_query)
+            || needs_lookup(&concept_known, &concept_query)
+            || membership.is_some()
+        {
+            retrieve::address(snapshot, &pool)?
+        } else {
+            Vec::new()
+        };
+        let exact = |query: &Option<Box<dyn Query>>, known: &HashMap<DocRef, f32>| -> Result<Vec<f32>, IndexError> {
+            let Some(query) = query else { return Ok(vec![0.0; pool.len()]) };
+            let unknown: Vec<retrieve::DocAddressed> =
+                addressed.iter().filter(|a| !known.contains_key(&a.doc)).copied().collect();
+            let scored = retrieve::score_docs(snapshot, query.as_ref(), &unknown)?;
+            let found: HashMap<DocRef, f32> = unknown.iter().map(|a| a.doc).zip(scored).collect();
+            Ok(pool.iter().map(|d| known.get(d).or_else(|| found.get(d)).copied().unwrap_or(0.0)).collect())
+        };
+        let lexical_raw = exact(&lexical_query, &lexical_known)?;
+        let concept_raw = exact(&concept_query, &concept_known)?;
+        let member = exact(&membership, &HashMap::new())?;
+        mark("exact_lexical_concept", &mut phases);
         let mut ranked = Vec::with_capacity(pool.len());
         let mut scratch = retrieve::VectorScratch::default();
         for (idx, &doc) in pool.iter().enumerate() {
@@ -417,6 +443,13 @@ impl Matcher {
             ranked.retain(|r| r.score > 0.0);
         }
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.doc.cmp(&b.doc)));
+        mark("vectors_and_fusion", &mut phases);
+        tracing::debug!(
+            candidates = pool.len(),
+            clauses = lexical_clauses.len(),
+            ?phases,
+            "ranked (cumulative µs per phase)"
+        );
         Ok(Ranking {
             interpretation,
             filters_applied: filters,
@@ -510,6 +543,13 @@ impl Matcher {
         }
         for hit in &interpretation.synonyms {
             for expansion in &hit.expansions {
+                // The documents are French: an English synonym of a French query's words adds
+                // clauses that cost time and rarely match.
+                if interpretation.language == Language::French
+                    && crate::analysis::detect_language(&expansion.text) == Language::English
+                {
+                    continue;
+                }
                 for stem in expansion.key.split(' ') {
                     put(stem, self.config.synonym_weight * expansion.weight);
                 }

@@ -44,6 +44,8 @@ pub struct Segment {
     /// Content hashes of the vectors (empty without vectors).
     hashes: Vec<u64>,
     chunks: Option<ChunkVectors>,
+    /// Lexical-index address of each ordinal, packed (segment ordinal << 32 | doc id).
+    addresses: std::sync::OnceLock<Vec<u64>>,
     chunk_sample: std::sync::OnceLock<ChunkSample>,
     vector_sample: std::sync::OnceLock<Vec<f32>>,
 }
@@ -151,6 +153,7 @@ impl Segment {
             vectors,
             hashes,
             chunks,
+            addresses: std::sync::OnceLock::new(),
             chunk_sample: std::sync::OnceLock::new(),
             vector_sample: std::sync::OnceLock::new(),
         })
@@ -213,12 +216,29 @@ impl Segment {
         Ok(doc.get_first(self.fields.source).and_then(|v| v.as_bytes()).map(<[u8]>::to_vec))
     }
 
-    /// Where the document at `ord` is in the lexical index.
+    /// Where the document at `ord` is in the lexical index (from a table of every document's
+    /// address, built from the `ord` fast field on first use: 8 bytes per document).
     pub fn doc_address(&self, ord: u32) -> Result<Option<DocAddress>, IndexError> {
-        match self.ids.id(ord) {
-            Some(id) => self.address_of(&id),
-            None => Ok(None),
+        if self.addresses.get().is_none() {
+            let mut table = vec![u64::MAX; self.meta.doc_count as usize];
+            for (segment_ord, reader) in self.searcher.segment_readers().iter().enumerate() {
+                let ords =
+                    reader.fast_fields().u64("ord").map_err(IndexError::lexical(self.dir().join(TANTIVY_DIR)))?;
+                for doc in 0..reader.max_doc() {
+                    if let Some(ord) = ords.first(doc)
+                        && let Some(slot) = table.get_mut(ord as usize)
+                    {
+                        *slot = ((segment_ord as u64) << 32) | u64::from(doc);
+                    }
+                }
+            }
+            let _ = self.addresses.set(table);
         }
+        let table = self.addresses.get().expect("set above");
+        Ok(table
+            .get(ord as usize)
+            .filter(|&&packed| packed != u64::MAX)
+            .map(|&packed| DocAddress::new((packed >> 32) as u32, packed as u32)))
     }
 
     /// A fixed, evenly spread sample of the segment's vectors (dequantised and normalised, row
