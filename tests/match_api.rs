@@ -182,3 +182,39 @@ async fn bad_input_is_400_with_code_and_field() {
         }
     }
 }
+
+/// Queries keep answering, from the old generation then the new one, while a bulk reindex
+/// builds and swaps the index underneath them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_answer_throughout_a_reindex() {
+    let (_data, state) = state();
+    let engine = Arc::clone(&state.engine);
+    let reindex = tokio::task::spawn_blocking(move || {
+        let companies: Vec<Result<Company, marketlounge_index::segment::IndexError>> = (0..400)
+            .map(|n| {
+                let mut company = common::company(n + 100);
+                company["capabilities"] = serde_json::json!(["fraisage 5 axes", format!("série {n}")]);
+                Ok(serde_json::from_value(company).unwrap())
+            })
+            .collect();
+        engine.reindex(companies.into_iter(), &mut |_, _| {}).unwrap()
+    });
+    let mut answered = 0;
+    let mut generations = std::collections::HashSet::new();
+    while !reindex.is_finished() || answered < 20 {
+        let body = serde_json::json!({"query": "fraisage 5 axes", "k": 5}).to_string();
+        let (status, response) = post(&state, "application/json", body).await;
+        assert_eq!(status, StatusCode::OK, "{response}");
+        assert!(!response["hits"].as_array().unwrap().is_empty(), "{response}");
+        generations.insert(state.engine.snapshot().generation());
+        answered += 1;
+    }
+    let generation = reindex.await.unwrap();
+    let (_, response) = post(&state, "application/json", r#"{"query": "fraisage 5 axes", "k": 5}"#).await;
+    let first = response["hits"][0]["id"].as_str().unwrap().to_owned();
+    assert!(state.engine.snapshot().generation() >= generation);
+    assert!(
+        state.engine.get(&first).unwrap().unwrap().name.starts_with("Mécanique Précision"),
+        "new generation serves"
+    );
+}

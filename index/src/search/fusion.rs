@@ -5,11 +5,12 @@
 //!
 //! Calibration. Raw scores are not comparable across queries or components: BM25 grows with
 //! the number and rarity of the query's words; e5 cosine similarities sit in a narrow band
-//! (0.7–0.9) whose position depends on the query. Each is turned into "how exceptional is this
-//! document for this query": a z-score against the query's scores over the whole collection
-//! (every live document for BM25, documents it does not match counting 0; a fixed sample of the
-//! vectors for cosine), squashed into [0, 1). Min-max over the top few would stretch a query
-//! with no good match into one that looks perfect.
+//! (0.7–0.9) whose position depends on the query. Each is measured against the query's own
+//! background over the whole collection, never against the other candidates: BM25 in standard
+//! deviations of the query's score distribution (estimated from term statistics, documents it
+//! does not match counting 0), cosine as a z-score against a fixed sample of the vectors; both
+//! squashed into [0, 1]. Min-max over the top few would stretch a query with no good match into
+//! one that looks perfect, and would make a document's score depend on its company.
 
 use serde::Serialize;
 
@@ -20,7 +21,8 @@ use crate::analysis::Language;
 
 /// A concept one level below the one the query names counts this much (two levels: squared).
 pub const CONCEPT_DESCENDANT_FACTOR: f32 = 0.7;
-/// ln(1 + z) of a BM25 z-score that counts as full lexical evidence (z = 40).
+/// ln(1 + x) of a BM25 score of x background standard deviations that counts as full lexical
+/// evidence (x = 40).
 pub const LEXICAL_LOG_Z_MAX: f64 = 3.713_572;
 /// Vector z-score that counts as full vector evidence.
 pub const VECTOR_Z_MAX: f64 = 8.0;
@@ -114,16 +116,21 @@ pub struct Calibration {
     pub language: Language,
 }
 
-/// Calibrated lexical evidence of a BM25 score: the log of its z-score against the query's
-/// background, scaled to [0, 1] (z = 40 and above: 1). The log keeps a query whose rare words
-/// give its matches huge z-scores from drowning the other components.
+/// Calibrated lexical evidence of a BM25 score: the score in units of the query's background
+/// standard deviation, log-compressed and scaled to [0, 1] (40 sd and above: 1). Measuring in
+/// the background's spread makes scores of different queries comparable; not centring on its
+/// mean keeps every document that holds a query word above zero, even when every document
+/// does (a directory of machine shops searched for "usinage"). The log keeps a query whose
+/// rare words give its matches huge scores from drowning the other components.
 pub fn calibrate_lexical(score: f32, background: &Background, language: Language) -> f32 {
-    if score <= 0.0 || background.std <= 0.0 {
+    if score <= 0.0 {
         return 0.0;
     }
-    let z = (f64::from(score) - background.mean) / background.std;
+    // A word in every document has no spread: a tenth of the mean stands in for it.
+    let spread = background.std.max(background.mean * 0.1).max(1e-6);
+    let units = f64::from(score) / spread;
     let factor = if language == Language::English { ENGLISH_LEXICAL_FACTOR } else { 1.0 };
-    ((z.max(0.0).ln_1p() / LEXICAL_LOG_Z_MAX).min(1.0) as f32) * factor
+    ((units.ln_1p() / LEXICAL_LOG_Z_MAX).min(1.0) as f32) * factor
 }
 
 fn z_score(value: f32, background: Option<(f64, f64)>) -> Option<f64> {
