@@ -36,6 +36,9 @@ use crate::refdata::RefData;
 use crate::segment::IndexError;
 use crate::segment::schema::{CompanyFields, TEXT_FIELDS};
 
+/// The fields expansions search (see [`Matcher::query_terms`]).
+const MAIN_TEXT_FIELDS: [&str; 3] = ["name", "capabilities", "description"];
+
 /// How the query path is configured (from the server's settings).
 #[derive(Debug, Clone)]
 pub struct SearchConfig {
@@ -573,18 +576,24 @@ impl Matcher {
     }
 
     /// (term, boost) for every query stem in every weighted field.
+    /// The user's own words search every weighted field; expansions (weight below 1: synonyms,
+    /// concept labels, translations) only the main texts — name, savoir-faire, description —
+    /// which halves the clauses a long expansion adds, for little lost.
     fn lexical_clauses(&self, terms: &[(String, f32)]) -> Vec<(Term, f32)> {
-        let fields: Vec<(Field, f32)> = self
+        let fields: Vec<(&str, Field, f32)> = self
             .config
             .field_weights
             .iter()
             .filter(|(_, w)| *w > 0.0)
-            .filter_map(|(name, w)| Some((self.fields.text_field(name)?, *w)))
+            .filter_map(|(name, w)| Some((name.as_str(), self.fields.text_field(name)?, *w)))
             .collect();
         let mut clauses = Vec::with_capacity(terms.len() * fields.len());
         for (stem, term_weight) in terms {
-            for &(field, field_weight) in &fields {
-                clauses.push((Term::from_field_text(field, stem), term_weight * field_weight));
+            let own_word = *term_weight >= 1.0;
+            for &(name, field, field_weight) in &fields {
+                if own_word || MAIN_TEXT_FIELDS.contains(&name) {
+                    clauses.push((Term::from_field_text(field, stem), term_weight * field_weight));
+                }
             }
         }
         clauses
