@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use marketlounge_index::analysis::prefix_within;
 use marketlounge_index::embed::{Embedder, TextKind, VectorCache, content_hash};
 use marketlounge_index::engine::Engine;
 use marketlounge_index::search::{MatchRequest, Mode};
@@ -215,12 +216,12 @@ fn read_qrels(path: &Path) -> anyhow::Result<HashMap<String, HashMap<String, f64
 fn company_line(ordinal: usize, doc: &CorpusDoc) -> String {
     let (capabilities, long): (Vec<&str>, Vec<&str>) =
         doc.text.split(';').map(str::trim).filter(|s| !s.is_empty()).partition(|s| s.chars().count() <= 500);
-    let name = if doc.title.trim().is_empty() { doc.id.as_str() } else { truncate(doc.title.trim(), 200) };
+    let name = if doc.title.trim().is_empty() { doc.id.as_str() } else { prefix_within(doc.title.trim(), 200) };
     serde_json::json!({
         "id": siren_like(ordinal),
         "name": name,
         "capabilities": capabilities,
-        "description": truncate(&long.join(" ; "), 20_000),
+        "description": prefix_within(&long.join(" ; "), 20_000),
         "naf": "25.62B",
         "headcount": "10-19",
         "created": "2000-01-01",
@@ -239,17 +240,6 @@ fn siren_like(ordinal: usize) -> String {
         sum += if i % 2 == 0 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d };
     }
     format!("{body}{}", (10 - sum % 10) % 10)
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 fn cache_dir(settings: &Settings) -> PathBuf {

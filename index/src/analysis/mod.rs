@@ -131,6 +131,18 @@ impl Iterator for WordSpans<'_> {
 
 /// Lowercases and removes diacritics: "Ébavurage" → "ebavurage", "Œuvre" → "oeuvre".
 /// Compatibility characters are normalised first (NFKC), so "ﬁ" → "fi" and "２" → "2".
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+pub fn prefix_within(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     fold_into(text, &mut out);

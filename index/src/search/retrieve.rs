@@ -542,43 +542,36 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Mean and standard deviation of the query's similarity to the segments' vector samples.
 pub fn vector_background(snapshot: &Snapshot, query: &[f32]) -> Option<(f64, f64)> {
-    let (mut n, mut sum, mut sumsq) = (0usize, 0f64, 0f64);
-    for live in &snapshot.segments {
+    moments(snapshot.segments.iter().flat_map(|live| {
         let sample = live.segment.vector_sample();
-        if sample.is_empty() || sample.len() % query.len() != 0 {
-            continue;
-        }
-        for row in sample.chunks_exact(query.len()) {
-            let s = f64::from(dot(query, row));
-            n += 1;
-            sum += s;
-            sumsq += s * s;
-        }
-    }
-    if n < 2 {
-        return None;
-    }
-    let mean = sum / n as f64;
-    Some((mean, (sumsq / n as f64 - mean * mean).max(1e-12).sqrt()))
+        let rows = if sample.len() % query.len() == 0 { sample } else { &[] };
+        rows.chunks_exact(query.len()).map(|row| dot(query, row))
+    }))
 }
 
 /// Mean and standard deviation of the best capability similarity over the sampled documents.
 pub fn chunk_background(snapshot: &Snapshot, query: &[f32]) -> Option<(f64, f64)> {
-    let (mut n, mut sum, mut sumsq) = (0usize, 0f64, 0f64);
-    for live in &snapshot.segments {
+    moments(snapshot.segments.iter().flat_map(|live| {
         let sample = live.segment.chunk_sample();
-        let dims = query.len();
-        for (idx, &start) in sample.starts.iter().enumerate() {
+        sample.starts.iter().enumerate().filter_map(move |(idx, &start)| {
             let end = sample.starts.get(idx + 1).copied().unwrap_or(sample.rows.len());
-            let best =
-                sample.rows[start..end].chunks_exact(dims).map(|row| dot(query, row)).fold(f32::NEG_INFINITY, f32::max);
-            if best.is_finite() {
-                let s = f64::from(best);
-                n += 1;
-                sum += s;
-                sumsq += s * s;
-            }
-        }
+            let best = sample.rows[start..end]
+                .chunks_exact(query.len())
+                .map(|row| dot(query, row))
+                .fold(f32::NEG_INFINITY, f32::max);
+            best.is_finite().then_some(best)
+        })
+    }))
+}
+
+/// Mean and standard deviation of `values` (`None` for fewer than two).
+fn moments(values: impl Iterator<Item = f32>) -> Option<(f64, f64)> {
+    let (mut n, mut sum, mut sumsq) = (0usize, 0f64, 0f64);
+    for value in values {
+        let value = f64::from(value);
+        n += 1;
+        sum += value;
+        sumsq += value * value;
     }
     if n < 2 {
         return None;

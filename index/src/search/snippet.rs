@@ -39,7 +39,7 @@ pub fn snippet(company: &Company, terms: &[(String, f32)]) -> (String, Vec<[usiz
         Some((_, fragment)) => fragment,
         None => company.name.as_str(),
     };
-    let text = cut(text, MAX_SNIPPET_BYTES);
+    let text = crate::analysis::prefix_within(text, MAX_SNIPPET_BYTES);
     let highlights = analyzer
         .analyze(text)
         .into_iter()
@@ -47,17 +47,6 @@ pub fn snippet(company: &Company, terms: &[(String, f32)]) -> (String, Vec<[usiz
         .map(|t| [t.start, t.end])
         .collect();
     (text.to_owned(), highlights)
-}
-
-fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// The company's activated concepts that the query's concepts (or concepts below them) match.
