@@ -250,7 +250,7 @@ pub fn explain(ranked: &RankedDoc, ranking: &Ranking, mode: Mode, rrf_k: f32, co
         Mode::Hybrid | Mode::Rrf => weight,
     };
     let lexical_detail = format!(
-        "BM25 {:.3} against a background of {} matching documents out of {} (mean {:.3}, sd {:.3}){}",
+        "BM25 {:.3}; the query's background: at least {} of {} documents hold one of its words (mean {:.3}, sd {:.3}, from term statistics){}",
         raw.lexical.unwrap_or(0.0),
         bg.matched,
         bg.population,

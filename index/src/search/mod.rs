@@ -405,6 +405,13 @@ impl Matcher {
         let concept_raw = exact(&concept_query, &concept_known)?;
         let member = exact(&membership, &HashMap::new())?;
         mark("exact_lexical_concept", &mut phases);
+        let calibration = fusion::Calibration {
+            lexical: lexical_background,
+            vector: vector_background,
+            chunk: chunk_background,
+            prior_base_rate: self.config.prior_base_rate,
+            language: interpretation.language,
+        };
         let mut ranked = Vec::with_capacity(pool.len());
         let mut scratch = retrieve::VectorScratch::default();
         for (idx, &doc) in pool.iter().enumerate() {
@@ -428,13 +435,6 @@ impl Matcher {
                 lexical_rank: lexical_ranks.get(&doc).copied(),
                 vector_rank: vector_ranks.get(&doc).copied(),
                 concept_rank: concept_ranks.get(&doc).copied(),
-            };
-            let calibration = fusion::Calibration {
-                lexical: lexical_background,
-                vector: vector_background,
-                chunk: chunk_background,
-                prior_base_rate: self.config.prior_base_rate,
-                language: interpretation.language,
             };
             let components = fusion::calibrate(&raw, &calibration);
             let score = fusion::score(request.mode, &raw, &components, &weights, self.config.rrf_k);

@@ -242,8 +242,7 @@ impl TopN {
 }
 
 /// Score statistics of a query over the documents of the snapshot (documents it does not match
-/// count as 0): measured over every live document ([`scored_pass`]) or estimated from term
-/// statistics ([`term_background`]).
+/// count as 0), estimated from term statistics ([`term_background`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Background {
     /// Live documents the query matches (estimated: the largest document frequency of a clause).
@@ -252,18 +251,6 @@ pub struct Background {
     pub population: u64,
     pub mean: f64,
     pub std: f64,
-    /// Highest score of any live document (filtered or not).
-    pub max: f32,
-}
-
-/// The result of one scored pass.
-#[derive(Debug, Default)]
-pub struct PassResult {
-    /// Best allowed documents, best first.
-    pub top: Vec<Scored>,
-    pub background: Background,
-    /// Allowed documents the query matches.
-    pub allowed_matches: u64,
 }
 
 fn weight_of(query: &dyn Query, live: &LiveSegment, stats: &GlobalStats<'_>) -> Result<Box<dyn Weight>, IndexError> {
@@ -271,51 +258,6 @@ fn weight_of(query: &dyn Query, live: &LiveSegment, stats: &GlobalStats<'_>) -> 
     query
         .weight(EnableScoring::enabled_from_statistics_provider(stats, searcher))
         .map_err(IndexError::lexical(live.segment.dir()))
-}
-
-/// Runs a scored tantivy query over every segment: the `n` best allowed documents and the
-/// background statistics over every live document.
-pub fn scored_pass(
-    snapshot: &Snapshot,
-    query: &dyn Query,
-    allowed: &Allowed,
-    n: usize,
-) -> Result<PassResult, IndexError> {
-    let stats = GlobalStats::new(snapshot);
-    let mut top = TopN::new(n);
-    let (mut matched, mut allowed_matches) = (0u64, 0u64);
-    let (mut sum, mut sumsq, mut max) = (0f64, 0f64, 0f32);
-    for (seg, live) in snapshot.segments.iter().enumerate() {
-        let weight = weight_of(query, live, &stats)?;
-        for reader in live.segment.searcher().segment_readers() {
-            let ords = ord_column(reader, live.segment.dir())?;
-            weight
-                .for_each(reader, &mut |doc, score| {
-                    let Some(ord) = ords.first(doc) else { return };
-                    let ord = ord as u32;
-                    if !live.is_live(ord) {
-                        return;
-                    }
-                    matched += 1;
-                    sum += f64::from(score);
-                    sumsq += f64::from(score) * f64::from(score);
-                    max = max.max(score);
-                    if allowed.allows(snapshot, seg, ord) {
-                        allowed_matches += 1;
-                        top.offer(Scored { doc: DocRef { segment: seg, ord }, score });
-                    }
-                })
-                .map_err(IndexError::lexical(live.segment.dir()))?;
-        }
-    }
-    let population = snapshot.live_count().max(1);
-    let mean = sum / population as f64;
-    let std = (sumsq / population as f64 - mean * mean).max(0.0).sqrt();
-    Ok(PassResult {
-        top: top.into_sorted(),
-        background: Background { matched, population, mean, std, max },
-        allowed_matches,
-    })
 }
 
 /// The `n` best allowed documents of a scored query, with tantivy's pruning (block-max WAND
@@ -378,7 +320,7 @@ pub fn term_background(snapshot: &Snapshot, clauses: &[(Term, f32)]) -> Result<B
         variance += a * a * p * (1.0 - p);
         matched = f64::max(matched, df);
     }
-    Ok(Background { matched: matched as u64, population, mean, std: variance.sqrt(), max: 0.0 })
+    Ok(Background { matched: matched as u64, population, mean, std: variance.sqrt() })
 }
 
 /// The exact score of `query` for each document of `docs` (0 where it does not match).
