@@ -273,6 +273,9 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let mut settings = settings.clone();
     let cache = cache_dir(&settings);
     settings.embedding.vector_cache_dir = cache.to_string_lossy().into_owned();
+    // One indexing thread: the same corpus then always gets the same document order and the
+    // same HNSW graph, so two runs (and two versions of the ranking) compare exactly.
+    settings.index.indexing_threads = 1;
     let embedder_kind = if mode == Mode::Lexical { EmbedderKind::None } else { args.embedder };
 
     let (data, _temp) = match &args.data {
