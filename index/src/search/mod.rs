@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use tantivy::Term;
-use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 
 pub use fusion::{Components, FusionWeights};
@@ -318,18 +318,20 @@ impl Matcher {
         let use_concept = matches!(request.mode, Mode::Hybrid | Mode::Rrf);
 
         let query_terms = if use_lexical { self.query_terms(&interpretation) } else { Vec::new() };
-        let lexical_clauses = self.lexical_clauses(&query_terms);
-        let lexical_query: Option<Box<dyn Query>> = (!lexical_clauses.is_empty()).then(|| {
-            let clauses: Vec<(Occur, Box<dyn Query>)> = lexical_clauses
-                .iter()
-                .map(|(term, boost)| {
-                    let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-                    (Occur::Should, Box::new(BoostQuery::new(Box::new(query), *boost)) as Box<dyn Query>)
-                })
-                .collect();
-            Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>
-        });
-        let concept_query = if use_concept { self.concept_query(&interpretation) } else { None };
+        let lexical_clauses = self.lexical_clauses(&query_terms, false);
+        let lexical_query = Self::sum_query(&lexical_clauses);
+        // Staged hybrid search: the lexical pass retrieves on the user's own words in the main
+        // texts; expansions (synonyms, translations, concept labels) and the other fields only
+        // score the candidates. Recall beyond the user's words is the vector and concept passes'
+        // job, and every clause left out of the top-N pass is a posting list it need not merge.
+        // Scores stay exact: every candidate's lexical score is the full query's.
+        let own_clauses = self.lexical_clauses(&query_terms, true);
+        let staged = request.mode == Mode::Hybrid
+            && use_vector
+            && !own_clauses.is_empty()
+            && own_clauses.len() < lexical_clauses.len();
+        let retrieval_query = if staged { Self::sum_query(&own_clauses) } else { None };
+        let concept_terms = if use_concept { self.concept_terms(&interpretation) } else { Vec::new() };
 
         let mut lexical_ranks: HashMap<DocRef, usize> = HashMap::new();
         let mut vector_ranks: HashMap<DocRef, usize> = HashMap::new();
@@ -342,34 +344,58 @@ impl Matcher {
             }
         };
 
+        // The lexical and the vector passes are independent: with both, the vector pass runs
+        // on a second thread meanwhile.
+        let vector_job = || -> Result<_, IndexError> {
+            match query_vector {
+                Some(vector) if use_vector => {
+                    let (top, plans) = retrieve::vector_pass(snapshot, vector, &allowed, n)?;
+                    let background = retrieve::vector_background(snapshot, vector);
+                    let chunks = retrieve::chunk_background(snapshot, vector);
+                    Ok(Some((top, plans, background, chunks)))
+                }
+                _ => Ok(None),
+            }
+        };
+        let lexical_job = || -> Result<_, IndexError> {
+            let Some(query) = &lexical_query else { return Ok(None) };
+            let background = retrieve::term_background(snapshot, &lexical_clauses)?;
+            // The pass only chooses candidates: every candidate's lexical score (and rank) is
+            // computed below by one function, so a document scores the same in any pool.
+            let top = retrieve::top_pass(snapshot, retrieval_query.as_deref().unwrap_or(query.as_ref()), &allowed, n)?;
+            Ok(Some((top, background)))
+        };
+        let (lexical_pass, vector_pass) = if lexical_query.is_some() && use_vector && query_vector.is_some() {
+            std::thread::scope(|scope| {
+                let vector = scope.spawn(vector_job);
+                let lexical = lexical_job();
+                let vector = vector.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (lexical, vector)
+            })
+        } else {
+            (lexical_job(), vector_job())
+        };
         let mut lexical_background = retrieve::Background::default();
-        // Scores the passes found, so that only the other candidates are scored again.
-        let mut lexical_known: HashMap<DocRef, f32> = HashMap::new();
-        let mut concept_known: HashMap<DocRef, f32> = HashMap::new();
-        if let Some(query) = &lexical_query {
-            lexical_background = retrieve::term_background(snapshot, &lexical_clauses)?;
-            let top = retrieve::top_pass(snapshot, query.as_ref(), &allowed, n)?;
-            lexical_known.extend(top.iter().map(|s| (s.doc, s.score)));
-            add(&top, &mut lexical_ranks, &mut pool);
+        if let Some((top, background)) = lexical_pass? {
+            lexical_background = background;
+            pool.extend(top.iter().map(|s| s.doc));
         }
+        mark("lexical", &mut phases);
         let mut vector_plans = Vec::new();
         let mut vector_background = None;
         let mut chunk_background = None;
-        mark("lexical", &mut phases);
-        if use_vector && let Some(vector) = query_vector {
-            let (top, plans) = retrieve::vector_pass(snapshot, vector, &allowed, n)?;
+        if let Some((top, plans, background, chunks)) = vector_pass? {
             vector_plans = plans;
-            vector_background = retrieve::vector_background(snapshot, vector);
-            chunk_background = retrieve::chunk_background(snapshot, vector);
+            vector_background = background;
+            chunk_background = chunks;
             add(&top, &mut vector_ranks, &mut pool);
         }
         mark("vector", &mut phases);
-        if let Some(query) = &concept_query {
-            let top = retrieve::top_pass(snapshot, query.as_ref(), &allowed, n)?;
-            concept_known.extend(top.iter().map(|s| (s.doc, s.score)));
+        if !concept_terms.is_empty() {
+            let top = retrieve::leveled_pass(snapshot, &concept_terms, &allowed, n)?;
             add(&top, &mut concept_ranks, &mut pool);
         }
-        if lexical_query.is_none() && !use_vector && concept_query.is_none() {
+        if lexical_query.is_none() && !use_vector && concept_terms.is_empty() {
             // Nothing to match on but a place or the filters: the allowed documents nearest
             // the place (or in ordinal order).
             pool.extend(self.geo_pool(snapshot, &allowed, &geo_targets, n));
@@ -380,30 +406,30 @@ impl Matcher {
         // Exact components for every candidate.
         mark("concept", &mut phases);
         let membership = self.membership_query(&geo_targets);
-        // Exact scores of the candidates a pass did not return (one lexical-index lookup
-        // each, only when some query needs it).
-        let needs_lookup = |known: &HashMap<DocRef, f32>, query: &Option<Box<dyn Query>>| {
-            query.is_some() && pool.iter().any(|d| !known.contains_key(d))
-        };
-        let addressed = if needs_lookup(&lexical_known, &lexical_query)
-            || needs_lookup(&concept_known, &concept_query)
-            || membership.is_some()
-        {
+        // Exact scores of every candidate (one lexical-index lookup each, when a query needs it).
+        let addressed = if lexical_query.is_some() || !concept_terms.is_empty() || membership.is_some() {
             retrieve::address(snapshot, &pool)?
         } else {
             Vec::new()
         };
-        let exact = |query: &Option<Box<dyn Query>>, known: &HashMap<DocRef, f32>| -> Result<Vec<f32>, IndexError> {
-            let Some(query) = query else { return Ok(vec![0.0; pool.len()]) };
-            let unknown: Vec<retrieve::DocAddressed> =
-                addressed.iter().filter(|a| !known.contains_key(&a.doc)).copied().collect();
-            let scored = retrieve::score_docs(snapshot, query.as_ref(), &unknown)?;
-            let found: HashMap<DocRef, f32> = unknown.iter().map(|a| a.doc).zip(scored).collect();
-            Ok(pool.iter().map(|d| known.get(d).or_else(|| found.get(d)).copied().unwrap_or(0.0)).collect())
+        let by_terms = |clauses: &[(Term, f32)], scoring| -> Result<Vec<f32>, IndexError> {
+            if clauses.is_empty() {
+                return Ok(vec![0.0; pool.len()]);
+            }
+            retrieve::score_terms(snapshot, clauses, scoring, &addressed)
         };
-        let lexical_raw = exact(&lexical_query, &lexical_known)?;
-        let concept_raw = exact(&concept_query, &concept_known)?;
-        let member = exact(&membership, &HashMap::new())?;
+        let lexical_raw = by_terms(&lexical_clauses, retrieve::TermScoring::Bm25Sum)?;
+        // Lexical ranks: the order of the `n` best lexical scores among the candidates (the
+        // pass's own order when it ran the full query).
+        let mut by_score: Vec<(f32, DocRef)> =
+            pool.iter().zip(&lexical_raw).filter(|(_, s)| **s > 0.0).map(|(d, s)| (*s, *d)).collect();
+        by_score.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        lexical_ranks.extend(by_score.iter().take(n).enumerate().map(|(rank, (_, doc))| (*doc, rank)));
+        let concept_raw = by_terms(&concept_terms, retrieve::TermScoring::MaxWeight)?;
+        let member = match &membership {
+            Some(query) => retrieve::score_docs(snapshot, query.as_ref(), &addressed)?,
+            None => vec![0.0; pool.len()],
+        };
         mark("exact_lexical_concept", &mut phases);
         let calibration = fusion::Calibration {
             lexical: lexical_background,
@@ -429,7 +455,7 @@ impl Matcher {
                 lexical: lexical_query.as_ref().map(|_| lexical_raw[idx]),
                 vector,
                 chunk,
-                concept: concept_query.as_ref().map(|_| concept_raw[idx]),
+                concept: (!concept_terms.is_empty()).then(|| concept_raw[idx]),
                 geo,
                 opportunity: opportunity.filter(|p| p.is_finite()),
                 lexical_rank: lexical_ranks.get(&doc).copied(),
@@ -448,8 +474,10 @@ impl Matcher {
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.doc.cmp(&b.doc)));
         mark("vectors_and_fusion", &mut phases);
         tracing::debug!(
+            query = %request.query,
             candidates = pool.len(),
             clauses = lexical_clauses.len(),
+            retrieval_clauses = if staged { own_clauses.len() } else { lexical_clauses.len() },
             ?phases,
             "ranked (cumulative µs per phase)"
         );
@@ -578,8 +606,9 @@ impl Matcher {
     /// (term, boost) for every query stem in every weighted field.
     /// The user's own words search every weighted field; expansions (weight below 1: synonyms,
     /// concept labels, translations) only the main texts — name, savoir-faire, description —
-    /// which halves the clauses a long expansion adds, for little lost.
-    fn lexical_clauses(&self, terms: &[(String, f32)]) -> Vec<(Term, f32)> {
+    /// which halves the clauses a long expansion adds, for little lost. `own_words_only` keeps
+    /// the user's words in the main texts alone: the retrieval query of a staged search.
+    fn lexical_clauses(&self, terms: &[(String, f32)], own_words_only: bool) -> Vec<(Term, f32)> {
         let fields: Vec<(&str, Field, f32)> = self
             .config
             .field_weights
@@ -590,8 +619,11 @@ impl Matcher {
         let mut clauses = Vec::with_capacity(terms.len() * fields.len());
         for (stem, term_weight) in terms {
             let own_word = *term_weight >= 1.0;
+            if own_words_only && !own_word {
+                continue;
+            }
             for &(name, field, field_weight) in &fields {
-                if own_word || MAIN_TEXT_FIELDS.contains(&name) {
+                if (own_word && !own_words_only) || MAIN_TEXT_FIELDS.contains(&name) {
                     clauses.push((Term::from_field_text(field, stem), term_weight * field_weight));
                 }
             }
@@ -599,8 +631,23 @@ impl Matcher {
         clauses
     }
 
-    /// Companies activated with a detected concept (1.0) or one below it (weaker by level).
-    fn concept_query(&self, interpretation: &Interpretation) -> Option<Box<dyn Query>> {
+    /// The sum of weighted term clauses (BM25 per clause, times its boost).
+    fn sum_query(clauses: &[(Term, f32)]) -> Option<Box<dyn Query>> {
+        (!clauses.is_empty()).then(|| {
+            let clauses: Vec<(Occur, Box<dyn Query>)> = clauses
+                .iter()
+                .map(|(term, boost)| {
+                    let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
+                    (Occur::Should, Box::new(BoostQuery::new(Box::new(query), *boost)) as Box<dyn Query>)
+                })
+                .collect();
+            Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>
+        })
+    }
+
+    /// Companies activated with a detected concept (1.0) or one below it (weaker by level):
+    /// (concept term, level) pairs. A company's concept score is the level of its best term.
+    fn concept_terms(&self, interpretation: &Interpretation) -> Vec<(Term, f32)> {
         let glossary = self.interpreter.glossary();
         let mut factors: HashMap<String, f32> = HashMap::new();
         for hit in &interpretation.concepts {
@@ -616,19 +663,9 @@ impl Matcher {
                 put(&glossary.concept(child).id, fusion::CONCEPT_DESCENDANT_FACTOR.powi(below));
             }
         }
-        if factors.is_empty() {
-            return None;
-        }
         let mut factors: Vec<(String, f32)> = factors.into_iter().collect();
         factors.sort_by(|a, b| a.0.cmp(&b.0));
-        let disjuncts: Vec<Box<dyn Query>> = factors
-            .into_iter()
-            .map(|(id, factor)| {
-                let term = TermQuery::new(Term::from_field_text(self.fields.concept, &id), IndexRecordOption::Basic);
-                Box::new(ConstScoreQuery::new(Box::new(term), factor)) as Box<dyn Query>
-            })
-            .collect();
-        Some(Box::new(DisjunctionMaxQuery::new(disjuncts)))
+        factors.into_iter().map(|(id, factor)| (Term::from_field_text(self.fields.concept, &id), factor)).collect()
     }
 
     /// Companies inside a département or région named in the query.

@@ -292,6 +292,58 @@ pub fn top_pass(
     Ok(top.into_sorted())
 }
 
+/// Candidates from levelled terms (a concept and those below it): the allowed documents holding
+/// a term of the highest level first, then the next level, until `n` are found, each scored by
+/// the level of its best term. A document of a level is as good as any other of that level, so
+/// the pass stops reading postings at `n` instead of visiting every match (a broad concept holds
+/// a large share of the companies); which of the tied documents it keeps follows index order.
+pub fn leveled_pass(
+    snapshot: &Snapshot,
+    terms: &[(Term, f32)],
+    allowed: &Allowed,
+    n: usize,
+) -> Result<Vec<Scored>, IndexError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut levels: Vec<f32> = terms.iter().map(|(_, level)| *level).filter(|l| *l > 0.0).collect();
+    levels.sort_by(|a, b| b.total_cmp(a));
+    levels.dedup();
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut found = Vec::with_capacity(n);
+    'levels: for level in levels {
+        for (seg, live) in snapshot.segments.iter().enumerate() {
+            for reader in live.segment.searcher().segment_readers() {
+                let ords = ord_column(reader, live.segment.dir())?;
+                for (term, _) in terms.iter().filter(|(_, l)| *l == level) {
+                    let index = reader.inverted_index(term.field()).map_err(IndexError::lexical(live.segment.dir()))?;
+                    let Some(mut postings) = index
+                        .read_postings(term, IndexRecordOption::Basic)
+                        .map_err(|err| IndexError::lexical(live.segment.dir())(err.into()))?
+                    else {
+                        continue;
+                    };
+                    let mut doc = postings.doc();
+                    while doc != TERMINATED {
+                        if let Some(ord) = ords.first(doc) {
+                            let doc_ref = DocRef { segment: seg, ord: ord as u32 };
+                            if allowed.allows(snapshot, seg, doc_ref.ord) && seen.insert(doc_ref) {
+                                found.push(Scored { doc: doc_ref, score: level });
+                                if found.len() == n {
+                                    break 'levels;
+                                }
+                            }
+                        }
+                        doc = postings.advance();
+                    }
+                }
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// The background of a disjunction of weighted term clauses from term statistics alone: each
 /// clause adds boost × idf to a document that holds its term once in a field of average length
 /// (BM25's typical score), present in a share p = df / N of documents, so the query's score
@@ -356,6 +408,96 @@ pub fn score_docs(snapshot: &Snapshot, query: &dyn Query, docs: &[DocAddressed])
                 idx += 1;
             }
         }
+    }
+    Ok(scores)
+}
+
+/// How [`score_terms`] combines the clauses a document holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TermScoring {
+    /// Σ boost × BM25 of each clause (global statistics), summed in clause order.
+    Bm25Sum,
+    /// The largest weight of a clause the document holds (concept levels).
+    MaxWeight,
+}
+
+/// Exact scores of candidates for weighted term clauses, by seeking each clause's postings to
+/// each candidate in document order. A union scorer seeks by buffering a window of every
+/// clause's matches, which for frequent terms costs thousands of postings per candidate; a
+/// term's own seek skips through its block index. Every score of a clause set comes from here,
+/// so a document scores the same whichever pool it is in.
+pub fn score_terms(
+    snapshot: &Snapshot,
+    clauses: &[(Term, f32)],
+    scoring: TermScoring,
+    docs: &[DocAddressed],
+) -> Result<Vec<f32>, IndexError> {
+    let stats = GlobalStats::new(snapshot);
+    let mut scores = vec![0f32; docs.len()];
+    let mut order: Vec<usize> = (0..docs.len()).filter(|&i| docs[i].address.is_some()).collect();
+    order.sort_by_key(|&i| {
+        let address = docs[i].address.expect("filtered");
+        (docs[i].doc.segment, address.segment_ord, address.doc_id)
+    });
+    // Runs of candidates in one tantivy segment of one hybrid segment.
+    let mut start = 0;
+    while start < order.len() {
+        let key = |i: usize| (docs[i].doc.segment, docs[i].address.expect("filtered").segment_ord);
+        let (seg, segment_ord) = key(order[start]);
+        let end = start + order[start..].iter().take_while(|&&i| key(i) == (seg, segment_ord)).count();
+        let run = &order[start..end];
+        let live = &snapshot.segments[seg];
+        let dir = live.segment.dir();
+        let reader = &live.segment.searcher().segment_readers()[segment_ord as usize];
+        match scoring {
+            TermScoring::Bm25Sum => {
+                let enable = EnableScoring::enabled_from_statistics_provider(&stats, live.segment.searcher());
+                let mut scorers = Vec::with_capacity(clauses.len());
+                for (term, boost) in clauses {
+                    let weight = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)
+                        .weight(enable)
+                        .map_err(IndexError::lexical(dir))?;
+                    scorers.push(weight.scorer(reader, *boost).map_err(IndexError::lexical(dir))?);
+                }
+                for &i in run {
+                    let target = docs[i].address.expect("filtered").doc_id;
+                    let mut sum = 0f32;
+                    for scorer in scorers.iter_mut() {
+                        let current = scorer.doc();
+                        let at = if current != TERMINATED && current < target { scorer.seek(target) } else { current };
+                        if at == target {
+                            sum += scorer.score();
+                        }
+                    }
+                    scores[i] = sum;
+                }
+            }
+            TermScoring::MaxWeight => {
+                let mut postings = Vec::with_capacity(clauses.len());
+                for (term, weight) in clauses {
+                    let index = reader.inverted_index(term.field()).map_err(IndexError::lexical(dir))?;
+                    if let Some(p) = index
+                        .read_postings(term, IndexRecordOption::Basic)
+                        .map_err(|err| IndexError::lexical(dir)(err.into()))?
+                    {
+                        postings.push((p, *weight));
+                    }
+                }
+                for &i in run {
+                    let target = docs[i].address.expect("filtered").doc_id;
+                    let mut best = 0f32;
+                    for (p, weight) in postings.iter_mut() {
+                        let current = p.doc();
+                        let at = if current != TERMINATED && current < target { p.seek(target) } else { current };
+                        if at == target {
+                            best = best.max(*weight);
+                        }
+                    }
+                    scores[i] = best;
+                }
+            }
+        }
+        start = end;
     }
     Ok(scores)
 }
