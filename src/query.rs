@@ -28,6 +28,7 @@ pub fn search_config(settings: &Settings) -> SearchConfig {
         synonym_weight: settings.analysis.synonym_weight,
         concept_label_weight: settings.analysis.concept_label_weight,
         translation_weight: settings.analysis.translation_weight,
+        phrase_weight: settings.analysis.phrase_weight,
         detect_query_language: settings.analysis.detect_query_language,
         weights: FusionWeights {
             lexical: fusion.lexical,

@@ -114,6 +114,10 @@ pub struct AnalysisSettings {
     /// alignment strength).
     #[schemars(range(min = 0.0, max = 1.0))]
     pub translation_weight: f32,
+    /// Weight of two of the user's words found together in order (a phrase: "découpe laser")
+    /// relative to the words themselves; scored on candidates only.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub phrase_weight: f32,
 }
 
 /// BM25 boosts per field.
@@ -233,6 +237,7 @@ impl Settings {
             ("analysis.synonym_weight", self.analysis.synonym_weight),
             ("analysis.concept_label_weight", self.analysis.concept_label_weight),
             ("analysis.translation_weight", self.analysis.translation_weight),
+            ("analysis.phrase_weight", self.analysis.phrase_weight),
         ] {
             anyhow::ensure!((0.0..=1.0).contains(&value), "settings field {field}: {value} must be within [0, 1]");
         }

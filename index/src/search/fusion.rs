@@ -77,8 +77,10 @@ pub struct GeoRaw {
 /// Raw evidence of one candidate (`None`: the component does not apply to this query).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawComponents {
-    /// BM25 with global statistics (0 when the document does not match).
+    /// BM25 with global statistics (0 when the document does not match), phrases included.
     pub lexical: Option<f32>,
+    /// The part of `lexical` from the query's phrases (pairs of its words found together).
+    pub phrase: f32,
     /// Cosine similarity of the query and document vectors.
     pub vector: Option<f32>,
     /// Best cosine similarity of the query to one of the document's capability vectors.
@@ -250,8 +252,13 @@ pub fn explain(ranked: &RankedDoc, ranking: &Ranking, mode: Mode, rrf_k: f32, co
         Mode::Hybrid | Mode::Rrf => weight,
     };
     let lexical_detail = format!(
-        "BM25 {:.3}; the query's background: at least {} of {} documents hold one of its words (mean {:.3}, sd {:.3}, from term statistics){}",
+        "BM25 {:.3}{}; the query's background: at least {} of {} documents hold one of its words (mean {:.3}, sd {:.3}, from term statistics){}",
         raw.lexical.unwrap_or(0.0),
+        if raw.phrase > 0.0 {
+            format!(" (of which {:.3} for its words found together, in order)", raw.phrase)
+        } else {
+            String::new()
+        },
         bg.matched,
         bg.population,
         bg.mean,

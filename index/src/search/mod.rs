@@ -39,6 +39,10 @@ use crate::segment::schema::{CompanyFields, TEXT_FIELDS};
 /// The fields expansions search (see [`Matcher::query_terms`]).
 const MAIN_TEXT_FIELDS: [&str; 3] = ["name", "capabilities", "description"];
 
+/// The fields searched for phrases: the short curated texts (positions in a long description
+/// cost the most to read, and its words are often near each other by chance).
+const PHRASE_FIELDS: [&str; 2] = ["name", "capabilities"];
+
 /// How the query path is configured (from the server's settings).
 #[derive(Debug, Clone)]
 pub struct SearchConfig {
@@ -50,6 +54,9 @@ pub struct SearchConfig {
     pub concept_label_weight: f32,
     /// Weight of the French translations of an English query's words (times the lexicon's).
     pub translation_weight: f32,
+    /// Weight of a pair of the user's words found together, in order (a phrase), relative to
+    /// the words themselves.
+    pub phrase_weight: f32,
     /// Analyse English queries with the English pipeline too.
     pub detect_query_language: bool,
     pub weights: FusionWeights,
@@ -69,6 +76,7 @@ impl Default for SearchConfig {
             synonym_weight: 0.6,
             concept_label_weight: 0.5,
             translation_weight: 1.0,
+            phrase_weight: 1.0,
             detect_query_language: true,
             weights: FusionWeights::default(),
             geo_half_distance_km: 50.0,
@@ -412,20 +420,31 @@ impl Matcher {
         } else {
             Vec::new()
         };
-        let by_terms = |clauses: &[(Term, f32)], scoring| -> Result<Vec<f32>, IndexError> {
-            if clauses.is_empty() {
-                return Ok(vec![0.0; pool.len()]);
+        let by_terms = |clauses: retrieve::Clauses<'_>| -> Result<Vec<f32>, IndexError> {
+            match clauses {
+                retrieve::Clauses::Bm25(c) | retrieve::Clauses::MaxWeight(c) if c.is_empty() => {
+                    Ok(vec![0.0; pool.len()])
+                }
+                _ => retrieve::score_clauses(snapshot, clauses, &addressed),
             }
-            retrieve::score_terms(snapshot, clauses, scoring, &addressed)
         };
-        let lexical_raw = by_terms(&lexical_clauses, retrieve::TermScoring::Bm25Sum)?;
+        let mut lexical_raw = by_terms(retrieve::Clauses::Bm25(&lexical_clauses))?;
+        let phrases = if lexical_query.is_some() { self.phrases(&interpretation) } else { Vec::new() };
+        let phrase_raw = if phrases.is_empty() {
+            vec![0.0; pool.len()]
+        } else {
+            retrieve::score_clauses(snapshot, retrieve::Clauses::Phrases(&phrases), &addressed)?
+        };
+        for (raw, phrase) in lexical_raw.iter_mut().zip(&phrase_raw) {
+            *raw += phrase;
+        }
         // Lexical ranks: the order of the `n` best lexical scores among the candidates (the
         // pass's own order when it ran the full query).
         let mut by_score: Vec<(f32, DocRef)> =
             pool.iter().zip(&lexical_raw).filter(|(_, s)| **s > 0.0).map(|(d, s)| (*s, *d)).collect();
         by_score.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         lexical_ranks.extend(by_score.iter().take(n).enumerate().map(|(rank, (_, doc))| (*doc, rank)));
-        let concept_raw = by_terms(&concept_terms, retrieve::TermScoring::MaxWeight)?;
+        let concept_raw = by_terms(retrieve::Clauses::MaxWeight(&concept_terms))?;
         let member = match &membership {
             Some(query) => retrieve::score_docs(snapshot, query.as_ref(), &addressed)?,
             None => vec![0.0; pool.len()],
@@ -453,6 +472,7 @@ impl Matcher {
             let opportunity = live.prior_column("opportunity").and_then(|c| c.get(doc.ord as usize)).copied();
             let raw = fusion::RawComponents {
                 lexical: lexical_query.as_ref().map(|_| lexical_raw[idx]),
+                phrase: phrase_raw[idx],
                 vector,
                 chunk,
                 concept: (!concept_terms.is_empty()).then(|| concept_raw[idx]),
@@ -629,6 +649,40 @@ impl Matcher {
             }
         }
         clauses
+    }
+
+    /// Pairs of consecutive words of the user's (French stems, at their distance in the query)
+    /// in the name and the savoir-faire: a company whose savoir-faire says "découpe laser" scores above one
+    /// that has "découpe" and "laser" in different lines.
+    fn phrases(&self, interpretation: &Interpretation) -> Vec<retrieve::Phrase> {
+        if self.config.phrase_weight <= 0.0 {
+            return Vec::new();
+        }
+        let words: Vec<(usize, String)> = Analyzer::new(Language::French)
+            .analyze(&interpretation.text_query)
+            .into_iter()
+            .filter_map(|t| Some((t.position, t.stem?)))
+            .collect();
+        let fields: Vec<(Field, f32)> = self
+            .config
+            .field_weights
+            .iter()
+            .filter(|(name, w)| *w > 0.0 && PHRASE_FIELDS.contains(&name.as_str()))
+            .filter_map(|(name, w)| Some((self.fields.text_field(name)?, *w)))
+            .collect();
+        let mut phrases = Vec::new();
+        for pair in words.windows(2) {
+            let ((first_at, first), (second_at, second)) = (&pair[0], &pair[1]);
+            let gap = second_at.saturating_sub(*first_at);
+            if gap == 0 || gap > 3 || first == second {
+                continue;
+            }
+            for &(field, weight) in &fields {
+                let terms = vec![(0, Term::from_field_text(field, first)), (gap, Term::from_field_text(field, second))];
+                phrases.push((terms, self.config.phrase_weight * weight));
+            }
+        }
+        phrases
     }
 
     /// The sum of weighted term clauses (BM25 per clause, times its boost).

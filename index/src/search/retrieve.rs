@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, TermQuery, Weight};
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, TermQuery, Weight};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocSet, SegmentReader, TERMINATED, Term};
 
@@ -412,26 +412,29 @@ pub fn score_docs(snapshot: &Snapshot, query: &dyn Query, docs: &[DocAddressed])
     Ok(scores)
 }
 
-/// How [`score_terms`] combines the clauses a document holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TermScoring {
-    /// Σ boost × BM25 of each clause (global statistics), summed in clause order.
-    Bm25Sum,
-    /// The largest weight of a clause the document holds (concept levels).
-    MaxWeight,
+/// Weighted clauses to score candidates by, and how they combine ([`score_clauses`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Clauses<'a> {
+    /// Σ boost × BM25 of each term (global statistics), summed in clause order.
+    Bm25(&'a [(Term, f32)]),
+    /// Σ boost × BM25 of each phrase: its terms at their offsets, [`PHRASE_SLOP`] apart at most.
+    Phrases(&'a [Phrase]),
+    /// The largest weight of a term the document holds (concept levels).
+    MaxWeight(&'a [(Term, f32)]),
 }
 
-/// Exact scores of candidates for weighted term clauses, by seeking each clause's postings to
-/// each candidate in document order. A union scorer seeks by buffering a window of every
-/// clause's matches, which for frequent terms costs thousands of postings per candidate; a
-/// term's own seek skips through its block index. Every score of a clause set comes from here,
-/// so a document scores the same whichever pool it is in.
-pub fn score_terms(
-    snapshot: &Snapshot,
-    clauses: &[(Term, f32)],
-    scoring: TermScoring,
-    docs: &[DocAddressed],
-) -> Result<Vec<f32>, IndexError> {
+/// How many extra positions a phrase's words may be apart (an adjective, a word order change).
+pub const PHRASE_SLOP: u32 = 1;
+
+/// A phrase: its terms at their offsets, and its boost.
+pub type Phrase = (Vec<(usize, Term)>, f32);
+
+/// Exact scores of candidates for weighted clauses, by seeking each clause's postings to each
+/// candidate in document order. A union scorer seeks by buffering a window of every clause's
+/// matches, which for frequent terms costs thousands of postings per candidate; a term's own
+/// seek skips through its block index. Every score of a clause set comes from here, so a
+/// document scores the same whichever pool it is in.
+pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddressed]) -> Result<Vec<f32>, IndexError> {
     let stats = GlobalStats::new(snapshot);
     let mut scores = vec![0f32; docs.len()];
     let mut order: Vec<usize> = (0..docs.len()).filter(|&i| docs[i].address.is_some()).collect();
@@ -449,15 +452,30 @@ pub fn score_terms(
         let live = &snapshot.segments[seg];
         let dir = live.segment.dir();
         let reader = &live.segment.searcher().segment_readers()[segment_ord as usize];
-        match scoring {
-            TermScoring::Bm25Sum => {
+        match clauses {
+            Clauses::Bm25(_) | Clauses::Phrases(_) => {
                 let enable = EnableScoring::enabled_from_statistics_provider(&stats, live.segment.searcher());
-                let mut scorers = Vec::with_capacity(clauses.len());
-                for (term, boost) in clauses {
-                    let weight = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)
-                        .weight(enable)
-                        .map_err(IndexError::lexical(dir))?;
-                    scorers.push(weight.scorer(reader, *boost).map_err(IndexError::lexical(dir))?);
+                let queries: Vec<(Box<dyn Query>, f32)> = match clauses {
+                    Clauses::Phrases(phrases) => phrases
+                        .iter()
+                        .map(|(terms, boost)| {
+                            let mut phrase = PhraseQuery::new_with_offset(terms.clone());
+                            phrase.set_slop(PHRASE_SLOP);
+                            (Box::new(phrase) as Box<dyn Query>, *boost)
+                        })
+                        .collect(),
+                    Clauses::Bm25(terms) | Clauses::MaxWeight(terms) => terms
+                        .iter()
+                        .map(|(term, boost)| {
+                            let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
+                            (Box::new(query) as Box<dyn Query>, *boost)
+                        })
+                        .collect(),
+                };
+                let mut scorers = Vec::with_capacity(queries.len());
+                for (query, boost) in queries {
+                    let weight = query.weight(enable).map_err(IndexError::lexical(dir))?;
+                    scorers.push(weight.scorer(reader, boost).map_err(IndexError::lexical(dir))?);
                 }
                 for &i in run {
                     let target = docs[i].address.expect("filtered").doc_id;
@@ -472,9 +490,9 @@ pub fn score_terms(
                     scores[i] = sum;
                 }
             }
-            TermScoring::MaxWeight => {
-                let mut postings = Vec::with_capacity(clauses.len());
-                for (term, weight) in clauses {
+            Clauses::MaxWeight(terms) => {
+                let mut postings = Vec::with_capacity(terms.len());
+                for (term, weight) in terms {
                     let index = reader.inverted_index(term.field()).map_err(IndexError::lexical(dir))?;
                     if let Some(p) = index
                         .read_postings(term, IndexRecordOption::Basic)
