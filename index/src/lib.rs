@@ -15,3 +15,4 @@ pub mod refdata;
 pub mod search;
 pub mod segment;
 pub mod storage;
+pub mod suggest;

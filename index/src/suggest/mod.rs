@@ -1,0 +1,470 @@
+//! Typeahead: completions of what a user is typing, from an FST of normalised texts.
+//!
+//! Every entry (a concept label, a company name, a place, a past query) is normalised — case and
+//! accents folded, punctuation as spaces — and indexed once per word start (so "laser" finds
+//! "découpe laser"): key `text from that word, 0x00, entry (u32 BE)`, value the entry. A query is
+//! normalised the same way and matched as a prefix of a key: earlier words complete, the last
+//! one a prefix ("decoupe las" → "découpe laser").
+//!
+//! Short prefixes match a large share of the keys, and scanning them all to keep the k heaviest
+//! would cost milliseconds at a million entries. So every prefix matched by more than
+//! [`SCAN_MAX`] keys — a *heavy* prefix — stores its [`TOP_MAX`] heaviest entries, computed at
+//! build time; any other prefix is scanned (at most [`SCAN_MAX`] keys). Typo tolerance walks the
+//! FST with a Levenshtein prefix automaton (1 edit from 4 characters, 2 from 8, transpositions
+//! count one) and, where the automaton accepts everything below a node, takes that node's
+//! stored top list or scans it, without descending further. Exact matches rank above fuzzy ones;
+//! within each, heavier first.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use fst::raw::{Fst, Node, Output};
+use fst::{Map, MapBuilder};
+use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder, SINK_STATE};
+use serde::Serialize;
+
+/// Keys a prefix may match and still be scanned; above, its top list is stored.
+pub const SCAN_MAX: usize = 256;
+/// Entries stored per heavy prefix: the largest `k` served.
+pub const TOP_MAX: usize = 50;
+/// Word starts indexed per entry (the first words of long names are the ones people type).
+pub const MAX_WORD_STARTS: usize = 8;
+/// Normalised bytes kept per key.
+pub const MAX_KEY_BYTES: usize = 96;
+
+/// What a suggestion is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Concept,
+    Company,
+    Location,
+    Query,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Concept, Kind::Company, Kind::Location, Kind::Query];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Concept => "concept",
+            Kind::Company => "company",
+            Kind::Location => "location",
+            Kind::Query => "query",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// Something to suggest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// As shown.
+    pub text: String,
+    pub kind: Kind,
+    /// What it designates (a concept id, a company id, a place code), if anything.
+    pub id: Option<String>,
+    /// Heavier first; finite and ≥ 0.
+    pub weight: f32,
+}
+
+/// One completion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suggestion {
+    pub text: String,
+    pub kind: Kind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Byte ranges of `text` the query matched.
+    pub highlight: Vec<[usize; 2]>,
+    pub score: f32,
+    /// Edits between the query and the text (0: exact).
+    pub edits: u8,
+}
+
+/// The normalised form of a text — folded, alphanumerics and single spaces — with, for each of
+/// its bytes, the byte offset in the original text it comes from.
+pub fn normalise(text: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len());
+    let mut folded = String::new();
+    let mut pending_space = false;
+    for (at, c) in text.char_indices() {
+        folded.clear();
+        if c.is_ascii() {
+            folded.push(c.to_ascii_lowercase());
+        } else {
+            let mut buf = [0u8; 4];
+            crate::analysis::fold_into(c.encode_utf8(&mut buf), &mut folded);
+        }
+        for f in folded.chars() {
+            if f.is_alphanumeric() {
+                if pending_space && !out.is_empty() {
+                    out.push(' ');
+                    origin.push(at);
+                }
+                pending_space = false;
+                let before = out.len();
+                out.push(f);
+                origin.extend(std::iter::repeat_n(at, out.len() - before));
+            } else {
+                pending_space = true;
+            }
+        }
+    }
+    (out, origin)
+}
+
+/// Edits allowed for a query of `chars` characters.
+pub fn allowed_edits(chars: usize) -> u8 {
+    match chars {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+fn automaton_builder(edits: u8) -> &'static LevenshteinAutomatonBuilder {
+    static ONE: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+    static TWO: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+    match edits {
+        1 => ONE.get_or_init(|| LevenshteinAutomatonBuilder::new(1, true)),
+        _ => TWO.get_or_init(|| LevenshteinAutomatonBuilder::new(2, true)),
+    }
+}
+
+/// The completions of one kind of entry.
+pub struct SuggestIndex {
+    entries: Vec<Entry>,
+    keys: Map<Vec<u8>>,
+    /// Heavy prefix → its heaviest entries, heaviest first.
+    top: HashMap<Box<[u8]>, Box<[u32]>>,
+}
+
+impl std::fmt::Debug for SuggestIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SuggestIndex")
+            .field("entries", &self.entries.len())
+            .field("keys", &self.keys.len())
+            .field("heavy_prefixes", &self.top.len())
+            .finish()
+    }
+}
+
+/// Heavier first, then shorter text, then the text, then the entry: a total order.
+fn heavier(entries: &[Entry], a: u32, b: u32) -> std::cmp::Ordering {
+    let (x, y) = (&entries[a as usize], &entries[b as usize]);
+    y.weight
+        .total_cmp(&x.weight)
+        .then_with(|| x.text.len().cmp(&y.text.len()))
+        .then_with(|| x.text.cmp(&y.text))
+        .then_with(|| a.cmp(&b))
+}
+
+/// The `k` heaviest distinct entries of `ids`, heaviest first.
+fn top_k(entries: &[Entry], ids: impl IntoIterator<Item = u32>, k: usize) -> Vec<u32> {
+    let mut ids: Vec<u32> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() > k {
+        ids.select_nth_unstable_by(k, |a, b| heavier(entries, *a, *b));
+        ids.truncate(k);
+    }
+    ids.sort_by(|a, b| heavier(entries, *a, *b));
+    ids
+}
+
+impl SuggestIndex {
+    /// Indexes `entries` (texts that normalise to nothing are kept but never match; weights that
+    /// are not finite or negative count as 0).
+    pub fn build(mut entries: Vec<Entry>) -> SuggestIndex {
+        for entry in &mut entries {
+            if !entry.weight.is_finite() || entry.weight < 0.0 {
+                entry.weight = 0.0;
+            }
+        }
+        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(entries.len() * 3);
+        for (idx, entry) in entries.iter().enumerate() {
+            let (norm, _) = normalise(&entry.text);
+            let bytes = norm.as_bytes();
+            let starts = std::iter::once(0).chain(norm.match_indices(' ').map(|(i, _)| i + 1));
+            for start in starts.take(MAX_WORD_STARTS) {
+                let mut end = (start + MAX_KEY_BYTES).min(bytes.len());
+                while !norm.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let mut key = Vec::with_capacity(end - start + 5);
+                key.extend_from_slice(&bytes[start..end]);
+                key.push(0);
+                key.extend_from_slice(&(idx as u32).to_be_bytes());
+                keys.push(key);
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let mut top = HashMap::new();
+        heavy_prefixes(&entries, &keys, 0, keys.len(), 0, &mut top);
+        let mut builder = MapBuilder::memory();
+        for key in &keys {
+            let entry = u32::from_be_bytes(key[key.len() - 4..].try_into().expect("4 bytes"));
+            builder.insert(key, u64::from(entry)).expect("sorted, distinct keys");
+        }
+        let keys = Map::new(builder.into_inner().expect("in memory")).expect("just built");
+        SuggestIndex { entries, keys, top }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Prefixes with a stored top list.
+    pub fn heavy_prefixes(&self) -> usize {
+        self.top.len()
+    }
+
+    /// Up to `k` completions (at most [`TOP_MAX`]) of `query`: exact matches, heaviest first,
+    /// then — with typo tolerance and when exact ones are fewer than `k` — fuzzy ones.
+    pub fn suggest(&self, query: &str, k: usize, fuzzy: bool) -> Vec<Suggestion> {
+        let k = k.min(TOP_MAX);
+        let (norm, _) = normalise(query);
+        if k == 0 || norm.is_empty() {
+            return Vec::new();
+        }
+        let exact = self.complete_normalised(norm.as_bytes(), k);
+        let mut out: Vec<Suggestion> = exact.iter().map(|&e| self.suggestion(e, &norm, 0)).collect();
+        let edits = if fuzzy { allowed_edits(norm.chars().count()) } else { 0 };
+        if out.len() < k && edits > 0 {
+            let dfa = automaton_builder(edits).build_prefix_dfa(&norm);
+            let mut found: HashMap<u32, u8> = HashMap::new();
+            self.fuzzy(&dfa, &mut found);
+            for e in &exact {
+                found.remove(e);
+            }
+            let mut fuzzy: Vec<(u32, u8)> = found.into_iter().collect();
+            fuzzy.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| heavier(&self.entries, a.0, b.0)));
+            out.extend(fuzzy.into_iter().take(k - out.len()).map(|(e, d)| self.suggestion(e, &norm, d.max(1))));
+        }
+        out
+    }
+
+    /// The `k` heaviest entries (indexes into [`Self::entries`]) that `query` completes
+    /// exactly: the fast path [`scan`] checks.
+    pub fn complete(&self, query: &str, k: usize) -> Vec<u32> {
+        let (norm, _) = normalise(query);
+        if norm.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        self.complete_normalised(norm.as_bytes(), k.min(TOP_MAX))
+    }
+
+    /// The `k` heaviest entries with a key starting with `prefix`.
+    fn complete_normalised(&self, prefix: &[u8], k: usize) -> Vec<u32> {
+        if let Some(list) = self.top.get(prefix) {
+            return list.iter().take(k).copied().collect();
+        }
+        let fst = self.keys.as_fst();
+        let mut node = fst.root();
+        let mut output = Output::zero();
+        for &b in prefix {
+            let Some(i) = node.find_input(b) else { return Vec::new() };
+            let t = node.transition(i);
+            output = output.cat(t.out);
+            node = fst.node(t.addr);
+        }
+        let mut ids = Vec::new();
+        collect(fst, node, output, &mut ids);
+        top_k(&self.entries, ids, k)
+    }
+
+    /// Entries whose key has a prefix within the automaton's distance, with that distance
+    /// (the smallest found).
+    fn fuzzy(&self, dfa: &DFA, found: &mut HashMap<u32, u8>) {
+        let fst = self.keys.as_fst();
+        let mut path = Vec::with_capacity(64);
+        self.walk(fst, dfa, fst.root(), dfa.initial_state(), Output::zero(), &mut path, found);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        &self,
+        fst: &Fst<Vec<u8>>,
+        dfa: &DFA,
+        node: Node<'_>,
+        state: u32,
+        output: Output,
+        path: &mut Vec<u8>,
+        found: &mut HashMap<u32, u8>,
+    ) {
+        if let Distance::Exact(d) = dfa.distance(state) {
+            // A prefix automaton accepts everything below an accepted node.
+            let ids = match self.top.get(path.as_slice()) {
+                Some(list) => list.to_vec(),
+                None => {
+                    let mut ids = Vec::new();
+                    collect(fst, node, output, &mut ids);
+                    ids
+                }
+            };
+            for id in ids {
+                let entry = found.entry(id).or_insert(d);
+                *entry = (*entry).min(d);
+            }
+            return;
+        }
+        for t in node.transitions() {
+            if t.inp == 0 {
+                // The end of a text: what follows is the entry number, not text.
+                continue;
+            }
+            let next = dfa.transition(state, t.inp);
+            if next == SINK_STATE {
+                continue;
+            }
+            path.push(t.inp);
+            self.walk(fst, dfa, fst.node(t.addr), next, output.cat(t.out), path, found);
+            path.pop();
+        }
+    }
+
+    fn suggestion(&self, entry: u32, query: &str, edits: u8) -> Suggestion {
+        let e = &self.entries[entry as usize];
+        Suggestion {
+            text: e.text.clone(),
+            kind: e.kind,
+            id: e.id.clone(),
+            highlight: highlight(&e.text, query),
+            score: e.weight / (1.0 + f32::from(edits)),
+            edits,
+        }
+    }
+}
+
+/// Every entry below `node` (the values of the keys under it).
+fn collect(fst: &Fst<Vec<u8>>, node: Node<'_>, output: Output, ids: &mut Vec<u32>) {
+    if node.is_final() {
+        ids.push(output.cat(node.final_output()).value() as u32);
+    }
+    for t in node.transitions() {
+        collect(fst, fst.node(t.addr), output.cat(t.out), ids);
+    }
+}
+
+/// Stores the top list of every prefix of `keys[lo..hi]` (which share their first `depth`
+/// bytes) matched by more than [`SCAN_MAX`] keys.
+fn heavy_prefixes(
+    entries: &[Entry],
+    keys: &[Vec<u8>],
+    lo: usize,
+    hi: usize,
+    depth: usize,
+    top: &mut HashMap<Box<[u8]>, Box<[u32]>>,
+) {
+    if hi - lo <= SCAN_MAX {
+        return;
+    }
+    if depth > 0 {
+        let ids = keys[lo..hi].iter().map(|k| u32::from_be_bytes(k[k.len() - 4..].try_into().expect("4 bytes")));
+        top.insert(keys[lo][..depth].into(), top_k(entries, ids, TOP_MAX).into_boxed_slice());
+    }
+    // Children by the next text byte (a 0 ends the text: no longer prefix there).
+    let mut start = lo;
+    while start < hi {
+        let byte = keys[start][depth];
+        let end = start + keys[start..hi].partition_point(|k| k[depth] == byte);
+        if byte != 0 {
+            heavy_prefixes(entries, keys, start, end, depth + 1, top);
+        }
+        start = end;
+    }
+}
+
+/// Where `query` (normalised) matches `text`: the word-start run of text whose normalised form
+/// starts with the query, or failing that (a fuzzy match), the words the query's length covers
+/// from the best-matching word start.
+pub fn highlight(text: &str, query: &str) -> Vec<[usize; 2]> {
+    let (norm, origin) = normalise(text);
+    if norm.is_empty() || query.is_empty() {
+        return Vec::new();
+    }
+    let starts: Vec<usize> = std::iter::once(0).chain(norm.match_indices(' ').map(|(i, _)| i + 1)).collect();
+    let start = starts
+        .iter()
+        .copied()
+        .find(|&s| norm[s..].starts_with(query))
+        .or_else(|| {
+            starts
+                .iter()
+                .copied()
+                .min_by_key(|&s| common_prefix(&norm.as_bytes()[s..], query.as_bytes()).wrapping_neg())
+        })
+        .unwrap_or(0);
+    let mut end = (start + query.len()).min(norm.len());
+    while !norm.is_char_boundary(end) {
+        end -= 1;
+    }
+    // Original byte range: from the first byte of the match to the end of its last character.
+    let from = origin[start];
+    let last = origin[end - 1];
+    let to = last + text[last..].chars().next().map_or(0, char::len_utf8);
+    // Spans split at spaces, so that highlights cover words, not the gaps.
+    let mut spans = Vec::new();
+    let mut span_start = from;
+    for (i, c) in text[from..to].char_indices() {
+        if !c.is_alphanumeric() {
+            if from + i > span_start {
+                spans.push([span_start, from + i]);
+            }
+            span_start = from + i + c.len_utf8();
+        }
+    }
+    if to > span_start {
+        spans.push([span_start, to]);
+    }
+    spans
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The naive reference: every entry a query completes, by scanning all of them (for tests and
+/// for checking the fast path).
+pub fn scan(entries: &[Entry], query: &str, k: usize) -> Vec<u32> {
+    let (norm, _) = normalise(query);
+    if norm.is_empty() || k == 0 {
+        return Vec::new();
+    }
+    let k = k.min(TOP_MAX);
+    let matching = entries.iter().enumerate().filter_map(|(i, e)| {
+        let (text, _) = normalise(&e.text);
+        let starts = std::iter::once(0).chain(text.match_indices(' ').map(|(i, _)| i + 1));
+        starts
+            .take(MAX_WORD_STARTS)
+            .any(|s| {
+                let mut end = (s + MAX_KEY_BYTES).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text[s..end].starts_with(&norm)
+            })
+            .then_some(i as u32)
+    });
+    let mut entries_w = entries.to_vec();
+    for e in &mut entries_w {
+        if !e.weight.is_finite() || e.weight < 0.0 {
+            e.weight = 0.0;
+        }
+    }
+    top_k(&entries_w, matching, k)
+}

@@ -1,0 +1,159 @@
+//! Typeahead: the fast structure against a naive scan, and the matching people expect.
+
+use marketlounge_index::suggest::{self, Entry, Kind, SCAN_MAX, SuggestIndex, TOP_MAX};
+use proptest::prelude::*;
+
+fn entry(text: &str, weight: f32) -> Entry {
+    Entry { text: text.to_owned(), kind: Kind::Concept, id: None, weight }
+}
+
+fn texts(index: &SuggestIndex, query: &str, k: usize, fuzzy: bool) -> Vec<String> {
+    index.suggest(query, k, fuzzy).into_iter().map(|s| s.text).collect()
+}
+
+const WORDS: [&str; 12] = [
+    "découpe",
+    "laser",
+    "usinage",
+    "précision",
+    "tôlerie",
+    "soudure",
+    "inox",
+    "acier",
+    "décolletage",
+    "fraisage",
+    "dé",
+    "a",
+];
+
+fn phrase() -> impl Strategy<Value = String> {
+    (prop::collection::vec(0usize..WORDS.len(), 1..4), prop::bool::ANY).prop_map(|(idx, dashes)| {
+        idx.into_iter().map(|i| WORDS[i]).collect::<Vec<_>>().join(if dashes { " - " } else { " " })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Whatever the prefix's length — heavy prefixes served from their stored top lists, light
+    /// ones scanned — the fast path returns exactly the naive scan's top k.
+    #[test]
+    fn fast_top_k_equals_a_naive_scan(
+        phrases in prop::collection::vec((phrase(), 0u32..1000), 1..1200),
+        query_idx in 0usize..1200,
+        cut in 1usize..20,
+        k in 1usize..60,
+    ) {
+        let entries: Vec<Entry> = phrases.iter().map(|(t, w)| entry(t, *w as f32 / 10.0)).collect();
+        let index = SuggestIndex::build(entries.clone());
+        let source = &phrases[query_idx % phrases.len()].0;
+        let query: String = source.chars().take(cut).collect();
+        prop_assert_eq!(index.complete(&query, k), suggest::scan(&entries, &query, k), "query {:?}", query);
+        // Prefixes of a few letters are heavy with enough entries: both paths are exercised.
+        prop_assert_eq!(index.complete("d", k), suggest::scan(&entries, "d", k));
+    }
+}
+
+#[test]
+fn heavy_prefixes_exist_at_scale() {
+    let entries: Vec<Entry> = (0..5000).map(|i| entry(&format!("découpe {i}"), (i % 97) as f32)).collect();
+    let index = SuggestIndex::build(entries.clone());
+    assert!(index.heavy_prefixes() > 0);
+    for query in ["d", "de", "dec", "découpe", "découpe 1", "découpe 12", "découpe 123"] {
+        assert_eq!(index.complete(query, TOP_MAX), suggest::scan(&entries, query, TOP_MAX), "{query}");
+    }
+    assert!(suggest::scan(&entries, "d", usize::MAX).len() <= TOP_MAX);
+    assert!(entries.len() > SCAN_MAX);
+}
+
+fn demo() -> SuggestIndex {
+    SuggestIndex::build(vec![
+        entry("Découpe laser", 9.0),
+        entry("Découpe jet d'eau", 8.0),
+        entry("Décolletage", 7.0),
+        entry("Usinage de précision", 6.0),
+        entry("Tôlerie fine", 5.0),
+        entry("Laser cutting", 4.0),
+        entry("Soudure TIG", 3.0),
+        entry("Électroérosion à fil", 2.0),
+    ])
+}
+
+#[test]
+fn accents_case_and_punctuation_fold() {
+    let index = demo();
+    assert_eq!(texts(&index, "decoupe", 8, false), ["Découpe laser", "Découpe jet d'eau"]);
+    assert_eq!(texts(&index, "DÉCOUPE", 8, false), ["Découpe laser", "Découpe jet d'eau"]);
+    assert_eq!(texts(&index, "electro", 8, false), ["Électroérosion à fil"]);
+    assert_eq!(texts(&index, "jet d eau", 8, false), ["Découpe jet d'eau"]);
+}
+
+#[test]
+fn earlier_words_complete_last_word_prefix() {
+    let index = demo();
+    assert_eq!(texts(&index, "decoupe las", 8, false), ["Découpe laser"]);
+    assert_eq!(texts(&index, "usinage de p", 8, false), ["Usinage de précision"]);
+    assert!(texts(&index, "decoupe x", 8, false).is_empty());
+}
+
+#[test]
+fn word_starts_inside_the_text_match() {
+    let index = demo();
+    assert_eq!(texts(&index, "laser", 8, false), ["Découpe laser", "Laser cutting"]);
+    assert_eq!(texts(&index, "precision", 8, false), ["Usinage de précision"]);
+    // Inside a word is not a word start.
+    assert!(texts(&index, "aser", 8, false).is_empty());
+}
+
+#[test]
+fn typos_one_edit_from_four_two_from_eight_exact_first() {
+    let index = demo();
+    // 3 characters: no typo allowed.
+    assert!(texts(&index, "lsa", 8, true).is_empty());
+    // Transposition, 5 characters: one edit.
+    assert_eq!(texts(&index, "lsaer", 8, true), ["Découpe laser", "Laser cutting"]);
+    // Substitution.
+    assert_eq!(texts(&index, "soudyre", 8, true), ["Soudure TIG"]);
+    // Two edits need 8 characters.
+    assert!(texts(&index, "decolltaeg", 8, false).is_empty());
+    assert_eq!(texts(&index, "decolltaeg", 8, true), ["Décolletage"]);
+    // Exact matches first, then the fuzzy ones, which say how far they are.
+    let results: Vec<(String, u8)> = index.suggest("decol", 8, true).into_iter().map(|s| (s.text, s.edits)).collect();
+    let expected = [("Décolletage", 0), ("Découpe laser", 1), ("Découpe jet d'eau", 1)];
+    assert_eq!(results, expected.map(|(t, e)| (t.to_owned(), e)));
+    // Without typo tolerance, only the exact one.
+    assert_eq!(texts(&index, "decol", 8, false), ["Décolletage"]);
+}
+
+#[test]
+fn one_character_returns_the_heaviest_at_once() {
+    let index = demo();
+    assert_eq!(texts(&index, "d", 2, false), ["Découpe laser", "Découpe jet d'eau"]);
+    assert_eq!(texts(&index, "d", 8, false).len(), 4, "découpe ×2, décolletage, de précision");
+}
+
+#[test]
+fn highlights_cover_the_matched_words_in_the_original_text() {
+    let index = demo();
+    let s = &index.suggest("decoupe las", 1, false)[0];
+    assert_eq!(s.text, "Découpe laser");
+    let covered: Vec<&str> = s.highlight.iter().map(|[a, b]| &s.text[*a..*b]).collect();
+    assert_eq!(covered, ["Découpe", "las"]);
+    let s = &index.suggest("electro", 1, false)[0];
+    assert_eq!(&s.text[s.highlight[0][0]..s.highlight[0][1]], "Électro");
+}
+
+#[test]
+fn bad_queries_return_nothing_without_panicking() {
+    let index = demo();
+    assert!(index.suggest("", 8, true).is_empty());
+    assert!(index.suggest("  ,;!  ", 8, true).is_empty());
+    assert!(index.suggest("decoupe", 0, true).is_empty());
+    assert!(index.suggest("d", usize::MAX, true).len() <= TOP_MAX);
+    let long = "é".repeat(5000);
+    assert!(index.suggest(&long, 8, true).is_empty());
+    assert!(index.suggest("\u{0}\u{1}\u{7f}", 8, true).is_empty());
+    // Weights that are not finite count as zero.
+    let odd = SuggestIndex::build(vec![entry("laser a", f32::NAN), entry("laser b", -1.0), entry("laser c", 1.0)]);
+    assert_eq!(texts(&odd, "laser", 3, false)[0], "laser c");
+}
