@@ -29,6 +29,26 @@ pub struct Args {
 enum BenchCommand {
     /// Latency of `match` queries (p50/p90/p99/max in µs).
     Match(MatchArgs),
+    /// Latency of typeahead completions (ns): every prefix of each query, then one-typo
+    /// variants with typo tolerance.
+    Suggest(SuggestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SuggestArgs {
+    /// Company records (NDJSON, optionally the first `--limit`): their names are entries.
+    #[arg(long)]
+    companies: PathBuf,
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Queries, one per line (`#` starts a comment).
+    #[arg(long, default_value = "benches/queries/suggest.txt")]
+    queries: PathBuf,
+    #[arg(long, default_value_t = 8)]
+    k: usize,
+    /// Timed passes over the query set.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +88,7 @@ enum BenchMode {
 pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     match &args.command {
         BenchCommand::Match(args) => bench_match(args, settings),
+        BenchCommand::Suggest(args) => bench_suggest(args),
     }
 }
 
@@ -158,4 +179,90 @@ fn summary(histogram: &Histogram<u64>) -> serde_json::Value {
         "p99": histogram.value_at_quantile(0.99),
         "max": histogram.max(),
     })
+}
+
+fn bench_suggest(args: &SuggestArgs) -> anyhow::Result<ExitCode> {
+    use marketlounge_index::suggest::{Entry, Kind, SuggestIndex};
+    use std::io::BufRead;
+    let text = std::fs::read_to_string(&args.queries).with_context(|| format!("reading {}", args.queries.display()))?;
+    let queries: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    anyhow::ensure!(!queries.is_empty(), "{} holds no query", args.queries.display());
+
+    let started = Instant::now();
+    let file = std::fs::File::open(&args.companies).with_context(|| format!("opening {}", args.companies.display()))?;
+    let mut entries = Vec::new();
+    #[derive(serde::Deserialize)]
+    struct Named {
+        id: String,
+        name: String,
+    }
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        if args.limit.is_some_and(|limit| entries.len() >= limit) {
+            break;
+        }
+        let line = line.with_context(|| format!("{} line {}", args.companies.display(), n + 1))?;
+        let named: Named = serde_json::from_str(&line)
+            .with_context(|| format!("{} line {}: a company record", args.companies.display(), n + 1))?;
+        entries.push(Entry { text: named.name, kind: Kind::Company, id: Some(named.id), weight: 1.0 });
+    }
+    let companies = entries.len();
+    let read = started.elapsed();
+    let started = Instant::now();
+    let index = SuggestIndex::build(entries);
+    let built = started.elapsed();
+
+    // Every prefix of every query (by characters), and one transposition in each query of 4+.
+    let mut exact: Vec<String> = Vec::new();
+    let mut typos: Vec<String> = Vec::new();
+    for query in &queries {
+        let chars: Vec<char> = query.chars().collect();
+        for n in 1..=chars.len() {
+            exact.push(chars[..n].iter().collect());
+        }
+        if chars.len() >= 4 {
+            let mut swapped = chars.clone();
+            let at = chars.len() / 2;
+            swapped.swap(at - 1, at);
+            typos.push(swapped.into_iter().collect());
+        }
+    }
+    let time =
+        |set: &[String], fuzzy: bool, by_length: &mut [Histogram<u64>]| -> anyhow::Result<(Histogram<u64>, usize)> {
+            let mut all = Histogram::<u64>::new(3)?;
+            let mut results = 0;
+            for _ in 0..args.rounds {
+                for query in set {
+                    let t = Instant::now();
+                    let found = index.suggest(query, args.k, fuzzy);
+                    let ns = t.elapsed().as_nanos().max(1) as u64;
+                    all.record(ns)?;
+                    if let Some(h) = by_length.get_mut(query.chars().count().saturating_sub(1)) {
+                        h.record(ns)?;
+                    }
+                    results += found.len();
+                }
+            }
+            Ok((all, results))
+        };
+    // Warm-up.
+    for query in exact.iter().chain(&typos) {
+        std::hint::black_box(index.suggest(query, args.k, true));
+    }
+    let mut by_length: Vec<Histogram<u64>> = (0..6).map(|_| Histogram::new(3)).collect::<Result<_, _>>()?;
+    let (exact_ns, exact_results) = time(&exact, false, &mut by_length)?;
+    let (typo_ns, typo_results) = time(&typos, true, &mut [])?;
+    let report = serde_json::json!({
+        "entries": companies,
+        "read_s": read.as_secs_f64(),
+        "build_s": built.as_secs_f64(),
+        "heavy_prefixes": index.heavy_prefixes(),
+        "k": args.k,
+        "exact_prefix_ns": summary(&exact_ns),
+        "exact_prefix_ns_by_chars": by_length.iter().enumerate().map(|(i, h)| (format!("{}", i + 1), summary(h))).collect::<serde_json::Map<_, _>>(),
+        "mean_exact_results": exact_results as f64 / exact_ns.len().max(1) as f64,
+        "one_typo_ns": summary(&typo_ns),
+        "mean_typo_results": typo_results as f64 / typo_ns.len().max(1) as f64,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
 }
