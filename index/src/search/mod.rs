@@ -413,9 +413,9 @@ impl Matcher {
 
         // Exact components for every candidate.
         mark("concept", &mut phases);
-        let membership = self.membership_query(&geo_targets);
+        let membership = self.membership_terms(&geo_targets);
         // Exact scores of every candidate (one lexical-index lookup each, when a query needs it).
-        let addressed = if lexical_query.is_some() || !concept_terms.is_empty() || membership.is_some() {
+        let addressed = if lexical_query.is_some() || !concept_terms.is_empty() || !membership.is_empty() {
             retrieve::address(snapshot, &pool)?
         } else {
             Vec::new()
@@ -445,10 +445,7 @@ impl Matcher {
         by_score.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         lexical_ranks.extend(by_score.iter().take(n).enumerate().map(|(rank, (_, doc))| (*doc, rank)));
         let concept_raw = by_terms(retrieve::Clauses::MaxWeight(&concept_terms))?;
-        let member = match &membership {
-            Some(query) => retrieve::score_docs(snapshot, query.as_ref(), &addressed)?,
-            None => vec![0.0; pool.len()],
-        };
+        let member = by_terms(retrieve::Clauses::MaxWeight(&membership))?;
         mark("exact_lexical_concept", &mut phases);
         let calibration = fusion::Calibration {
             lexical: lexical_background,
@@ -722,17 +719,18 @@ impl Matcher {
         factors.into_iter().map(|(id, factor)| (Term::from_field_text(self.fields.concept, &id), factor)).collect()
     }
 
-    /// Companies inside a département or région named in the query.
-    fn membership_query(&self, targets: &[&LocationHit]) -> Option<Box<dyn Query>> {
-        let terms: Vec<Term> = targets
+    /// Companies inside a département or région named in the query: (term, 1) pairs, any of
+    /// which a company holds when it is inside.
+    fn membership_terms(&self, targets: &[&LocationHit]) -> Vec<(Term, f32)> {
+        targets
             .iter()
             .filter_map(|t| match t.place.kind {
                 PlaceKind::Departement => Some(Term::from_field_text(self.fields.departement, &t.place.code)),
                 PlaceKind::Region => Some(Term::from_field_text(self.fields.region, &t.place.name)),
                 PlaceKind::Commune => None,
             })
-            .collect();
-        (!terms.is_empty()).then(|| retrieve::any_term(terms))
+            .map(|term| (term, 1.0))
+            .collect()
     }
 
     /// Proximity to the nearest place of the query, from 1 (there) halving every

@@ -375,43 +375,6 @@ pub fn term_background(snapshot: &Snapshot, clauses: &[(Term, f32)]) -> Result<B
     Ok(Background { matched: matched as u64, population, mean, std: variance.sqrt() })
 }
 
-/// The exact score of `query` for each document of `docs` (0 where it does not match).
-pub fn score_docs(snapshot: &Snapshot, query: &dyn Query, docs: &[DocAddressed]) -> Result<Vec<f32>, IndexError> {
-    let stats = GlobalStats::new(snapshot);
-    let mut scores = vec![0f32; docs.len()];
-    // Group by hybrid segment, then tantivy segment, in document order (scorers only go forward).
-    let mut order: Vec<usize> = (0..docs.len()).filter(|&i| docs[i].address.is_some()).collect();
-    order.sort_by_key(|&i| {
-        let address = docs[i].address.expect("filtered");
-        (docs[i].doc.segment, address.segment_ord, address.doc_id)
-    });
-    let mut idx = 0;
-    while idx < order.len() {
-        let seg = docs[order[idx]].doc.segment;
-        let live = &snapshot.segments[seg];
-        let weight = weight_of(query, live, &stats)?;
-        let readers = live.segment.searcher().segment_readers();
-        while idx < order.len() && docs[order[idx]].doc.segment == seg {
-            let segment_ord = docs[order[idx]].address.expect("filtered").segment_ord;
-            let reader = &readers[segment_ord as usize];
-            let mut scorer = weight.scorer(reader, 1.0).map_err(IndexError::lexical(live.segment.dir()))?;
-            while idx < order.len()
-                && docs[order[idx]].doc.segment == seg
-                && docs[order[idx]].address.expect("filtered").segment_ord == segment_ord
-            {
-                let target = docs[order[idx]].address.expect("filtered").doc_id;
-                let current = scorer.doc();
-                let at = if current != TERMINATED && current < target { scorer.seek(target) } else { current };
-                if at == target {
-                    scores[order[idx]] = scorer.score();
-                }
-                idx += 1;
-            }
-        }
-    }
-    Ok(scores)
-}
-
 /// Weighted clauses to score candidates by, and how they combine ([`score_clauses`]).
 #[derive(Debug, Clone, Copy)]
 pub enum Clauses<'a> {
