@@ -139,6 +139,10 @@ fn highlights_cover_the_matched_words_in_the_original_text() {
     assert_eq!(s.text, "Découpe laser");
     let covered: Vec<&str> = s.highlight.iter().map(|[a, b]| &s.text[*a..*b]).collect();
     assert_eq!(covered, ["Découpe", "las"]);
+    // A fuzzy match highlights the word it is closest to.
+    let s = &index.suggest("lsaer", 1, true)[0];
+    assert_eq!((s.text.as_str(), s.edits), ("Découpe laser", 1));
+    assert_eq!(&s.text[s.highlight[0][0]..s.highlight[0][1]], "laser");
     let s = &index.suggest("electro", 1, false)[0];
     assert_eq!(&s.text[s.highlight[0][0]..s.highlight[0][1]], "Électro");
 }

@@ -406,7 +406,8 @@ pub fn highlight(text: &str, query: &str) -> Vec<[usize; 2]> {
             starts
                 .iter()
                 .copied()
-                .min_by_key(|&s| common_prefix(&norm.as_bytes()[s..], query.as_bytes()).wrapping_neg())
+                // The first start sharing the longest prefix with the query.
+                .min_by_key(|&s| std::cmp::Reverse(common_prefix(&norm.as_bytes()[s..], query.as_bytes())))
         })
         .unwrap_or(0);
     let mut end = (start + query.len()).min(norm.len());
