@@ -43,14 +43,19 @@ proptest! {
         query_idx in 0usize..1200,
         cut in 1usize..20,
         k in 1usize..60,
+        deleted_share in prop::sample::select(vec![0u32, 10, 60, 95]),
     ) {
         let entries: Vec<Entry> = phrases.iter().map(|(t, w)| entry(t, *w as f32 / 10.0)).collect();
         let index = SuggestIndex::build(entries.clone());
         let source = &phrases[query_idx % phrases.len()].0;
         let query: String = source.chars().take(cut).collect();
-        prop_assert_eq!(index.complete(&query, k), suggest::scan(&entries, &query, k), "query {:?}", query);
+        // Deleted entries (a segment's tombstones): some of every stored top list may be gone.
+        let keep = |e: u32| (e.wrapping_mul(2_654_435_761) >> 7) % 100 >= deleted_share;
+        prop_assert_eq!(index.complete(&query, k, &keep), suggest::scan(&entries, &query, k, &keep), "query {:?}", query);
         // Prefixes of a few letters are heavy with enough entries: both paths are exercised.
-        prop_assert_eq!(index.complete("d", k), suggest::scan(&entries, "d", k));
+        prop_assert_eq!(index.complete("d", k, &keep), suggest::scan(&entries, "d", k, &keep));
+        let all = |_: u32| true;
+        prop_assert_eq!(index.complete(&query, k, &all), suggest::scan(&entries, &query, k, &all));
     }
 }
 
@@ -60,9 +65,12 @@ fn heavy_prefixes_exist_at_scale() {
     let index = SuggestIndex::build(entries.clone());
     assert!(index.heavy_prefixes() > 0);
     for query in ["d", "de", "dec", "découpe", "découpe 1", "découpe 12", "découpe 123"] {
-        assert_eq!(index.complete(query, TOP_MAX), suggest::scan(&entries, query, TOP_MAX), "{query}");
+        let all = |_: u32| true;
+        assert_eq!(index.complete(query, TOP_MAX, &all), suggest::scan(&entries, query, TOP_MAX, &all), "{query}");
+        let odd = |e: u32| e % 2 == 1;
+        assert_eq!(index.complete(query, TOP_MAX, &odd), suggest::scan(&entries, query, TOP_MAX, &odd), "{query}");
     }
-    assert!(suggest::scan(&entries, "d", usize::MAX).len() <= TOP_MAX);
+    assert!(suggest::scan(&entries, "d", usize::MAX, &|_| true).len() <= TOP_MAX);
     assert!(entries.len() > SCAN_MAX);
 }
 
@@ -160,4 +168,17 @@ fn bad_queries_return_nothing_without_panicking() {
     // Weights that are not finite count as zero.
     let odd = SuggestIndex::build(vec![entry("laser a", f32::NAN), entry("laser b", -1.0), entry("laser c", 1.0)]);
     assert_eq!(texts(&odd, "laser", 3, false)[0], "laser c");
+}
+
+/// Keystroke saving over the glossary's labels (the floors: 0.6 typing exactly, 0.5 with
+/// one typo in what is typed).
+#[test]
+fn keystroke_saving_over_concept_labels() {
+    let interpreter = marketlounge_index::interpret::Interpreter::embedded().unwrap();
+    let suggester = suggest::Suggester::new(&interpreter);
+    let exact = suggester.keystroke_saving(5, false);
+    let typo = suggester.keystroke_saving(5, true);
+    eprintln!("keystroke saving: exact {exact:.3}, one typo {typo:.3}");
+    assert!(exact >= 0.6, "exact typing saves {exact:.3}");
+    assert!(typo >= 0.5, "one typo saves {typo:.3}");
 }

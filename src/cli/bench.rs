@@ -35,10 +35,15 @@ enum BenchCommand {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["data", "companies"])))]
 struct SuggestArgs {
-    /// Company records (NDJSON, optionally the first `--limit`): their names are entries.
+    /// Data directory of a built index: the server's path (concepts, places and the index's
+    /// company names, deletions and opportunity weights included).
     #[arg(long)]
-    companies: PathBuf,
+    data: Option<PathBuf>,
+    /// Or company records (NDJSON, optionally the first `--limit`): their names alone.
+    #[arg(long)]
+    companies: Option<PathBuf>,
     #[arg(long)]
     limit: Option<usize>,
     /// Queries, one per line (`#` starts a comment).
@@ -182,34 +187,42 @@ fn summary(histogram: &Histogram<u64>) -> serde_json::Value {
 }
 
 fn bench_suggest(args: &SuggestArgs) -> anyhow::Result<ExitCode> {
-    use marketlounge_index::suggest::{Entry, Kind, SuggestIndex};
-    use std::io::BufRead;
+    use marketlounge_index::suggest::SuggestIndex;
     let text = std::fs::read_to_string(&args.queries).with_context(|| format!("reading {}", args.queries.display()))?;
     let queries: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
     anyhow::ensure!(!queries.is_empty(), "{} holds no query", args.queries.display());
 
+    let interpreter = marketlounge_index::interpret::Interpreter::embedded()?;
+    let suggester = marketlounge_index::suggest::Suggester::new(&interpreter);
     let started = Instant::now();
-    let file = std::fs::File::open(&args.companies).with_context(|| format!("opening {}", args.companies.display()))?;
-    let mut entries = Vec::new();
-    #[derive(serde::Deserialize)]
-    struct Named {
-        id: String,
-        name: String,
-    }
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        if args.limit.is_some_and(|limit| entries.len() >= limit) {
-            break;
+    type Run<'a> = Box<dyn Fn(&str, bool) -> anyhow::Result<usize> + 'a>;
+    let _lock;
+    let engine;
+    let (source, entries, built, run): (&str, usize, _, Run<'_>) = match (&args.data, &args.companies) {
+        (Some(data), _) => {
+            _lock = DataDirLock::acquire(data)?;
+            let options = engine_options(&Settings::default_settings(), crate::settings::EmbedderKind::None)?;
+            engine = Engine::open(data, options).with_context(|| format!("opening the index in {}", data.display()))?;
+            let snapshot = engine.snapshot();
+            suggester.warm(&snapshot).map_err(|err| anyhow::anyhow!("{err}"))?;
+            let built = started.elapsed();
+            let (k, live) = (args.k, snapshot.live_count() as usize);
+            let suggester = &suggester;
+            let run = move |q: &str, fuzzy: bool| -> anyhow::Result<usize> {
+                let found = suggester.suggest(&snapshot, q, k, &[], fuzzy).map_err(|err| anyhow::anyhow!("{err}"))?;
+                Ok(found.suggestions.len())
+            };
+            ("index", live, built, Box::new(run))
         }
-        let line = line.with_context(|| format!("{} line {}", args.companies.display(), n + 1))?;
-        let named: Named = serde_json::from_str(&line)
-            .with_context(|| format!("{} line {}: a company record", args.companies.display(), n + 1))?;
-        entries.push(Entry { text: named.name, kind: Kind::Company, id: Some(named.id), weight: 1.0 });
-    }
-    let companies = entries.len();
-    let read = started.elapsed();
-    let started = Instant::now();
-    let index = SuggestIndex::build(entries);
-    let built = started.elapsed();
+        (None, Some(companies)) => {
+            let index = SuggestIndex::build(read_names(companies, args.limit)?);
+            let built = started.elapsed();
+            let (k, n) = (args.k, index.len());
+            let run = move |q: &str, fuzzy: bool| -> anyhow::Result<usize> { Ok(index.suggest(q, k, fuzzy).len()) };
+            ("names", n, built, Box::new(run))
+        }
+        (None, None) => anyhow::bail!("give --data or --companies"),
+    };
 
     // Every prefix of every query (by characters), and one transposition in each query of 4+.
     let mut exact: Vec<String> = Vec::new();
@@ -233,36 +246,61 @@ fn bench_suggest(args: &SuggestArgs) -> anyhow::Result<ExitCode> {
             for _ in 0..args.rounds {
                 for query in set {
                     let t = Instant::now();
-                    let found = index.suggest(query, args.k, fuzzy);
+                    let found = run(query, fuzzy)?;
                     let ns = t.elapsed().as_nanos().max(1) as u64;
                     all.record(ns)?;
                     if let Some(h) = by_length.get_mut(query.chars().count().saturating_sub(1)) {
                         h.record(ns)?;
                     }
-                    results += found.len();
+                    results += found;
                 }
             }
             Ok((all, results))
         };
     // Warm-up.
     for query in exact.iter().chain(&typos) {
-        std::hint::black_box(index.suggest(query, args.k, true));
+        std::hint::black_box(run(query, true)?);
     }
     let mut by_length: Vec<Histogram<u64>> = (0..6).map(|_| Histogram::new(3)).collect::<Result<_, _>>()?;
     let (exact_ns, exact_results) = time(&exact, false, &mut by_length)?;
     let (typo_ns, typo_results) = time(&typos, true, &mut [])?;
+    // Keystroke saving over the glossary's concept labels (the metric).
+    let (saving_exact, saving_typo) = (suggester.keystroke_saving(5, false), suggester.keystroke_saving(5, true));
     let report = serde_json::json!({
-        "entries": companies,
-        "read_s": read.as_secs_f64(),
+        "source": source,
+        "companies": entries,
         "build_s": built.as_secs_f64(),
-        "heavy_prefixes": index.heavy_prefixes(),
         "k": args.k,
         "exact_prefix_ns": summary(&exact_ns),
         "exact_prefix_ns_by_chars": by_length.iter().enumerate().map(|(i, h)| (format!("{}", i + 1), summary(h))).collect::<serde_json::Map<_, _>>(),
         "mean_exact_results": exact_results as f64 / exact_ns.len().max(1) as f64,
         "one_typo_ns": summary(&typo_ns),
         "mean_typo_results": typo_results as f64 / typo_ns.len().max(1) as f64,
+        "keystroke_saving_top5": {"exact": saving_exact, "one_typo": saving_typo},
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Company names from an NDJSON file of company records (the first `limit`).
+fn read_names(path: &std::path::Path, limit: Option<usize>) -> anyhow::Result<Vec<marketlounge_index::suggest::Entry>> {
+    use marketlounge_index::suggest::{Entry, Kind};
+    use std::io::BufRead;
+    #[derive(serde::Deserialize)]
+    struct Named {
+        id: String,
+        name: String,
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut entries = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        if limit.is_some_and(|limit| entries.len() >= limit) {
+            break;
+        }
+        let line = line.with_context(|| format!("{} line {}", path.display(), n + 1))?;
+        let named: Named = serde_json::from_str(&line)
+            .with_context(|| format!("{} line {}: a company record", path.display(), n + 1))?;
+        entries.push(Entry { text: named.name, kind: Kind::Company, id: Some(named.id), weight: 1.0 });
+    }
+    Ok(entries)
 }

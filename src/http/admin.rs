@@ -209,6 +209,7 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source) {
             };
             state.engine.reindex(companies, &mut progress).map_err(|err| err.to_string())
         });
+    let succeeded = result.is_ok();
     let elapsed = started.elapsed().as_secs_f64();
     tasks.update(task_id, |t| {
         t.elapsed_seconds = elapsed;
@@ -228,6 +229,13 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source) {
             }
         }
     });
+    if succeeded {
+        // Typeahead's company names for the new segments, before a request needs them (the
+        // old segments' indexes are dropped by the next request that no longer sees them).
+        if let Err(err) = state.suggester.warm(&state.engine.snapshot()) {
+            tracing::error!(task_id, %err, "warming the typeahead index failed");
+        }
+    }
 }
 
 pub async fn task(State(state): State<Arc<AppState>>, Path(task_id): Path<String>) -> Result<Json<TaskInfo>, ApiError> {

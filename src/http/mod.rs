@@ -24,6 +24,7 @@ use crate::settings::Settings;
 pub mod admin;
 pub mod companies;
 pub mod search;
+pub mod suggest;
 
 use marketlounge_index::engine::Engine;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub query_embedder: Option<marketlounge_index::embed::QueryEmbedder>,
     /// Queries running at once (the vector index has this many search slots).
     pub search_permits: Arc<tokio::sync::Semaphore>,
+    /// Typeahead sources (concepts and places built at start, company names per segment).
+    pub suggester: Arc<marketlounge_index::suggest::Suggester>,
 }
 
 impl AppState {
@@ -55,15 +58,25 @@ impl AppState {
         let engine = Engine::open(data_dir, options)
             .map_err(|err| anyhow::anyhow!("opening the index in {}: {err}", data_dir.display()))?;
         let matcher = crate::query::matcher(&settings)?;
+        let suggester = Arc::new(marketlounge_index::suggest::Suggester::new(matcher.interpreter()));
+        let engine = Arc::new(engine);
+        // Company names of the segments already there, off the request path.
+        let (warm_suggester, warm_engine) = (Arc::clone(&suggester), Arc::clone(&engine));
+        std::thread::Builder::new().name("suggest-warm".into()).spawn(move || {
+            if let Err(err) = warm_suggester.warm(&warm_engine.snapshot()) {
+                tracing::error!(%err, "warming the typeahead index failed");
+            }
+        })?;
         Ok(AppState {
             settings,
             data_dir: data_dir.to_owned(),
-            engine: Arc::new(engine),
+            engine,
             tasks: admin::Tasks::default(),
             scrub: parking_lot::Mutex::new(None),
             matcher,
             query_embedder,
             search_permits: Arc::new(tokio::sync::Semaphore::new(search_threads.max(1))),
+            suggester,
         })
     }
 }
@@ -103,6 +116,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/api/v1/match", post(search::match_companies))
+        .route("/api/v1/suggest", get(suggest::suggest))
         .route("/api/v1/companies", post(companies::upsert))
         .route("/api/v1/companies/{id}", get(companies::get_company).delete(companies::delete_company))
         .route("/admin/reindex", post(admin::reindex))

@@ -206,6 +206,26 @@ impl Segment {
         self.id_map.get(id.to_be_bytes()).map(|ord| ord as u32)
     }
 
+    /// Every stored record with its ordinal, reading the document store block by block (a
+    /// bulk pass; [`Self::source`] is for one document).
+    pub fn for_each_source(&self, mut f: impl FnMut(u32, &[u8])) -> Result<(), IndexError> {
+        let lexical = || IndexError::lexical(self.dir().join(TANTIVY_DIR));
+        for reader in self.searcher.segment_readers() {
+            let ords = reader.fast_fields().u64("ord").map_err(lexical())?;
+            let store = reader.get_store_reader(1).map_err(|err| lexical()(err.into()))?;
+            for (doc, stored) in store.iter::<tantivy::TantivyDocument>(None).enumerate() {
+                let stored = stored.map_err(lexical())?;
+                use tantivy::schema::Value;
+                if let (Some(ord), Some(bytes)) =
+                    (ords.first(doc as u32), stored.get_first(self.fields.source).and_then(|v| v.as_bytes()))
+                {
+                    f(ord as u32, bytes);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The stored record (compact JSON) of the document at `ord`.
     pub fn source(&self, ord: u32) -> Result<Option<Vec<u8>>, IndexError> {
         let Some(id) = self.ids.id(ord) else { return Ok(None) };

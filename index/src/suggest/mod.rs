@@ -21,7 +21,10 @@ use std::sync::OnceLock;
 use fst::raw::{Fst, Node, Output};
 use fst::{Map, MapBuilder};
 use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder, SINK_STATE};
+
+mod sources;
 use serde::Serialize;
+pub use sources::{SYNC_BUILD_MAX, Suggester, Suggestions};
 
 /// Keys a prefix may match and still be scanned; above, its top list is stored.
 pub const SCAN_MAX: usize = 256;
@@ -85,6 +88,15 @@ pub struct Suggestion {
     pub edits: u8,
 }
 
+/// A match before it is shown: which entry (and where), how far, how good.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    hit: Hit,
+    pub edits: u8,
+    /// The entry's weight (less inside the text), over 1 + edits.
+    pub score: f32,
+}
+
 /// The normalised form of a text — folded, alphanumerics and single spaces — with, for each of
 /// its bytes, the byte offset in the original text it comes from.
 pub fn normalise(text: &str) -> (String, Vec<usize>) {
@@ -116,6 +128,18 @@ pub fn normalise(text: &str) -> (String, Vec<usize>) {
         }
     }
     (out, origin)
+}
+
+/// Where the words of a normalised text start, as indexed: the text's start, then every word
+/// of two characters or more ("d" of "d'études" and "l" of "l'Arve" are elisions nobody types
+/// to find the word after), [`MAX_WORD_STARTS`] at most.
+pub fn word_starts(norm: &str) -> impl Iterator<Item = usize> + '_ {
+    let later = norm.match_indices(' ').map(|(i, _)| i + 1).filter(move |&start| {
+        // At least two characters before the next space (or the end).
+        let word = &norm[start..];
+        word.split(' ').next().is_some_and(|w| w.chars().nth(1).is_some())
+    });
+    std::iter::once(0).chain(later).take(MAX_WORD_STARTS)
 }
 
 /// Edits allowed for a query of `chars` characters.
@@ -154,27 +178,49 @@ impl std::fmt::Debug for SuggestIndex {
     }
 }
 
+/// Weight of a match inside a text (at a later word) relative to one at its start: "d" should
+/// offer "Découpe" before "Traitement de surface".
+pub const INFIX_FACTOR: f32 = 0.8;
+
+/// A match: an entry and where in its text (`entry << 1 | 1` for a later word's start). Keys end
+/// with it and the FST maps them to it.
+type Hit = u32;
+
+fn hit(entry: u32, infix: bool) -> Hit {
+    entry << 1 | u32::from(infix)
+}
+
+fn entry_of(hit: Hit) -> u32 {
+    hit >> 1
+}
+
+fn hit_weight(entries: &[Entry], hit: Hit) -> f32 {
+    let weight = entries[entry_of(hit) as usize].weight;
+    if hit & 1 == 1 { weight * INFIX_FACTOR } else { weight }
+}
+
 /// Heavier first, then shorter text, then the text, then the entry: a total order.
-fn heavier(entries: &[Entry], a: u32, b: u32) -> std::cmp::Ordering {
-    let (x, y) = (&entries[a as usize], &entries[b as usize]);
-    y.weight
-        .total_cmp(&x.weight)
+fn heavier(entries: &[Entry], a: Hit, b: Hit) -> std::cmp::Ordering {
+    let (x, y) = (&entries[entry_of(a) as usize], &entries[entry_of(b) as usize]);
+    hit_weight(entries, b)
+        .total_cmp(&hit_weight(entries, a))
         .then_with(|| x.text.len().cmp(&y.text.len()))
         .then_with(|| x.text.cmp(&y.text))
         .then_with(|| a.cmp(&b))
 }
 
-/// The `k` heaviest distinct entries of `ids`, heaviest first.
-fn top_k(entries: &[Entry], ids: impl IntoIterator<Item = u32>, k: usize) -> Vec<u32> {
-    let mut ids: Vec<u32> = ids.into_iter().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.len() > k {
-        ids.select_nth_unstable_by(k, |a, b| heavier(entries, *a, *b));
-        ids.truncate(k);
+/// The `k` heaviest distinct entries among `hits` (each at its best place), heaviest first.
+fn top_k(entries: &[Entry], hits: impl IntoIterator<Item = Hit>, k: usize) -> Vec<Hit> {
+    let mut hits: Vec<Hit> = hits.into_iter().collect();
+    // Per entry, the start of the text (even) before a later word (odd).
+    hits.sort_unstable();
+    hits.dedup_by_key(|h| entry_of(*h));
+    if hits.len() > k {
+        hits.select_nth_unstable_by(k, |a, b| heavier(entries, *a, *b));
+        hits.truncate(k);
     }
-    ids.sort_by(|a, b| heavier(entries, *a, *b));
-    ids
+    hits.sort_by(|a, b| heavier(entries, *a, *b));
+    hits
 }
 
 impl SuggestIndex {
@@ -190,8 +236,7 @@ impl SuggestIndex {
         for (idx, entry) in entries.iter().enumerate() {
             let (norm, _) = normalise(&entry.text);
             let bytes = norm.as_bytes();
-            let starts = std::iter::once(0).chain(norm.match_indices(' ').map(|(i, _)| i + 1));
-            for start in starts.take(MAX_WORD_STARTS) {
+            for start in word_starts(&norm) {
                 let mut end = (start + MAX_KEY_BYTES).min(bytes.len());
                 while !norm.is_char_boundary(end) {
                     end -= 1;
@@ -199,7 +244,7 @@ impl SuggestIndex {
                 let mut key = Vec::with_capacity(end - start + 5);
                 key.extend_from_slice(&bytes[start..end]);
                 key.push(0);
-                key.extend_from_slice(&(idx as u32).to_be_bytes());
+                key.extend_from_slice(&hit(idx as u32, start > 0).to_be_bytes());
                 keys.push(key);
             }
         }
@@ -209,8 +254,8 @@ impl SuggestIndex {
         heavy_prefixes(&entries, &keys, 0, keys.len(), 0, &mut top);
         let mut builder = MapBuilder::memory();
         for key in &keys {
-            let entry = u32::from_be_bytes(key[key.len() - 4..].try_into().expect("4 bytes"));
-            builder.insert(key, u64::from(entry)).expect("sorted, distinct keys");
+            let hit = u32::from_be_bytes(key[key.len() - 4..].try_into().expect("4 bytes"));
+            builder.insert(key, u64::from(hit)).expect("sorted, distinct keys");
         }
         let keys = Map::new(builder.into_inner().expect("in memory")).expect("just built");
         SuggestIndex { entries, keys, top }
@@ -236,43 +281,78 @@ impl SuggestIndex {
     /// Up to `k` completions (at most [`TOP_MAX`]) of `query`: exact matches, heaviest first,
     /// then — with typo tolerance and when exact ones are fewer than `k` — fuzzy ones.
     pub fn suggest(&self, query: &str, k: usize, fuzzy: bool) -> Vec<Suggestion> {
-        let k = k.min(TOP_MAX);
+        self.suggest_where(query, k, fuzzy, &|_| true)
+    }
+
+    /// [`Self::suggest`] among the entries `keep` accepts (a segment's live documents).
+    pub fn suggest_where(&self, query: &str, k: usize, fuzzy: bool, keep: &dyn Fn(u32) -> bool) -> Vec<Suggestion> {
         let (norm, _) = normalise(query);
+        self.candidates(&norm, k, fuzzy, keep).into_iter().map(|c| self.suggestion(c, &norm)).collect()
+    }
+
+    /// The matches of a normalised query, best first, without their text: what
+    /// [`Suggester`] merges across sources before materialising the `k` it returns.
+    pub fn candidates(&self, norm: &str, k: usize, fuzzy: bool, keep: &dyn Fn(u32) -> bool) -> Vec<Candidate> {
+        let k = k.min(TOP_MAX);
         if k == 0 || norm.is_empty() {
             return Vec::new();
         }
-        let exact = self.complete_normalised(norm.as_bytes(), k);
-        let mut out: Vec<Suggestion> = exact.iter().map(|&e| self.suggestion(e, &norm, 0)).collect();
+        let candidate = |hit: Hit, edits: u8| Candidate {
+            hit,
+            edits,
+            score: hit_weight(&self.entries, hit) / (1.0 + f32::from(edits)),
+        };
+        let exact = self.complete_normalised(norm.as_bytes(), k, keep);
+        let mut out: Vec<Candidate> = exact.iter().map(|&h| candidate(h, 0)).collect();
         let edits = if fuzzy { allowed_edits(norm.chars().count()) } else { 0 };
         if out.len() < k && edits > 0 {
-            let dfa = automaton_builder(edits).build_prefix_dfa(&norm);
-            let mut found: HashMap<u32, u8> = HashMap::new();
-            self.fuzzy(&dfa, &mut found);
-            for e in &exact {
-                found.remove(e);
+            // Entry → (edits, its best hit). One edit first: when that finds enough, the
+            // matches two edits away would rank after them anyway, and their walk is the costly one.
+            let mut found: HashMap<u32, (u8, Hit)> = HashMap::new();
+            let fst = self.keys.as_fst();
+            for allowed in 1..=edits {
+                found.clear();
+                let dfa = automaton_builder(allowed).build_prefix_dfa(norm);
+                let mut walk = Walk { index: self, fst, dfa: &dfa, keep, need: k + exact.len(), path: Vec::new() };
+                walk.visit(fst.root(), dfa.initial_state(), Output::zero(), &mut found);
+                for h in &exact {
+                    found.remove(&entry_of(*h));
+                }
+                if found.len() >= k - out.len() {
+                    break;
+                }
             }
-            let mut fuzzy: Vec<(u32, u8)> = found.into_iter().collect();
-            fuzzy.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| heavier(&self.entries, a.0, b.0)));
-            out.extend(fuzzy.into_iter().take(k - out.len()).map(|(e, d)| self.suggestion(e, &norm, d.max(1))));
+            let mut fuzzy: Vec<(u8, Hit)> = found.into_values().collect();
+            let order = |a: &(u8, Hit), b: &(u8, Hit)| a.0.cmp(&b.0).then_with(|| heavier(&self.entries, a.1, b.1));
+            let wanted = k - out.len();
+            if fuzzy.len() > wanted {
+                // Thousands may match a short query within its edits: select, then sort the few.
+                fuzzy.select_nth_unstable_by(wanted, order);
+                fuzzy.truncate(wanted);
+            }
+            fuzzy.sort_by(order);
+            out.extend(fuzzy.into_iter().map(|(d, h)| candidate(h, d.max(1))));
         }
         out
     }
 
-    /// The `k` heaviest entries (indexes into [`Self::entries`]) that `query` completes
+    /// The entry a candidate designates.
+    pub fn entry(&self, candidate: &Candidate) -> &Entry {
+        &self.entries[entry_of(candidate.hit) as usize]
+    }
+
+    /// The `k` heaviest kept entries (indexes into [`Self::entries`]) that `query` completes
     /// exactly: the fast path [`scan`] checks.
-    pub fn complete(&self, query: &str, k: usize) -> Vec<u32> {
+    pub fn complete(&self, query: &str, k: usize, keep: &dyn Fn(u32) -> bool) -> Vec<u32> {
         let (norm, _) = normalise(query);
         if norm.is_empty() || k == 0 {
             return Vec::new();
         }
-        self.complete_normalised(norm.as_bytes(), k.min(TOP_MAX))
+        self.complete_normalised(norm.as_bytes(), k.min(TOP_MAX), keep).into_iter().map(entry_of).collect()
     }
 
-    /// The `k` heaviest entries with a key starting with `prefix`.
-    fn complete_normalised(&self, prefix: &[u8], k: usize) -> Vec<u32> {
-        if let Some(list) = self.top.get(prefix) {
-            return list.iter().take(k).copied().collect();
-        }
+    /// The `k` heaviest kept entries with a key starting with `prefix` (their best hits).
+    fn complete_normalised(&self, prefix: &[u8], k: usize, keep: &dyn Fn(u32) -> bool) -> Vec<Hit> {
         let fst = self.keys.as_fst();
         let mut node = fst.root();
         let mut output = Output::zero();
@@ -282,43 +362,71 @@ impl SuggestIndex {
             output = output.cat(t.out);
             node = fst.node(t.addr);
         }
-        let mut ids = Vec::new();
-        collect(fst, node, output, &mut ids);
+        let (ids, sorted) = self.below(prefix, node, output, k, keep);
+        if sorted {
+            return ids.into_iter().take(k).collect();
+        }
         top_k(&self.entries, ids, k)
     }
 
-    /// Entries whose key has a prefix within the automaton's distance, with that distance
-    /// (the smallest found).
-    fn fuzzy(&self, dfa: &DFA, found: &mut HashMap<u32, u8>) {
-        let fst = self.keys.as_fst();
-        let mut path = Vec::with_capacity(64);
-        self.walk(fst, dfa, fst.root(), dfa.initial_state(), Output::zero(), &mut path, found);
+    /// The kept entries below a node (at `path`), enough of them to hold the `need` heaviest:
+    /// the stored list of a heavy prefix (heaviest first: `true`) when it keeps `need` of them,
+    /// every key below otherwise (unordered: `false`).
+    fn below(
+        &self,
+        path: &[u8],
+        node: Node<'_>,
+        output: Output,
+        need: usize,
+        keep: &dyn Fn(u32) -> bool,
+    ) -> (Vec<u32>, bool) {
+        if let Some(list) = self.top.get(path) {
+            let kept: Vec<Hit> = list.iter().copied().filter(|&h| keep(entry_of(h))).collect();
+            // A list shorter than TOP_MAX holds every entry below.
+            if kept.len() >= need || list.len() < TOP_MAX {
+                return (kept, true);
+            }
+        }
+        let mut ids = Vec::new();
+        collect(self.keys.as_fst(), node, output, &mut ids);
+        ids.retain(|&h| keep(entry_of(h)));
+        (ids, false)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn walk(
-        &self,
-        fst: &Fst<Vec<u8>>,
-        dfa: &DFA,
-        node: Node<'_>,
-        state: u32,
-        output: Output,
-        path: &mut Vec<u8>,
-        found: &mut HashMap<u32, u8>,
-    ) {
-        if let Distance::Exact(d) = dfa.distance(state) {
+    /// A candidate with its text and where the (normalised) query matched it.
+    pub fn suggestion(&self, candidate: Candidate, norm: &str) -> Suggestion {
+        let e = self.entry(&candidate);
+        Suggestion {
+            text: e.text.clone(),
+            kind: e.kind,
+            id: e.id.clone(),
+            highlight: highlight(&e.text, norm),
+            score: candidate.score,
+            edits: candidate.edits,
+        }
+    }
+}
+
+/// A Levenshtein prefix automaton's walk over the keys.
+struct Walk<'a> {
+    index: &'a SuggestIndex,
+    fst: &'a Fst<Vec<u8>>,
+    dfa: &'a DFA,
+    keep: &'a dyn Fn(u32) -> bool,
+    need: usize,
+    path: Vec<u8>,
+}
+
+impl Walk<'_> {
+    /// Entries whose key has a prefix within the automaton's distance, with that distance
+    /// (the smallest found).
+    fn visit(&mut self, node: Node<'_>, state: u32, output: Output, found: &mut HashMap<u32, (u8, Hit)>) {
+        if let Distance::Exact(d) = self.dfa.distance(state) {
             // A prefix automaton accepts everything below an accepted node.
-            let ids = match self.top.get(path.as_slice()) {
-                Some(list) => list.to_vec(),
-                None => {
-                    let mut ids = Vec::new();
-                    collect(fst, node, output, &mut ids);
-                    ids
-                }
-            };
-            for id in ids {
-                let entry = found.entry(id).or_insert(d);
-                *entry = (*entry).min(d);
+            let (ids, _) = self.index.below(&self.path, node, output, self.need, self.keep);
+            for h in ids {
+                let best = found.entry(entry_of(h)).or_insert((d, h));
+                *best = (*best).min((d, h));
             }
             return;
         }
@@ -327,25 +435,13 @@ impl SuggestIndex {
                 // The end of a text: what follows is the entry number, not text.
                 continue;
             }
-            let next = dfa.transition(state, t.inp);
+            let next = self.dfa.transition(state, t.inp);
             if next == SINK_STATE {
                 continue;
             }
-            path.push(t.inp);
-            self.walk(fst, dfa, fst.node(t.addr), next, output.cat(t.out), path, found);
-            path.pop();
-        }
-    }
-
-    fn suggestion(&self, entry: u32, query: &str, edits: u8) -> Suggestion {
-        let e = &self.entries[entry as usize];
-        Suggestion {
-            text: e.text.clone(),
-            kind: e.kind,
-            id: e.id.clone(),
-            highlight: highlight(&e.text, query),
-            score: e.weight / (1.0 + f32::from(edits)),
-            edits,
+            self.path.push(t.inp);
+            self.visit(self.fst.node(t.addr), next, output.cat(t.out), found);
+            self.path.pop();
         }
     }
 }
@@ -397,7 +493,7 @@ pub fn highlight(text: &str, query: &str) -> Vec<[usize; 2]> {
     if norm.is_empty() || query.is_empty() {
         return Vec::new();
     }
-    let starts: Vec<usize> = std::iter::once(0).chain(norm.match_indices(' ').map(|(i, _)| i + 1)).collect();
+    let starts: Vec<usize> = word_starts(&norm).collect();
     let start = starts
         .iter()
         .copied()
@@ -412,6 +508,10 @@ pub fn highlight(text: &str, query: &str) -> Vec<[usize; 2]> {
         .unwrap_or(0);
     let mut end = (start + query.len()).min(norm.len());
     while !norm.is_char_boundary(end) {
+        end -= 1;
+    }
+    // A space's origin is the next word's first character: never end on one.
+    while end > start + 1 && norm.as_bytes()[end - 1] == b' ' {
         end -= 1;
     }
     // Original byte range: from the first byte of the match to the end of its last character.
@@ -441,25 +541,24 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 
 /// The naive reference: every entry a query completes, by scanning all of them (for tests and
 /// for checking the fast path).
-pub fn scan(entries: &[Entry], query: &str, k: usize) -> Vec<u32> {
+pub fn scan(entries: &[Entry], query: &str, k: usize, keep: &dyn Fn(u32) -> bool) -> Vec<u32> {
     let (norm, _) = normalise(query);
     if norm.is_empty() || k == 0 {
         return Vec::new();
     }
     let k = k.min(TOP_MAX);
-    let matching = entries.iter().enumerate().filter_map(|(i, e)| {
+    let matching = entries.iter().enumerate().filter(|(i, _)| keep(*i as u32)).filter_map(|(i, e)| {
         let (text, _) = normalise(&e.text);
-        let starts = std::iter::once(0).chain(text.match_indices(' ').map(|(i, _)| i + 1));
-        starts
-            .take(MAX_WORD_STARTS)
-            .any(|s| {
+        // The first matching word start: the text's own start when it matches.
+        word_starts(&text)
+            .find(|&s| {
                 let mut end = (s + MAX_KEY_BYTES).min(text.len());
                 while !text.is_char_boundary(end) {
                     end -= 1;
                 }
                 text[s..end].starts_with(&norm)
             })
-            .then_some(i as u32)
+            .map(|s| hit(i as u32, s > 0))
     });
     let mut entries_w = entries.to_vec();
     for e in &mut entries_w {
@@ -467,5 +566,5 @@ pub fn scan(entries: &[Entry], query: &str, k: usize) -> Vec<u32> {
             e.weight = 0.0;
         }
     }
-    top_k(&entries_w, matching, k)
+    top_k(&entries_w, matching, k).into_iter().map(entry_of).collect()
 }

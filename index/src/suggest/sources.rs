@@ -1,0 +1,314 @@
+//! What typeahead suggests, and how heavy each thing is: glossary concepts (labels and synonyms,
+//! French and English), places, company names (per segment, weighted by the opportunity prior,
+//! deleted companies left out), and popular past queries (the kind exists; the log that feeds it
+//! comes with query logging).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::{Candidate, Entry, Kind, SuggestIndex, Suggestion, TOP_MAX};
+use crate::dict::gazetteer::PlaceKind;
+use crate::engine::{LiveSegment, Snapshot};
+use crate::interpret::Interpreter;
+use crate::record::ConceptLevel;
+use crate::segment::IndexError;
+
+/// Segments up to this many documents get their company index built on the request that first
+/// needs it (tens of milliseconds); larger ones are built on a background thread meanwhile, and
+/// answers say they are incomplete until it is ready.
+pub const SYNC_BUILD_MAX: u32 = 50_000;
+
+/// The opportunity probability assumed where none is known.
+const NEUTRAL_OPPORTUNITY: f32 = 0.1;
+
+/// Weight of a company: a base plus the opportunity probability's share.
+fn company_weight(opportunity: Option<f32>) -> f32 {
+    let p = opportunity.filter(|p| p.is_finite()).unwrap_or(NEUTRAL_OPPORTUNITY).clamp(0.0, 1.0);
+    0.2 + 0.6 * p
+}
+
+/// Weight of a concept by level: a métier before its operations, before their variants.
+fn concept_weight(level: ConceptLevel) -> f32 {
+    match level {
+        ConceptLevel::Metier => 1.0,
+        ConceptLevel::Operation => 0.85,
+        ConceptLevel::Variante => 0.7,
+    }
+}
+
+/// A segment's company names, for the segment as it was read (its id and which prior columns).
+struct CompanyNames {
+    index: SuggestIndex,
+    /// Entry → ordinal in the segment.
+    ords: Vec<u32>,
+}
+
+type SegmentKey = (u64, usize);
+
+fn segment_key(live: &LiveSegment) -> SegmentKey {
+    (live.segment.id(), live.priors.as_ref().map_or(0, |p| Arc::as_ptr(p) as usize))
+}
+
+/// The answer to a typeahead request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Suggestions {
+    pub suggestions: Vec<Suggestion>,
+    /// Some company names were left out: a large segment's index is still being built.
+    pub incomplete: bool,
+}
+
+/// Every source of suggestions, ready to answer.
+pub struct Suggester {
+    concepts: SuggestIndex,
+    /// (label, concept id) of every glossary concept, for [`Suggester::keystroke_saving`].
+    labels: Vec<(String, String)>,
+    locations: SuggestIndex,
+    queries: SuggestIndex,
+    companies: Arc<Mutex<HashMap<SegmentKey, Arc<CompanyNames>>>>,
+    building: Arc<Mutex<HashSet<SegmentKey>>>,
+}
+
+impl std::fmt::Debug for Suggester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Suggester")
+            .field("concepts", &self.concepts.len())
+            .field("locations", &self.locations.len())
+            .field("queries", &self.queries.len())
+            .field("company_segments", &self.companies.lock().len())
+            .finish()
+    }
+}
+
+impl Suggester {
+    /// Concepts and places from the interpreter's dictionaries; company names come from each
+    /// snapshot's segments as requests need them.
+    pub fn new(interpreter: &Interpreter) -> Suggester {
+        Suggester {
+            concepts: SuggestIndex::build(concept_entries(interpreter)),
+            labels: interpreter.glossary().concepts().iter().map(|c| (c.label.clone(), c.id.clone())).collect(),
+            locations: SuggestIndex::build(location_entries(interpreter)),
+            queries: SuggestIndex::build(Vec::new()),
+            companies: Arc::default(),
+            building: Arc::default(),
+        }
+    }
+
+    /// Up to `k` suggestions of the given kinds (all when empty): exact completions first,
+    /// then — when `fuzzy` and they are fewer than `k` — the ones within the typo allowance;
+    /// within each, by score.
+    pub fn suggest(
+        &self,
+        snapshot: &Snapshot,
+        query: &str,
+        k: usize,
+        kinds: &[Kind],
+        fuzzy: bool,
+    ) -> Result<Suggestions, IndexError> {
+        let k = k.min(TOP_MAX);
+        let (norm, _) = super::normalise(query);
+        let wanted = |kind: Kind| kinds.is_empty() || kinds.contains(&kind);
+        // Candidates of every source (with the index they come from), merged, then only the
+        // best k materialised (text, highlight).
+        let mut incomplete = false;
+        let mut segments = Vec::new();
+        if wanted(Kind::Company) {
+            for live in &snapshot.segments {
+                match self.company_names(live)? {
+                    Some(names) => segments.push((live, names)),
+                    None => incomplete = true,
+                }
+            }
+            self.forget_unused(snapshot);
+        }
+        let mut all: Vec<(Candidate, &SuggestIndex)> = Vec::new();
+        for (kind, index) in
+            [(Kind::Concept, &self.concepts), (Kind::Location, &self.locations), (Kind::Query, &self.queries)]
+        {
+            if wanted(kind) {
+                all.extend(index.candidates(&norm, k, fuzzy, &|_| true).into_iter().map(|c| (c, index)));
+            }
+        }
+        for (live, names) in &segments {
+            let keep = |entry: u32| live.is_live(names.ords[entry as usize]);
+            all.extend(names.index.candidates(&norm, k, fuzzy, &keep).into_iter().map(|c| (c, &names.index)));
+        }
+        // Exact before fuzzy, then by score, then text; one suggestion per thing.
+        all.sort_by(|(a, sa), (b, sb)| {
+            a.edits
+                .cmp(&b.edits)
+                .then_with(|| b.score.total_cmp(&a.score))
+                .then_with(|| sa.entry(a).text.cmp(&sb.entry(b).text))
+        });
+        let mut seen = HashSet::new();
+        let mut suggestions = Vec::with_capacity(k);
+        for (candidate, index) in all {
+            let entry = index.entry(&candidate);
+            if seen.insert((entry.kind, entry.id.as_deref().unwrap_or(&entry.text).to_owned())) {
+                suggestions.push(index.suggestion(candidate, &norm));
+                if suggestions.len() == k {
+                    break;
+                }
+            }
+        }
+        Ok(Suggestions { suggestions, incomplete })
+    }
+
+    /// The share of a concept label's characters a user need not type before the concept is
+    /// among the first `top` concept suggestions, averaged over the glossary's labels (0 for a
+    /// label never reached). With `typo`, the typed part has one character replaced (the middle
+    /// one), so the label can only be reached once typo tolerance applies.
+    pub fn keystroke_saving(&self, top: usize, typo: bool) -> f64 {
+        let mut total = 0.0;
+        for (label, id) in &self.labels {
+            let chars: Vec<char> = label.chars().collect();
+            let reached = (1..=chars.len()).find(|&typed| {
+                let mut prefix: Vec<char> = chars[..typed].to_vec();
+                if typo {
+                    let middle = typed / 2;
+                    prefix[middle] = if prefix[middle] == 'x' { 'q' } else { 'x' };
+                }
+                let prefix: String = prefix.into_iter().collect();
+                self.concepts.suggest(&prefix, top, true).iter().any(|s| s.id.as_deref() == Some(id))
+            });
+            if let Some(typed) = reached {
+                total += (chars.len() - typed) as f64 / chars.len() as f64;
+            }
+        }
+        total / self.labels.len().max(1) as f64
+    }
+
+    /// Builds the company index of every segment of `snapshot` that lacks one (for warming up
+    /// after opening or publishing, off the request path).
+    pub fn warm(&self, snapshot: &Snapshot) -> Result<(), IndexError> {
+        for live in &snapshot.segments {
+            let key = segment_key(live);
+            let missing = !self.companies.lock().contains_key(&key);
+            if missing {
+                let names = Arc::new(build_company_names(live)?);
+                self.companies.lock().insert(key, names);
+            }
+        }
+        Ok(())
+    }
+
+    fn company_names(&self, live: &LiveSegment) -> Result<Option<Arc<CompanyNames>>, IndexError> {
+        let key = segment_key(live);
+        if let Some(names) = self.companies.lock().get(&key) {
+            return Ok(Some(Arc::clone(names)));
+        }
+        if live.segment.doc_count() <= SYNC_BUILD_MAX {
+            let names = Arc::new(build_company_names(live)?);
+            self.companies.lock().insert(key, Arc::clone(&names));
+            return Ok(Some(names));
+        }
+        if self.building.lock().insert(key) {
+            let live_dir = live.segment.dir().to_owned();
+            let (companies, building, live) = (Arc::clone(&self.companies), Arc::clone(&self.building), live.clone());
+            std::thread::Builder::new()
+                .name("suggest-build".into())
+                .spawn(move || {
+                    match build_company_names(&live) {
+                        Ok(names) => {
+                            companies.lock().insert(key, Arc::new(names));
+                        }
+                        Err(err) => tracing::error!(segment = key.0, %err, "building the company suggestions failed"),
+                    }
+                    building.lock().remove(&key);
+                })
+                .map_err(|source| {
+                    self.building.lock().remove(&key);
+                    IndexError::Io { path: live_dir, source }
+                })?;
+        }
+        Ok(None)
+    }
+
+    /// Drops the indexes of segments no longer in the live set (merged away).
+    fn forget_unused(&self, snapshot: &Snapshot) {
+        let mut companies = self.companies.lock();
+        if companies.len() > snapshot.segments.len() {
+            let live: HashSet<SegmentKey> = snapshot.segments.iter().map(segment_key).collect();
+            companies.retain(|key, _| live.contains(key));
+        }
+    }
+}
+
+fn build_company_names(live: &LiveSegment) -> Result<CompanyNames, IndexError> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        id: String,
+        name: String,
+    }
+    let opportunity = live.prior_column("opportunity");
+    let mut entries = Vec::with_capacity(live.segment.doc_count() as usize);
+    let mut ords = Vec::with_capacity(entries.capacity());
+    let mut undecodable = 0usize;
+    live.segment.for_each_source(|ord, bytes| match serde_json::from_slice::<Named>(bytes) {
+        Ok(named) => {
+            let p = opportunity.and_then(|c| c.get(ord as usize)).copied();
+            entries.push(Entry {
+                text: named.name,
+                kind: Kind::Company,
+                id: Some(named.id),
+                weight: company_weight(p),
+            });
+            ords.push(ord);
+        }
+        Err(_) => undecodable += 1,
+    })?;
+    if undecodable > 0 {
+        return Err(IndexError::Corrupt(format!(
+            "{}: {undecodable} stored records have no readable id and name",
+            live.segment.dir().display()
+        )));
+    }
+    Ok(CompanyNames { index: SuggestIndex::build(entries), ords })
+}
+
+fn concept_entries(interpreter: &Interpreter) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for concept in interpreter.glossary().concepts() {
+        let weight = concept_weight(concept.level);
+        let mut add = |text: &str, factor: f32| {
+            if !text.trim().is_empty() {
+                entries.push(Entry {
+                    text: text.to_owned(),
+                    kind: Kind::Concept,
+                    id: Some(concept.id.clone()),
+                    weight: weight * factor,
+                });
+            }
+        };
+        add(&concept.label, 1.0);
+        for synonym in &concept.synonyms {
+            add(synonym, 0.9);
+        }
+        if let Some(label) = &concept.label_en {
+            add(label, 0.8);
+        }
+        for synonym in &concept.synonyms_en {
+            add(synonym, 0.7);
+        }
+    }
+    entries
+}
+
+fn location_entries(interpreter: &Interpreter) -> Vec<Entry> {
+    let gazetteer = interpreter.gazetteer();
+    let places: Vec<_> = (0..gazetteer.len()).map(|i| gazetteer.place(i)).collect();
+    let max_population = places.iter().map(|p| p.population).max().unwrap_or(1).max(1) as f32;
+    places
+        .into_iter()
+        .map(|place| {
+            let text = match (&place.kind, &place.departement) {
+                (PlaceKind::Commune, Some(dep)) => format!("{} ({dep})", place.name),
+                (PlaceKind::Departement, _) => format!("{} ({})", place.name, place.code),
+                _ => place.name.clone(),
+            };
+            let weight = 0.3 + 0.5 * (1.0 + place.population as f32).ln() / (1.0 + max_population).ln();
+            Entry { text, kind: Kind::Location, id: Some(place.code.clone()), weight }
+        })
+        .collect()
+}

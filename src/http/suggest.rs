@@ -1,0 +1,127 @@
+//! `GET /api/v1/suggest?q=…&k=8&kinds=concept,company&fuzzy=true`: typeahead completions.
+//!
+//! The query string is decoded byte-exactly: a parameter that is not UTF-8, an unknown
+//! parameter, a `k` or `kinds` that does not parse, or a `q` that is empty or longer than the
+//! limit is a 400 naming the parameter. `k` above the maximum is clamped to it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use marketlounge_index::suggest::{Kind, Suggestion, TOP_MAX};
+
+use super::{AppState, blocking};
+use crate::error::{ApiError, ErrorCode};
+
+/// Longest `q` accepted, in bytes.
+pub const MAX_SUGGEST_QUERY_BYTES: usize = 256;
+/// `k` when not given.
+pub const DEFAULT_K: usize = 8;
+
+#[derive(Debug, serde::Serialize)]
+pub struct SuggestResponse {
+    pub suggestions: Vec<Suggestion>,
+    /// Company names of a large new segment are still being indexed for typeahead.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
+    pub took_us: u64,
+}
+
+/// A parsed request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuggestParams {
+    pub q: String,
+    pub k: usize,
+    pub kinds: Vec<Kind>,
+    pub fuzzy: bool,
+}
+
+fn invalid(parameter: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorCode::InvalidField, format!("query parameter {parameter}: {message}"))
+        .with_details(serde_json::json!({ "field": parameter }))
+}
+
+/// The parameters of a raw query string, or a 400 naming the one that is wrong.
+pub fn parse_params(raw: Option<&str>) -> Result<SuggestParams, ApiError> {
+    let mut params = SuggestParams { q: String::new(), k: DEFAULT_K, kinds: Vec::new(), fuzzy: true };
+    let mut seen_q = false;
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |text: &str, what: &str| -> Result<String, ApiError> {
+            let plus = text.replace('+', " ");
+            let bytes: Vec<u8> = percent_encoding::percent_decode_str(&plus).collect();
+            String::from_utf8(bytes)
+                .map_err(|err| invalid(what, format!("is not UTF-8 (byte {})", err.utf8_error().valid_up_to())))
+        };
+        let name = decode(name, "name")?;
+        let value = decode(value, &name)?;
+        match name.as_str() {
+            "q" => {
+                if value.len() > MAX_SUGGEST_QUERY_BYTES {
+                    return Err(invalid(
+                        "q",
+                        format!("is {} bytes, the limit is {MAX_SUGGEST_QUERY_BYTES}", value.len()),
+                    ));
+                }
+                params.q = value;
+                seen_q = true;
+            }
+            "k" => {
+                let k: usize = value.parse().map_err(|_| invalid("k", format!("{value:?} is not a whole number")))?;
+                if k == 0 {
+                    return Err(invalid("k", "must be at least 1"));
+                }
+                params.k = k.min(TOP_MAX);
+            }
+            "kinds" => {
+                params.kinds = value
+                    .split(',')
+                    .filter(|k| !k.is_empty())
+                    .map(|k| {
+                        Kind::parse(k).ok_or_else(|| {
+                            invalid("kinds", format!("{k:?} is not one of concept, company, location, query"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "fuzzy" => {
+                params.fuzzy = match value.as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(invalid("fuzzy", format!("{value:?} is not true or false"))),
+                };
+            }
+            other => return Err(invalid(other, "unknown parameter (q, k, kinds, fuzzy)")),
+        }
+    }
+    if !seen_q || params.q.trim().is_empty() {
+        return Err(invalid("q", "is required and must not be empty"));
+    }
+    if params.q.chars().any(|c| c.is_control()) {
+        return Err(invalid("q", "contains control characters"));
+    }
+    Ok(params)
+}
+
+pub async fn suggest(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<SuggestResponse>, ApiError> {
+    let started = Instant::now();
+    let params = parse_params(raw.as_deref())?;
+    let worker = Arc::clone(&state);
+    let found = blocking(move || {
+        let snapshot = worker.engine.snapshot();
+        worker
+            .suggester
+            .suggest(&snapshot, &params.q, params.k, &params.kinds, params.fuzzy)
+            .map_err(|err| ApiError::internal(&err))
+    })
+    .await??;
+    Ok(Json(SuggestResponse {
+        suggestions: found.suggestions,
+        incomplete: found.incomplete,
+        took_us: started.elapsed().as_micros() as u64,
+    }))
+}

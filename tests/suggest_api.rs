@@ -1,0 +1,123 @@
+//! `GET /api/v1/suggest` over HTTP: completions from concepts, places and company names
+//! (snapshots), deletions respected, and bad query strings answered 400 with the parameter named.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use marketlounge::http::{AppState, app};
+use marketlounge::settings::Settings;
+use marketlounge_index::record::Company;
+use tower::ServiceExt;
+
+mod common;
+
+const NAMES: [&str; 6] = [
+    "Découpe Laser Dauphiné",
+    "Laser Inox Lyonnais",
+    "Usinage Rhône Précision",
+    "Décolletage de l'Arve",
+    "Électroérosion Savoie",
+    "Forez Mécanique",
+];
+
+fn state() -> (tempfile::TempDir, Arc<AppState>) {
+    let data = tempfile::tempdir().unwrap();
+    let state = Arc::new(AppState::open(Settings::default_settings(), data.path()).unwrap());
+    let companies: Vec<Company> = NAMES
+        .iter()
+        .enumerate()
+        .map(|(n, name)| {
+            let mut record = common::company(n as u32 + 1);
+            record["name"] = serde_json::json!(name);
+            serde_json::from_value(record).unwrap()
+        })
+        .collect();
+    state.engine.upsert(companies).unwrap();
+    state.engine.flush().unwrap();
+    (data, state)
+}
+
+async fn get(state: &Arc<AppState>, query: &[u8]) -> (StatusCode, serde_json::Value) {
+    // The path is built from raw bytes: invalid UTF-8 must reach the handler as sent.
+    let mut uri = b"/api/v1/suggest?".to_vec();
+    uri.extend_from_slice(query);
+    let uri = axum::http::Uri::from_maybe_shared(uri).unwrap();
+    let response = app(Arc::clone(state)).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}")))
+}
+
+/// The suggestions without the timing.
+fn shown(response: &serde_json::Value) -> serde_json::Value {
+    let mut response = response.clone();
+    response.as_object_mut().unwrap().remove("took_us");
+    response
+}
+
+#[tokio::test]
+async fn completions_by_kind_with_accents_prefixes_and_typos() {
+    let (_data, state) = state();
+    let cases: [(&str, &str); 8] = [
+        ("decoupe_las", "q=decoupe+las&k=5"),
+        ("laser_companies", "q=laser&kinds=company"),
+        ("electro_accents", "q=ELECTRO&k=4"),
+        ("one_char", "q=d&k=5"),
+        ("typo_usinage", "q=usnage&k=4"),
+        ("lyon_places", "q=lyon&kinds=location&k=3"),
+        ("english_label", "q=laser%20cut&k=4&kinds=concept"),
+        ("no_typos_when_asked", "q=usnage&k=4&fuzzy=false"),
+    ];
+    for (name, query) in cases {
+        let (status, response) = get(&state, query.as_bytes()).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {response}");
+        assert!(response["took_us"].as_u64().is_some());
+        insta::assert_json_snapshot!(format!("suggest_{name}"), shown(&response));
+    }
+}
+
+#[tokio::test]
+async fn deleted_companies_are_not_suggested() {
+    let (_data, state) = state();
+    let (_, before) = get(&state, b"q=laser&kinds=company").await;
+    assert_eq!(before["suggestions"].as_array().unwrap().len(), 2, "{before}");
+    state.engine.delete(&common::siren(1)).unwrap();
+    state.engine.flush().unwrap();
+    let (_, after) = get(&state, b"q=laser&kinds=company").await;
+    let texts: Vec<&str> =
+        after["suggestions"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["Laser Inox Lyonnais"], "{after}");
+}
+
+#[tokio::test]
+async fn bad_query_strings_are_400_with_the_parameter_named() {
+    let (_data, state) = state();
+    let long = format!("q={}", "a".repeat(10_000));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"".to_vec(), "q"),
+        (b"q=".to_vec(), "q"),
+        (b"q=+++".to_vec(), "q"),
+        (long.into_bytes(), "q"),
+        (b"q=%FF%FE".to_vec(), "q"),
+        (b"q=laser&k=0".to_vec(), "k"),
+        (b"q=laser&k=-3".to_vec(), "k"),
+        (b"q=laser&k=ten".to_vec(), "k"),
+        (b"q=laser&kinds=robots".to_vec(), "kinds"),
+        (b"q=laser&fuzzy=maybe".to_vec(), "fuzzy"),
+        (b"q=laser&colour=red".to_vec(), "colour"),
+        (b"q=%01laser".to_vec(), "q"),
+    ];
+    for (query, field) in cases {
+        let shown = String::from_utf8_lossy(&query).chars().take(60).collect::<String>();
+        let (status, response) = get(&state, &query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{shown}: {response}");
+        assert_eq!(response["error"]["code"], "invalid_field", "{shown}: {response}");
+        assert_eq!(response["error"]["details"]["field"], field, "{shown}: {response}");
+    }
+    // A huge k is clamped, not refused.
+    let (status, response) = get(&state, b"q=d&k=100000").await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    assert!(response["suggestions"].as_array().unwrap().len() <= marketlounge_index::suggest::TOP_MAX);
+}
