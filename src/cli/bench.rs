@@ -263,6 +263,9 @@ fn bench_suggest(args: &SuggestArgs) -> anyhow::Result<ExitCode> {
     }
     let mut by_length: Vec<Histogram<u64>> = (0..6).map(|_| Histogram::new(3)).collect::<Result<_, _>>()?;
     let (exact_ns, exact_results) = time(&exact, false, &mut by_length)?;
+    // The same prefixes with typo tolerance on, as the server's default (it costs only when
+    // their exact completions are fewer than k).
+    let (tolerant_ns, _) = time(&exact, true, &mut [])?;
     let (typo_ns, typo_results) = time(&typos, true, &mut [])?;
     // Keystroke saving over the glossary's concept labels (the metric).
     let (saving_exact, saving_typo) = (suggester.keystroke_saving(5, false), suggester.keystroke_saving(5, true));
@@ -274,6 +277,7 @@ fn bench_suggest(args: &SuggestArgs) -> anyhow::Result<ExitCode> {
         "exact_prefix_ns": summary(&exact_ns),
         "exact_prefix_ns_by_chars": by_length.iter().enumerate().map(|(i, h)| (format!("{}", i + 1), summary(h))).collect::<serde_json::Map<_, _>>(),
         "mean_exact_results": exact_results as f64 / exact_ns.len().max(1) as f64,
+        "exact_prefix_typo_tolerant_ns": summary(&tolerant_ns),
         "one_typo_ns": summary(&typo_ns),
         "mean_typo_results": typo_results as f64 / typo_ns.len().max(1) as f64,
         "keystroke_saving_top5": {"exact": saving_exact, "one_typo": saving_typo},

@@ -292,6 +292,13 @@ pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<()>
     tracing::info!(addr = %local_addr, data_dir = %state.data_dir.display(), "listening");
     // Printed on stdout so scripts and tests can find the port when binding to port 0.
     println!("listening on http://{local_addr}");
+    // Small answers (typeahead) go out at once instead of waiting for the previous segment's
+    // acknowledgement (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(%err, "TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())

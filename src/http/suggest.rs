@@ -110,15 +110,26 @@ pub async fn suggest(
 ) -> Result<Json<SuggestResponse>, ApiError> {
     let started = Instant::now();
     let params = parse_params(raw.as_deref())?;
-    let worker = Arc::clone(&state);
-    let found = blocking(move || {
-        let snapshot = worker.engine.snapshot();
-        worker
-            .suggester
-            .suggest(&snapshot, &params.q, params.k, &params.kinds, params.fuzzy)
-            .map_err(|err| ApiError::internal(&err))
-    })
-    .await??;
+    // Most keystrokes are answered by lookups alone (microseconds): inline. Typo tolerance's
+    // automaton walks and first-time company indexes go to the blocking pool.
+    let snapshot = state.engine.snapshot();
+    let quick = state
+        .suggester
+        .quick(&snapshot, &params.q, params.k, &params.kinds, params.fuzzy)
+        .map_err(|err| ApiError::internal(&err))?;
+    let found = match quick {
+        Some(found) => found,
+        None => {
+            let worker = Arc::clone(&state);
+            blocking(move || {
+                worker
+                    .suggester
+                    .suggest(&snapshot, &params.q, params.k, &params.kinds, params.fuzzy)
+                    .map_err(|err| ApiError::internal(&err))
+            })
+            .await??
+        }
+    };
     Ok(Json(SuggestResponse {
         suggestions: found.suggestions,
         incomplete: found.incomplete,

@@ -11,7 +11,7 @@
 //! [`SCAN_MAX`] keys — a *heavy* prefix — stores its [`TOP_MAX`] heaviest entries, computed at
 //! build time; any other prefix is scanned (at most [`SCAN_MAX`] keys). Typo tolerance walks the
 //! FST with a Levenshtein prefix automaton (1 edit from 4 characters, 2 from 8, transpositions
-//! count one) and, where the automaton accepts everything below a node, takes that node's
+//! count one, the first character as typed) and, where the automaton accepts everything below a node, takes that node's
 //! stored top list or scans it, without descending further. Exact matches rank above fuzzy ones;
 //! within each, heavier first.
 
@@ -314,7 +314,19 @@ impl SuggestIndex {
                 found.clear();
                 let dfa = automaton_builder(allowed).build_prefix_dfa(norm);
                 let mut walk = Walk { index: self, fst, dfa: &dfa, keep, need: k + exact.len(), path: Vec::new() };
-                walk.visit(fst.root(), dfa.initial_state(), Output::zero(), &mut found);
+                // The first character is taken as typed (as search engines' `prefix_length` 1):
+                // people rarely miss it, and a walk free to change it visits every branch of the
+                // root for little.
+                let first = norm.as_bytes()[0];
+                let root = fst.root();
+                if let Some(i) = root.find_input(first) {
+                    let t = root.transition(i);
+                    let state = dfa.transition(dfa.initial_state(), first);
+                    if state != SINK_STATE {
+                        walk.path.push(first);
+                        walk.visit(fst.node(t.addr), state, t.out, &mut found);
+                    }
+                }
                 for h in &exact {
                     found.remove(&entry_of(*h));
                 }

@@ -47,6 +47,9 @@ struct CompanyNames {
 
 type SegmentKey = (u64, usize);
 
+/// A segment and the ordinal of each of its company-name entries.
+type SegmentNames<'a> = (&'a LiveSegment, &'a [u32]);
+
 fn segment_key(live: &LiveSegment) -> SegmentKey {
     (live.segment.id(), live.priors.as_ref().map_or(0, |p| Arc::as_ptr(p) as usize))
 }
@@ -106,6 +109,32 @@ impl Suggester {
         kinds: &[Kind],
         fuzzy: bool,
     ) -> Result<Suggestions, IndexError> {
+        Ok(self.answer(snapshot, query, k, kinds, fuzzy, true)?.expect("work allowed: always an answer"))
+    }
+
+    /// The answer when it takes no more than looking up (microseconds): every company index is
+    /// built and the exact completions suffice (or typos are not wanted). `None` otherwise:
+    /// then [`Self::suggest`], off the async workers. The server tries this first, inline.
+    pub fn quick(
+        &self,
+        snapshot: &Snapshot,
+        query: &str,
+        k: usize,
+        kinds: &[Kind],
+        fuzzy: bool,
+    ) -> Result<Option<Suggestions>, IndexError> {
+        self.answer(snapshot, query, k, kinds, fuzzy, false)
+    }
+
+    fn answer(
+        &self,
+        snapshot: &Snapshot,
+        query: &str,
+        k: usize,
+        kinds: &[Kind],
+        fuzzy: bool,
+        work: bool,
+    ) -> Result<Option<Suggestions>, IndexError> {
         let k = k.min(TOP_MAX);
         let (norm, _) = super::normalise(query);
         let wanted = |kind: Kind| kinds.is_empty() || kinds.contains(&kind);
@@ -115,24 +144,57 @@ impl Suggester {
         let mut segments = Vec::new();
         if wanted(Kind::Company) {
             for live in &snapshot.segments {
-                match self.company_names(live)? {
+                let cached = self.companies.lock().get(&segment_key(live)).cloned();
+                let names = match cached {
+                    Some(names) => Some(names),
+                    None if work => self.company_names(live)?,
+                    None => return Ok(None),
+                };
+                match names {
                     Some(names) => segments.push((live, names)),
                     None => incomplete = true,
                 }
             }
             self.forget_unused(snapshot);
         }
-        let mut all: Vec<(Candidate, &SuggestIndex)> = Vec::new();
+        // Each source, with the segment and entry → ordinal table of company names.
+        let mut sources: Vec<(&SuggestIndex, Option<SegmentNames<'_>>)> = Vec::new();
         for (kind, index) in
             [(Kind::Concept, &self.concepts), (Kind::Location, &self.locations), (Kind::Query, &self.queries)]
         {
             if wanted(kind) {
-                all.extend(index.candidates(&norm, k, fuzzy, &|_| true).into_iter().map(|c| (c, index)));
+                sources.push((index, None));
             }
         }
         for (live, names) in &segments {
-            let keep = |entry: u32| live.is_live(names.ords[entry as usize]);
-            all.extend(names.index.candidates(&norm, k, fuzzy, &keep).into_iter().map(|c| (c, &names.index)));
+            sources.push((&names.index, Some((*live, &names.ords))));
+        }
+        let gather = |fuzzy: bool| -> Vec<(Candidate, &SuggestIndex)> {
+            let mut all = Vec::new();
+            for &(index, segment) in &sources {
+                let keep = |entry: u32| segment.is_none_or(|(live, ords)| live.is_live(ords[entry as usize]));
+                all.extend(index.candidates(&norm, k, fuzzy, &keep).into_iter().map(|c| (c, index)));
+            }
+            all
+        };
+        // Exact completions of every source first: typo tolerance only when together they are
+        // fewer than k (fuzzy matches rank after them anyway, and their walks cost the most).
+        let distinct = |all: &[(Candidate, &SuggestIndex)]| {
+            let things: HashSet<(Kind, &str)> = all
+                .iter()
+                .map(|(c, index)| {
+                    let entry = index.entry(c);
+                    (entry.kind, entry.id.as_deref().unwrap_or(&entry.text))
+                })
+                .collect();
+            things.len()
+        };
+        let mut all = gather(false);
+        if fuzzy && distinct(&all) < k {
+            if !work {
+                return Ok(None);
+            }
+            all = gather(true);
         }
         // Exact before fuzzy, then by score, then text; one suggestion per thing.
         all.sort_by(|(a, sa), (b, sb)| {
@@ -152,7 +214,7 @@ impl Suggester {
                 }
             }
         }
-        Ok(Suggestions { suggestions, incomplete })
+        Ok(Some(Suggestions { suggestions, incomplete }))
     }
 
     /// The share of a concept label's characters a user need not type before the concept is
