@@ -336,39 +336,56 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     })
 }
 
-/// Request i is due at start + i/rate; `connections` workers take due requests in order.
-/// Returns how many measured requests were due.
+/// Requests due (number, when), then one end mark (`None`) per worker.
+type Due = std::collections::VecDeque<Option<(u64, Instant)>>;
+
+/// Request i is due at start + i/rate; `connections` workers take due requests in order from
+/// one queue. The schedule runs on its own OS thread with the system's precise sleep (the async
+/// timer's millisecond ticks would make requests late, and that lateness would count as
+/// latency). Returns how many measured requests were due.
 async fn open_loop(run: &Arc<Run>, rate: f64, connections: usize, start: Instant) -> u64 {
-    let (tx, rx) = async_channel();
+    let queue: Arc<Mutex<Due>> = Arc::default();
+    let ready = Arc::new(tokio::sync::Semaphore::new(0));
     let mut workers = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let (run, rx) = (Arc::clone(run), Arc::clone(&rx));
+        let (run, queue, ready) = (Arc::clone(run), Arc::clone(&queue), Arc::clone(&ready));
         workers.push(tokio::spawn(async move {
             let mut sender = None;
             loop {
-                let next = rx.lock().await.recv().await;
-                let Some((i, due)) = next else { break };
+                let Ok(permit) = ready.acquire().await else { break };
+                permit.forget();
+                let Some(Some((i, due))) = queue.lock().pop_front() else { break };
                 run.send(&mut sender, i, due).await;
             }
         }));
     }
-    let mut measured = 0u64;
-    let mut i = 0u64;
-    loop {
-        let due = start + Duration::from_secs_f64(i as f64 / rate);
-        if due >= run.end {
-            break;
-        }
-        tokio::time::sleep_until(due.into()).await;
-        if due >= run.measure_from {
-            measured += 1;
-        }
-        if tx.send((i, due)).is_err() {
-            break;
-        }
-        i += 1;
-    }
-    drop(tx);
+    let schedule = {
+        let (run, queue, ready) = (Arc::clone(run), Arc::clone(&queue), Arc::clone(&ready));
+        std::thread::spawn(move || {
+            let mut measured = 0u64;
+            let mut i = 0u64;
+            loop {
+                let due = start + Duration::from_secs_f64(i as f64 / rate);
+                if due >= run.end {
+                    break;
+                }
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                if due >= run.measure_from {
+                    measured += 1;
+                }
+                queue.lock().push_back(Some((i, due)));
+                ready.add_permits(1);
+                i += 1;
+            }
+            // One end mark per worker, after every request.
+            queue.lock().extend(std::iter::repeat_n(None, connections));
+            ready.add_permits(connections);
+            measured
+        })
+    };
     // Answers due before the end are awaited a little past it, then the run is cut.
     let grace = tokio::time::sleep_until((run.end + Duration::from_secs(2)).into());
     tokio::pin!(grace);
@@ -378,14 +395,7 @@ async fn open_loop(run: &Arc<Run>, rate: f64, connections: usize, start: Instant
             _ = &mut grace => break,
         }
     }
-    measured
-}
-
-type Queue = Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<(u64, Instant)>>>;
-
-fn async_channel() -> (tokio::sync::mpsc::UnboundedSender<(u64, Instant)>, Queue) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    (tx, Arc::new(tokio::sync::Mutex::new(rx)))
+    schedule.join().unwrap_or(0)
 }
 
 /// `concurrency` connections, each sending as soon as its previous answer is in.
