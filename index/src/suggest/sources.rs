@@ -112,9 +112,9 @@ impl Suggester {
         Ok(self.answer(snapshot, query, k, kinds, fuzzy, true)?.expect("work allowed: always an answer"))
     }
 
-    /// The answer when it takes no more than looking up (microseconds): every company index is
-    /// built and the exact completions suffice (or typos are not wanted). `None` otherwise:
-    /// then [`Self::suggest`], off the async workers. The server tries this first, inline.
+    /// The answer when every company index is built already (lookups, and typo walks of a
+    /// millisecond at most). `None` when a segment's index would have to be built first: then
+    /// [`Self::suggest`], off the async workers. The server tries this first, inline.
     pub fn quick(
         &self,
         snapshot: &Snapshot,
@@ -191,9 +191,6 @@ impl Suggester {
         };
         let mut all = gather(false);
         if fuzzy && distinct(&all) < k {
-            if !work {
-                return Ok(None);
-            }
             all = gather(true);
         }
         // Exact before fuzzy, then by score, then text; one suggestion per thing.
