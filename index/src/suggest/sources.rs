@@ -109,7 +109,7 @@ impl Suggester {
         kinds: &[Kind],
         fuzzy: bool,
     ) -> Result<Suggestions, IndexError> {
-        Ok(self.answer(snapshot, query, k, kinds, fuzzy, true)?.expect("work allowed: always an answer"))
+        Ok(self.answer(snapshot, query, k, kinds, fuzzy, true)?.expect("building allowed: always an answer"))
     }
 
     /// The answer when every company index is built already (lookups, and typo walks of a
@@ -133,7 +133,7 @@ impl Suggester {
         k: usize,
         kinds: &[Kind],
         fuzzy: bool,
-        work: bool,
+        build: bool,
     ) -> Result<Option<Suggestions>, IndexError> {
         let k = k.min(TOP_MAX);
         let (norm, _) = super::normalise(query);
@@ -147,7 +147,7 @@ impl Suggester {
                 let cached = self.companies.lock().get(&segment_key(live)).cloned();
                 let names = match cached {
                     Some(names) => Some(names),
-                    None if work => self.company_names(live)?,
+                    None if build => self.company_names(live)?,
                     None => return Ok(None),
                 };
                 match names {
