@@ -121,3 +121,17 @@ async fn bad_query_strings_are_400_with_the_parameter_named() {
     assert_eq!(status, StatusCode::OK, "{response}");
     assert!(response["suggestions"].as_array().unwrap().len() <= marketlounge_index::suggest::TOP_MAX);
 }
+
+/// The demo page at `/` is the search box that calls this endpoint.
+#[tokio::test]
+async fn the_search_box_page_is_served_at_the_root() {
+    let (_data, state) = state();
+    let response = app(Arc::clone(&state)).oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(page.contains("/api/v1/suggest?q="), "the box asks for suggestions");
+    assert!(page.contains("/api/v1/match"), "and searches on Enter");
+    assert!(page.contains("ArrowDown") && page.contains("setTimeout(suggest"), "keyboard navigation, debouncing");
+}

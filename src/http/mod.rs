@@ -114,6 +114,7 @@ pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send 
 pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.settings.limits.clone();
     Router::new()
+        .route("/", get(ui))
         .route("/health", get(health))
         .route("/api/v1/match", post(search::match_companies))
         .route("/api/v1/suggest", get(suggest::suggest))
@@ -150,6 +151,12 @@ struct Health {
     documents: u64,
     segments: usize,
     pending_writes: usize,
+}
+
+/// The demo search box: typeahead on every keystroke, then `/api/v1/match` (`ui/index.html`,
+/// compiled in).
+async fn ui() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("../../ui/index.html"))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
