@@ -209,7 +209,9 @@ fn bench_suggest(args: &SuggestArgs) -> anyhow::Result<ExitCode> {
             let (k, live) = (args.k, snapshot.live_count() as usize);
             let suggester = &suggester;
             let run = move |q: &str, fuzzy: bool| -> anyhow::Result<usize> {
-                let found = suggester.suggest(&snapshot, q, k, &[], fuzzy).map_err(|err| anyhow::anyhow!("{err}"))?;
+                let request =
+                    marketlounge_index::suggest::SuggestRequest { q: q.to_owned(), k, kinds: Vec::new(), fuzzy };
+                let found = suggester.suggest(&snapshot, &request).map_err(|err| anyhow::anyhow!("{err}"))?;
                 Ok(found.suggestions.len())
             };
             ("index", live, built, Box::new(run))

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use marketlounge_index::suggest::{Kind, Suggestion, TOP_MAX};
+use marketlounge_index::suggest::{Kind, SuggestRequest, Suggestion, TOP_MAX};
 
 use super::{AppState, blocking};
 use crate::error::{ApiError, ErrorCode};
@@ -28,23 +28,14 @@ pub struct SuggestResponse {
     pub took_us: u64,
 }
 
-/// A parsed request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SuggestParams {
-    pub q: String,
-    pub k: usize,
-    pub kinds: Vec<Kind>,
-    pub fuzzy: bool,
-}
-
 fn invalid(parameter: &str, message: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::InvalidField, format!("query parameter {parameter}: {message}"))
         .with_details(serde_json::json!({ "field": parameter }))
 }
 
 /// The parameters of a raw query string, or a 400 naming the one that is wrong.
-pub fn parse_params(raw: Option<&str>) -> Result<SuggestParams, ApiError> {
-    let mut params = SuggestParams { q: String::new(), k: DEFAULT_K, kinds: Vec::new(), fuzzy: true };
+pub fn parse_params(raw: Option<&str>) -> Result<SuggestRequest, ApiError> {
+    let mut params = SuggestRequest { q: String::new(), k: DEFAULT_K, kinds: Vec::new(), fuzzy: true };
     let mut seen_q = false;
     for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -114,21 +105,13 @@ pub async fn suggest(
     // the blocking pool costs more than that in context switches on a loaded machine). Only a
     // segment whose company index is not built yet sends the request to the blocking pool.
     let snapshot = state.engine.snapshot();
-    let quick = state
-        .suggester
-        .quick(&snapshot, &params.q, params.k, &params.kinds, params.fuzzy)
-        .map_err(|err| ApiError::internal(&err))?;
+    let quick = state.suggester.quick(&snapshot, &params).map_err(|err| ApiError::internal(&err))?;
     let found = match quick {
         Some(found) => found,
         None => {
             let worker = Arc::clone(&state);
-            blocking(move || {
-                worker
-                    .suggester
-                    .suggest(&snapshot, &params.q, params.k, &params.kinds, params.fuzzy)
-                    .map_err(|err| ApiError::internal(&err))
-            })
-            .await??
+            blocking(move || worker.suggester.suggest(&snapshot, &params).map_err(|err| ApiError::internal(&err)))
+                .await??
         }
     };
     Ok(Json(SuggestResponse {

@@ -24,7 +24,7 @@ use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder, SINK_STAT
 
 mod sources;
 use serde::Serialize;
-pub use sources::{SYNC_BUILD_MAX, Suggester, Suggestions};
+pub use sources::{SYNC_BUILD_MAX, SuggestRequest, Suggester, Suggestions};
 
 /// Keys a prefix may match and still be scanned; above, its top list is stored.
 pub const SCAN_MAX: usize = 256;

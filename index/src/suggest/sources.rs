@@ -54,6 +54,16 @@ fn segment_key(live: &LiveSegment) -> SegmentKey {
     (live.segment.id(), live.priors.as_ref().map_or(0, |p| Arc::as_ptr(p) as usize))
 }
 
+/// A typeahead request: the text typed so far, how many suggestions, of which kinds (all when
+/// empty), with typo tolerance or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuggestRequest {
+    pub q: String,
+    pub k: usize,
+    pub kinds: Vec<Kind>,
+    pub fuzzy: bool,
+}
+
 /// The answer to a typeahead request.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Suggestions {
@@ -101,41 +111,25 @@ impl Suggester {
     /// Up to `k` suggestions of the given kinds (all when empty): exact completions first,
     /// then — when `fuzzy` and they are fewer than `k` — the ones within the typo allowance;
     /// within each, by score.
-    pub fn suggest(
-        &self,
-        snapshot: &Snapshot,
-        query: &str,
-        k: usize,
-        kinds: &[Kind],
-        fuzzy: bool,
-    ) -> Result<Suggestions, IndexError> {
-        Ok(self.answer(snapshot, query, k, kinds, fuzzy, true)?.expect("building allowed: always an answer"))
+    pub fn suggest(&self, snapshot: &Snapshot, request: &SuggestRequest) -> Result<Suggestions, IndexError> {
+        Ok(self.answer(snapshot, request, true)?.expect("building allowed: always an answer"))
     }
 
     /// The answer when every company index is built already (lookups, and typo walks of a
     /// millisecond at most). `None` when a segment's index would have to be built first: then
     /// [`Self::suggest`], off the async workers. The server tries this first, inline.
-    pub fn quick(
-        &self,
-        snapshot: &Snapshot,
-        query: &str,
-        k: usize,
-        kinds: &[Kind],
-        fuzzy: bool,
-    ) -> Result<Option<Suggestions>, IndexError> {
-        self.answer(snapshot, query, k, kinds, fuzzy, false)
+    pub fn quick(&self, snapshot: &Snapshot, request: &SuggestRequest) -> Result<Option<Suggestions>, IndexError> {
+        self.answer(snapshot, request, false)
     }
 
     fn answer(
         &self,
         snapshot: &Snapshot,
-        query: &str,
-        k: usize,
-        kinds: &[Kind],
-        fuzzy: bool,
+        request: &SuggestRequest,
         build: bool,
     ) -> Result<Option<Suggestions>, IndexError> {
-        let k = k.min(TOP_MAX);
+        let SuggestRequest { q: query, k, kinds, fuzzy } = request;
+        let (k, fuzzy) = ((*k).min(TOP_MAX), *fuzzy);
         let (norm, _) = super::normalise(query);
         let wanted = |kind: Kind| kinds.is_empty() || kinds.contains(&kind);
         // Candidates of every source (with the index they come from), merged, then only the
