@@ -142,6 +142,25 @@ pub fn word_starts(norm: &str) -> impl Iterator<Item = usize> + '_ {
     std::iter::once(0).chain(later).take(MAX_WORD_STARTS)
 }
 
+/// The text a key holds from the word starting at `start`: at most [`MAX_KEY_BYTES`], cut on
+/// a character boundary.
+fn key_text(norm: &str, start: usize) -> &str {
+    let mut end = (start + MAX_KEY_BYTES).min(norm.len());
+    while !norm.is_char_boundary(end) {
+        end -= 1;
+    }
+    &norm[start..end]
+}
+
+/// Weights that are not finite or are negative count as 0.
+fn sanitise_weights(entries: &mut [Entry]) {
+    for entry in entries {
+        if !entry.weight.is_finite() || entry.weight < 0.0 {
+            entry.weight = 0.0;
+        }
+    }
+}
+
 /// Edits allowed for a query of `chars` characters.
 pub fn allowed_edits(chars: usize) -> u8 {
     match chars {
@@ -227,22 +246,14 @@ impl SuggestIndex {
     /// Indexes `entries` (texts that normalise to nothing are kept but never match; weights that
     /// are not finite or negative count as 0).
     pub fn build(mut entries: Vec<Entry>) -> SuggestIndex {
-        for entry in &mut entries {
-            if !entry.weight.is_finite() || entry.weight < 0.0 {
-                entry.weight = 0.0;
-            }
-        }
+        sanitise_weights(&mut entries);
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(entries.len() * 3);
         for (idx, entry) in entries.iter().enumerate() {
             let (norm, _) = normalise(&entry.text);
-            let bytes = norm.as_bytes();
             for start in word_starts(&norm) {
-                let mut end = (start + MAX_KEY_BYTES).min(bytes.len());
-                while !norm.is_char_boundary(end) {
-                    end -= 1;
-                }
-                let mut key = Vec::with_capacity(end - start + 5);
-                key.extend_from_slice(&bytes[start..end]);
+                let text = key_text(&norm, start);
+                let mut key = Vec::with_capacity(text.len() + 5);
+                key.extend_from_slice(text.as_bytes());
                 key.push(0);
                 key.extend_from_slice(&hit(idx as u32, start > 0).to_be_bytes());
                 keys.push(key);
@@ -281,13 +292,8 @@ impl SuggestIndex {
     /// Up to `k` completions (at most [`TOP_MAX`]) of `query`: exact matches, heaviest first,
     /// then — with typo tolerance and when exact ones are fewer than `k` — fuzzy ones.
     pub fn suggest(&self, query: &str, k: usize, fuzzy: bool) -> Vec<Suggestion> {
-        self.suggest_where(query, k, fuzzy, &|_| true)
-    }
-
-    /// [`Self::suggest`] among the entries `keep` accepts (a segment's live documents).
-    pub fn suggest_where(&self, query: &str, k: usize, fuzzy: bool, keep: &dyn Fn(u32) -> bool) -> Vec<Suggestion> {
         let (norm, _) = normalise(query);
-        self.candidates(&norm, k, fuzzy, keep).into_iter().map(|c| self.suggestion(c, &norm)).collect()
+        self.candidates(&norm, k, fuzzy, &|_| true).into_iter().map(|c| self.suggestion(c, &norm)).collect()
     }
 
     /// The matches of a normalised query, best first, without their text: what
@@ -562,21 +568,9 @@ pub fn scan(entries: &[Entry], query: &str, k: usize, keep: &dyn Fn(u32) -> bool
     let matching = entries.iter().enumerate().filter(|(i, _)| keep(*i as u32)).filter_map(|(i, e)| {
         let (text, _) = normalise(&e.text);
         // The first matching word start: the text's own start when it matches.
-        word_starts(&text)
-            .find(|&s| {
-                let mut end = (s + MAX_KEY_BYTES).min(text.len());
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                text[s..end].starts_with(&norm)
-            })
-            .map(|s| hit(i as u32, s > 0))
+        word_starts(&text).find(|&s| key_text(&text, s).starts_with(&norm)).map(|s| hit(i as u32, s > 0))
     });
-    let mut entries_w = entries.to_vec();
-    for e in &mut entries_w {
-        if !e.weight.is_finite() || e.weight < 0.0 {
-            e.weight = 0.0;
-        }
-    }
-    top_k(&entries_w, matching, k).into_iter().map(entry_of).collect()
+    let mut sanitised = entries.to_vec();
+    sanitise_weights(&mut sanitised);
+    top_k(&sanitised, matching, k).into_iter().map(entry_of).collect()
 }

@@ -138,13 +138,10 @@ impl Suggester {
         let mut segments = Vec::new();
         if wanted(Kind::Company) {
             for live in &snapshot.segments {
-                let cached = self.companies.lock().get(&segment_key(live)).cloned();
-                let names = match cached {
-                    Some(names) => Some(names),
-                    None if build => self.company_names(live)?,
-                    None => return Ok(None),
-                };
-                match names {
+                if !build && !self.companies.lock().contains_key(&segment_key(live)) {
+                    return Ok(None);
+                }
+                match self.company_names(live)? {
                     Some(names) => segments.push((live, names)),
                     None => incomplete = true,
                 }

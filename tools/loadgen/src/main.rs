@@ -13,7 +13,7 @@
 //! one. Loopback targets only; duration and rate are bounded. Prints one JSON object: sent,
 //! completed, errors by kind, achieved rate, and latency p50/p90/p99/p99.9/max (µs, HdrHistogram).
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -132,14 +132,10 @@ fn loopback_address(url: &str) -> anyhow::Result<(SocketAddr, String)> {
         with_port.to_socket_addrs().with_context(|| format!("resolving {authority}"))?.collect();
     let address = addresses.first().copied().with_context(|| format!("{authority} resolves to nothing"))?;
     ensure!(
-        addresses.iter().all(|a| is_loopback(a.ip())),
+        addresses.iter().all(|a| a.ip().is_loopback()),
         "{authority} is not a loopback address: this tool only loads 127.0.0.1 / ::1"
     );
     Ok((address, authority.to_owned()))
-}
-
-fn is_loopback(ip: IpAddr) -> bool {
-    ip.is_loopback()
 }
 
 fn prepare(args: &Args, queries: &[String]) -> anyhow::Result<Vec<Prepared>> {
@@ -163,16 +159,9 @@ fn prepare(args: &Args, queries: &[String]) -> anyhow::Result<Vec<Prepared>> {
     Ok(requests)
 }
 
-/// Percent-encodes everything but unreserved characters (RFC 3986).
+/// Percent-encodes a query for a URL (everything but ASCII letters and digits).
 fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 fn parse_headers(headers: &[String]) -> anyhow::Result<Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>> {
