@@ -11,11 +11,11 @@ use crate::company::GeneratedCompany;
 use crate::world::{World, weighted_index};
 
 /// Number of simulated months of history.
-pub const N_MONTHS: i32 = 24;
+pub const N_MONTHS: i32 = 36;
 /// Month-to-month persistence of a company's momentum (AR(1) coefficient).
-const MOMENTUM_PERSISTENCE: f64 = 0.9;
+const MOMENTUM_PERSISTENCE: f64 = 0.98;
 /// Outcome windows start at these months of the simulation, each lasting `HORIZON_MONTHS`.
-const OUTCOME_MONTHS: [i32; 3] = [12, 15, 18];
+const OUTCOME_MONTHS: [i32; 5] = [18, 21, 24, 27, 30];
 const HORIZON_MONTHS: i32 = 6;
 /// Logistic model of the outcome given the latent state at the as-of date.
 const OUTCOME_INTERCEPT: f64 = -3.0;
@@ -26,12 +26,12 @@ const OUTCOME_LIQUIDATED: f64 = -4.0;
 
 /// Monthly base rate and momentum sensitivity of each positive signal type.
 const POSITIVE: [(SignalType, f64, f64); 6] = [
-    (SignalType::Hiring, 0.06, 0.9),
-    (SignalType::Investment, 0.02, 0.8),
-    (SignalType::ContractWon, 0.03, 0.7),
-    (SignalType::Expansion, 0.008, 1.0),
-    (SignalType::NewSite, 0.004, 1.0),
-    (SignalType::Fundraising, 0.003, 1.2),
+    (SignalType::Hiring, 0.18, 0.9),
+    (SignalType::Investment, 0.06, 0.8),
+    (SignalType::ContractWon, 0.09, 0.7),
+    (SignalType::Expansion, 0.024, 1.0),
+    (SignalType::NewSite, 0.012, 1.0),
+    (SignalType::Fundraising, 0.009, 1.2),
 ];
 /// Monthly base rate, fragility and momentum sensitivity of each red flag.
 const RED_FLAGS: [(SignalType, f64, f64, f64); 3] = [
