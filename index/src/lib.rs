@@ -12,6 +12,7 @@ pub mod interpret;
 pub mod ndjson;
 pub mod record;
 pub mod refdata;
+pub mod score;
 pub mod search;
 pub mod segment;
 pub mod storage;
