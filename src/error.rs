@@ -35,12 +35,15 @@ pub enum ErrorCode {
     Timeout,
     /// The server is shutting down or not ready.
     Unavailable,
+    /// No opportunity model is trained or applied yet, or the current one does not load; the
+    /// message says which command fixes it.
+    ModelUnavailable,
     /// A bug or an unexpected failure; details are in the server log only.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidField,
@@ -52,6 +55,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::Timeout,
         ErrorCode::Unavailable,
+        ErrorCode::ModelUnavailable,
         ErrorCode::Internal,
     ];
 
@@ -66,7 +70,7 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
-            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable | ErrorCode::ModelUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -84,6 +88,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::ModelUnavailable => "model_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -117,6 +122,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "this route does not accept this method",
             ErrorCode::Timeout => "the request took longer than the server allows",
             ErrorCode::Unavailable => "the server is not ready or is shutting down",
+            ErrorCode::ModelUnavailable => "no opportunity model is available",
             ErrorCode::Internal => "internal error",
         }
     }

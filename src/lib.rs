@@ -6,4 +6,5 @@ pub mod error;
 pub mod http;
 pub mod indexing;
 pub mod query;
+pub mod scoring;
 pub mod settings;

@@ -23,6 +23,39 @@ pub struct Settings {
     pub fusion: FusionWeights,
     pub index: IndexSettings,
     pub limits: Limits,
+    /// The opportunity scorer.
+    pub scoring: ScoringSettings,
+}
+
+/// How the opportunity model's probabilities are calibrated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Calibration {
+    /// Isotonic with at least 1000 calibration rows and 50 of each class, else Platt.
+    Auto,
+    Platt,
+    Isotonic,
+}
+
+/// The opportunity scorer: features, model and calibration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringSettings {
+    /// Feature parameters; they are part of the feature schema a model is trained on.
+    pub features: marketlounge_index::score::features::FeatureSettings,
+    /// Inverse L2 regularisation strength of the logistic regression (scikit-learn's `C`).
+    #[schemars(range(min = 0.000001))]
+    pub c: f64,
+    /// Weight classes inversely to their frequency instead of resampling.
+    pub balance_classes: bool,
+    pub calibration: Calibration,
+    /// Days between the last as-of date a model learns from and the date it is tested or used
+    /// at (never less than the outcome horizon).
+    #[schemars(range(min = 0))]
+    pub gap_days: i32,
+    /// Threads for bulk scoring.
+    #[schemars(range(min = 1, max = 64))]
+    pub threads: usize,
 }
 
 /// Where document vectors come from.
@@ -244,6 +277,25 @@ impl Settings {
         anyhow::ensure!(
             self.fusion.geo_half_distance_km >= 1.0,
             "settings field fusion.geo_half_distance_km: must be ≥ 1"
+        );
+        let scoring = &self.scoring;
+        anyhow::ensure!(
+            scoring.c.is_finite() && scoring.c >= 1e-6,
+            "settings field scoring.c: {} must be a finite number ≥ 0.000001",
+            scoring.c
+        );
+        anyhow::ensure!(scoring.gap_days >= 0, "settings field scoring.gap_days: must be ≥ 0");
+        anyhow::ensure!((1..=64).contains(&scoring.threads), "settings field scoring.threads: must be within [1, 64]");
+        let features = &scoring.features;
+        for (field, value) in [
+            ("scoring.features.positive_half_life_days", features.positive_half_life_days),
+            ("scoring.features.red_flag_half_life_days", features.red_flag_half_life_days),
+        ] {
+            anyhow::ensure!(value.is_finite() && value >= 1.0, "settings field {field}: {value} must be ≥ 1");
+        }
+        anyhow::ensure!(
+            features.recency_cap_days >= 1,
+            "settings field scoring.features.recency_cap_days: must be ≥ 1"
         );
         anyhow::ensure!(self.fusion.rrf_k >= 1.0, "settings field fusion.rrf_k: must be ≥ 1");
         anyhow::ensure!(

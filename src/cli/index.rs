@@ -108,6 +108,17 @@ fn open(data: &std::path::Path, settings: &Settings, verify: bool) -> anyhow::Re
     open_with(data, settings, verify, None)
 }
 
+/// The index of `data` with the settings' embedder, under the data directory's lock.
+pub(super) fn open_engine(data: &std::path::Path, settings: &Settings) -> anyhow::Result<(DataDirLock, Engine)> {
+    open_with(data, settings, false, None)
+}
+
+/// The index of `data`, for a caller that already holds the data directory's lock.
+pub(super) fn open_engine_locked_by_caller(data: &std::path::Path, settings: &Settings) -> anyhow::Result<Engine> {
+    let options = engine_options(settings, settings.index.embedder)?;
+    Engine::open(data, options).with_context(|| format!("opening the index in {}", data.display()))
+}
+
 fn build(args: &BuildArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (lock, engine) = open_with(&args.data, settings, false, args.embedder)?;
     let source = CompanySource::open(&args.companies, settings.limits.max_line_bytes)?;

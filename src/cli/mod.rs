@@ -6,6 +6,7 @@ mod embed;
 mod eval;
 mod index;
 pub mod schema;
+mod score;
 mod validate;
 
 use std::net::SocketAddr;
@@ -61,6 +62,8 @@ enum Command {
     Eval(eval::Args),
     /// In-process latency benchmarks over a query file (`bench match`).
     Bench(bench::Args),
+    /// The opportunity scorer: ingest signals, train, backtest, apply, roll back.
+    Score(score::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,6 +96,7 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
         Command::Similarity(args) => embed::similarity(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Bench(args) => bench::run(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Eval(args) => eval::run(&args, &Settings::load(cli.settings.as_deref())?),
+        Command::Score(args) => score::run(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Serve(args) => {
             let settings = Settings::load(cli.settings.as_deref())?;
             serve(args, settings)?;

@@ -31,13 +31,7 @@ pub async fn upsert(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Acknowledged>, ApiError> {
-    let companies = match body_kind(&headers)? {
-        BodyKind::Json => parse_one(&body)?,
-        BodyKind::Ndjson => parse_batch(&body, state.settings.limits.max_line_bytes)?,
-    };
-    if companies.is_empty() {
-        return Err(ApiError::new(ErrorCode::InvalidRecord, "the body holds no record"));
-    }
+    let companies: Vec<Company> = parse_records(&headers, &body, state.settings.limits.max_line_bytes)?;
     let count = companies.len();
     let engine = Arc::clone(&state.engine);
     let seq = blocking(move || engine.upsert(companies)).await?.map_err(ApiError::from_index)?;
@@ -60,11 +54,28 @@ fn invalid(details: Vec<serde_json::Value>) -> ApiError {
     ApiError::new(ErrorCode::InvalidRecord, message).with_details(serde_json::Value::Array(details))
 }
 
-fn parse_one(body: &[u8]) -> Result<Vec<Company>, ApiError> {
+/// The records of a write body: one JSON record, or an NDJSON batch. Every invalid field of every
+/// line is reported (and nothing is to be written); an empty body is an error.
+pub(crate) fn parse_records<T: Record>(
+    headers: &HeaderMap,
+    body: &[u8],
+    max_line_bytes: usize,
+) -> Result<Vec<T>, ApiError> {
+    let records = match body_kind(headers)? {
+        BodyKind::Json => parse_one(body)?,
+        BodyKind::Ndjson => parse_batch(body, max_line_bytes)?,
+    };
+    if records.is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidRecord, "the body holds no record"));
+    }
+    Ok(records)
+}
+
+fn parse_one<T: Record>(body: &[u8]) -> Result<Vec<T>, ApiError> {
     let text = std::str::from_utf8(body).map_err(|err| {
         ApiError::new(ErrorCode::InvalidJson, format!("the body is not UTF-8 (byte {})", err.valid_up_to()))
     })?;
-    let (record, mut errors) = parse_record_collecting::<Company>(text);
+    let (record, mut errors) = parse_record_collecting::<T>(text);
     if let Some(record) = &record {
         record.check(RefData::embedded(), &mut errors);
     }
@@ -74,18 +85,18 @@ fn parse_one(body: &[u8]) -> Result<Vec<Company>, ApiError> {
     }
 }
 
-fn parse_batch(body: &[u8], max_line_bytes: usize) -> Result<Vec<Company>, ApiError> {
-    let reader: RecordReader<'_, &[u8], Company> =
+fn parse_batch<T: Record>(body: &[u8], max_line_bytes: usize) -> Result<Vec<T>, ApiError> {
+    let reader: RecordReader<'_, &[u8], T> =
         RecordReader::new(body, RefData::embedded()).with_max_line_bytes(max_line_bytes);
-    let mut companies = Vec::new();
+    let mut records = Vec::new();
     let mut details = Vec::new();
     for parsed in reader {
         match parsed.map_err(|err| ApiError::internal(&err))? {
-            Parsed::Valid { record, .. } => companies.push(record),
+            Parsed::Valid { record, .. } => records.push(record),
             Parsed::Invalid { line, errors } => details.extend(errors.iter().map(|e| detail(line, e))),
         }
     }
-    if details.is_empty() { Ok(companies) } else { Err(invalid(details)) }
+    if details.is_empty() { Ok(records) } else { Err(invalid(details)) }
 }
 
 pub async fn get_company(

@@ -23,6 +23,7 @@ use crate::settings::Settings;
 
 pub mod admin;
 pub mod companies;
+pub mod scoring;
 pub mod search;
 pub mod suggest;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub search_permits: Arc<tokio::sync::Semaphore>,
     /// Typeahead sources (concepts and places built at start, company names per segment).
     pub suggester: Arc<marketlounge_index::suggest::Suggester>,
+    /// The opportunity scorer's store and current model.
+    pub scoring: crate::scoring::Scoring,
 }
 
 impl AppState {
@@ -57,7 +60,14 @@ impl AppState {
         });
         let engine = Engine::open(data_dir, options)
             .map_err(|err| anyhow::anyhow!("opening the index in {}: {err}", data_dir.display()))?;
-        let matcher = crate::query::matcher(&settings)?;
+        let scoring = crate::scoring::Scoring::open(data_dir, &settings.scoring)?;
+        // The search prior is the log-odds relative to the current model's base rate (the
+        // settings' `fusion.prior_base_rate` until a model is trained).
+        let mut search_settings = settings.clone();
+        if let Ok(scorer) = scoring.scorer() {
+            search_settings.fusion.prior_base_rate = (scorer.artefact.base_rate as f32).clamp(0.001, 0.999);
+        }
+        let matcher = crate::query::matcher(&search_settings)?;
         let suggester = Arc::new(marketlounge_index::suggest::Suggester::new(matcher.interpreter()));
         let engine = Arc::new(engine);
         // Company names of the segments already there, off the request path.
@@ -77,6 +87,7 @@ impl AppState {
             query_embedder,
             search_permits: Arc::new(tokio::sync::Semaphore::new(search_threads.max(1))),
             suggester,
+            scoring,
         })
     }
 }
@@ -105,6 +116,31 @@ pub(crate) fn body_kind(headers: &axum::http::HeaderMap) -> Result<BodyKind, Api
     }
 }
 
+/// A 400 naming the query parameter that is wrong.
+pub(crate) fn invalid_param(parameter: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorCode::InvalidField, format!("query parameter {parameter}: {message}"))
+        .with_details(serde_json::json!({ "field": parameter }))
+}
+
+/// The `name=value` pairs of a raw query string, decoded byte-exactly (`+` is a space): a name
+/// or value that is not UTF-8 is a 400 naming it, never a silent U+FFFD.
+pub(crate) fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let decode = |text: &str, what: &str| -> Result<String, ApiError> {
+        let plus = text.replace('+', " ");
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(&plus).collect();
+        String::from_utf8(bytes)
+            .map_err(|err| invalid_param(what, format!("is not UTF-8 (byte {})", err.utf8_error().valid_up_to())))
+    };
+    let mut pairs = Vec::new();
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode(name, "name")?;
+        let value = decode(value, &name)?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
 /// Runs blocking index work on the blocking pool, never on the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(|err| ApiError::internal(&err))
@@ -124,6 +160,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/admin/tasks/{task_id}", get(admin::task))
         .route("/admin/snapshot", post(admin::snapshot))
         .route("/admin/priors", post(admin::priors))
+        .route("/api/v1/signals", post(scoring::post_signals))
+        .route("/api/v1/articles", post(scoring::post_articles))
+        .route("/api/v1/companies/{id}/opportunity", get(scoring::company_opportunity))
+        .route("/api/v1/opportunities/top", get(scoring::top_opportunities))
+        .route("/admin/scoring/drift", get(scoring::drift))
         .fallback(not_found)
         .with_state(state)
         // Layers run outside-in from the last one: tracing sees everything, `json_errors` then

@@ -11,8 +11,8 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use marketlounge_index::suggest::{Kind, SuggestRequest, Suggestion, TOP_MAX};
 
-use super::{AppState, blocking};
-use crate::error::{ApiError, ErrorCode};
+use super::{AppState, blocking, invalid_param as invalid};
+use crate::error::ApiError;
 
 /// Longest `q` accepted, in bytes.
 pub const MAX_SUGGEST_QUERY_BYTES: usize = 256;
@@ -28,25 +28,11 @@ pub struct SuggestResponse {
     pub took_us: u64,
 }
 
-fn invalid(parameter: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::new(ErrorCode::InvalidField, format!("query parameter {parameter}: {message}"))
-        .with_details(serde_json::json!({ "field": parameter }))
-}
-
 /// The parameters of a raw query string, or a 400 naming the one that is wrong.
 pub fn parse_params(raw: Option<&str>) -> Result<SuggestRequest, ApiError> {
     let mut params = SuggestRequest { q: String::new(), k: DEFAULT_K, kinds: Vec::new(), fuzzy: true };
     let mut seen_q = false;
-    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |text: &str, what: &str| -> Result<String, ApiError> {
-            let plus = text.replace('+', " ");
-            let bytes: Vec<u8> = percent_encoding::percent_decode_str(&plus).collect();
-            String::from_utf8(bytes)
-                .map_err(|err| invalid(what, format!("is not UTF-8 (byte {})", err.utf8_error().valid_up_to())))
-        };
-        let name = decode(name, "name")?;
-        let value = decode(value, &name)?;
+    for (name, value) in super::query_pairs(raw)? {
         match name.as_str() {
             "q" => {
                 if value.len() > MAX_SUGGEST_QUERY_BYTES {

@@ -1,0 +1,320 @@
+//! The opportunity scorer over HTTP:
+//!
+//! - `POST /api/v1/signals`, `POST /api/v1/articles`: one JSON record or an NDJSON batch,
+//!   validated like companies (every error by line and field, nothing written on error),
+//!   stored durably in one transaction. Articles answer the event type and polarity read from
+//!   their text.
+//! - `GET /api/v1/companies/{id}/opportunity?as_of=&top=`: probability, score_pct, percentile,
+//!   the largest contributions with their feature values, model version and as-of date.
+//! - `GET /api/v1/opportunities/top?k=10&naf=&region=&headcount=`: the applied ranking, each
+//!   with the same fields.
+//! - `GET /admin/scoring/drift`: PSI per feature and of the score against training, as of the
+//!   last apply.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use marketlounge_index::record::{Article, HeadcountBand, Signal};
+use marketlounge_index::refdata::RefData;
+use marketlounge_index::score::features::day_number;
+use marketlounge_index::score::scorer::{Contribution, Scorer};
+use marketlounge_index::score::store::{StoredArticle, TopFilter, company_id};
+use marketlounge_index::segment::parse_id;
+use serde::Serialize;
+
+use super::companies::parse_records;
+use super::{AppState, blocking, invalid_param, query_pairs};
+use crate::error::{ApiError, ErrorCode};
+use crate::scoring::{CompanyRow, Ingest};
+
+/// Contributions shown when `top` is not given.
+const DEFAULT_TOP: usize = 5;
+/// The longest top list.
+const MAX_K: usize = 100;
+
+#[derive(Debug, Serialize)]
+pub struct Stored {
+    /// Records written.
+    acknowledged: usize,
+    /// For articles: the event type and polarity used, and whether they were read from the text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    articles: Vec<StoredArticle>,
+}
+
+async fn store<T: Ingest + Send + 'static>(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Stored>, ApiError> {
+    let records: Vec<T> = parse_records(&headers, &body, state.settings.limits.max_line_bytes)?;
+    let count = records.len();
+    let articles = blocking(move || {
+        let mut articles = Vec::new();
+        state.scoring.store.write_batch(|inserter| {
+            for record in &records {
+                articles.extend(record.insert(inserter)?);
+            }
+            Ok(true)
+        })?;
+        Ok::<_, marketlounge_index::score::ScoreError>(articles)
+    })
+    .await?
+    .map_err(score_error)?;
+    Ok(Json(Stored { acknowledged: count, articles }))
+}
+
+pub async fn post_signals(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Stored>, ApiError> {
+    store::<Signal>(state, headers, body).await
+}
+
+pub async fn post_articles(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Stored>, ApiError> {
+    store::<Article>(state, headers, body).await
+}
+
+fn score_error(err: marketlounge_index::score::ScoreError) -> ApiError {
+    use marketlounge_index::score::ScoreError;
+    match err {
+        ScoreError::Invalid(message) => ApiError::new(ErrorCode::InvalidRecord, message),
+        ScoreError::NoModel(_) | ScoreError::SchemaMismatch { .. } | ScoreError::Artefact { .. } => {
+            ApiError::new(ErrorCode::ModelUnavailable, err.to_string())
+        }
+        other => ApiError::internal(&other),
+    }
+}
+
+fn no_model(reason: String) -> ApiError {
+    let message = if reason.is_empty() {
+        "no opportunity model yet: train one with `marketlounge score train`".to_owned()
+    } else {
+        reason
+    };
+    ApiError::new(ErrorCode::ModelUnavailable, message)
+}
+
+/// One company's opportunity.
+#[derive(Debug, Serialize)]
+pub struct Opportunity {
+    pub company_id: String,
+    pub probability: f64,
+    pub score_pct: f64,
+    /// Share of scored companies (at the last apply) with a lower probability, in percent.
+    pub percentile: Option<f64>,
+    pub logit: f64,
+    /// The log-odds of a company with average features; baseline + Σ contributions = logit.
+    pub baseline: f64,
+    /// The largest contributions (log-odds), with the feature values.
+    pub contributions: Vec<Contribution>,
+    pub model_version: String,
+    pub as_of: String,
+}
+
+fn explain(
+    state: &AppState,
+    scorer: &Scorer,
+    row: &CompanyRow,
+    as_of: jiff::civil::Date,
+    top: usize,
+    percentile: Option<f64>,
+) -> Result<Opportunity, ApiError> {
+    let histories = state.scoring.store.history_of(row.company).map_err(score_error)?;
+    let explanation = scorer.explain(day_number(as_of), &row.firm, histories.get(row.company));
+    let percentile = match percentile {
+        Some(p) => Some(p),
+        None => state.scoring.store.percentile_of(explanation.probability).map_err(score_error)?,
+    };
+    let mut contributions = explanation.contributions;
+    contributions.truncate(top);
+    Ok(Opportunity {
+        company_id: company_id(row.company),
+        probability: explanation.probability,
+        score_pct: explanation.score_pct,
+        percentile,
+        logit: explanation.logit,
+        baseline: explanation.baseline,
+        contributions,
+        model_version: scorer.artefact.version.clone(),
+        as_of: as_of.to_string(),
+    })
+}
+
+/// The as-of date of the last apply, else today.
+fn default_as_of(state: &AppState) -> Result<jiff::civil::Date, ApiError> {
+    let applied = state.scoring.store.meta("as_of").map_err(score_error)?;
+    Ok(applied.and_then(|d| d.parse().ok()).unwrap_or_else(|| jiff::Zoned::now().date()))
+}
+
+fn parse_top(value: &str) -> Result<usize, ApiError> {
+    value.parse::<usize>().map_err(|_| invalid_param("top", format!("{value:?} is not a whole number")))
+}
+
+pub async fn company_opportunity(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Opportunity>, ApiError> {
+    let mut as_of = None;
+    let mut top = DEFAULT_TOP;
+    for (name, value) in query_pairs(raw.as_deref())? {
+        match name.as_str() {
+            "as_of" => {
+                as_of = Some(
+                    value
+                        .parse::<jiff::civil::Date>()
+                        .map_err(|_| invalid_param("as_of", format!("{value:?} is not a date (YYYY-MM-DD)")))?,
+                )
+            }
+            "top" => top = parse_top(&value)?,
+            other => return Err(invalid_param(other, "unknown parameter (as_of, top)")),
+        }
+    }
+    if parse_id(&id).is_none() {
+        return Err(ApiError::new(ErrorCode::NotFound, format!("no company with id {id:?} (ids are 9 digits)")));
+    }
+    let scorer = state.scoring.scorer().map_err(no_model)?;
+    let worker = Arc::clone(&state);
+    let opportunity = blocking(move || {
+        let company = worker
+            .engine
+            .get(&id)
+            .map_err(ApiError::from_index)?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no company with id {id:?}")))?;
+        let row = CompanyRow::of(&company).ok_or_else(|| ApiError::internal(&"a stored id does not parse"))?;
+        let as_of = match as_of {
+            Some(date) => date,
+            None => default_as_of(&worker)?,
+        };
+        explain(&worker, &scorer, &row, as_of, top, None)
+    })
+    .await??;
+    Ok(Json(opportunity))
+}
+
+#[derive(Debug, Serialize)]
+pub struct TopOpportunities {
+    pub opportunities: Vec<Opportunity>,
+    /// The model that ranked the list (at the last apply); each entry's explanation comes
+    /// from the current model.
+    pub model_version: String,
+    pub as_of: String,
+}
+
+fn parse_top_filter(raw: Option<&str>) -> Result<(usize, TopFilter), ApiError> {
+    let mut k = 10;
+    let mut filter = TopFilter::default();
+    for (name, value) in query_pairs(raw)? {
+        match name.as_str() {
+            "k" => {
+                k = value
+                    .parse::<usize>()
+                    .map_err(|_| invalid_param("k", format!("{value:?} is not a whole number")))?;
+                if k == 0 {
+                    return Err(invalid_param("k", "must be at least 1"));
+                }
+                k = k.min(MAX_K);
+            }
+            "naf" if value.is_empty() => {}
+            "naf" => {
+                let valid_section =
+                    value.len() == 1 && value.as_bytes()[0].is_ascii_uppercase() && value.as_str() <= "U";
+                let valid_code =
+                    RefData::embedded().naf.keys().any(|code| code.starts_with(value.as_str())) && value.len() >= 2;
+                if !valid_section && !valid_code {
+                    return Err(invalid_param(
+                        "naf",
+                        format!(
+                            "{value:?} is neither a NAF section (A–U) nor the start of a NAF code (\"25\", \"25.62B\")"
+                        ),
+                    ));
+                }
+                filter.naf = Some(value);
+            }
+            "region" if value.is_empty() => {}
+            "region" => {
+                if !RefData::embedded().is_region(&value) {
+                    return Err(invalid_param(
+                        "region",
+                        format!("{value:?} is not a région name (e.g. \"Auvergne-Rhône-Alpes\")"),
+                    ));
+                }
+                filter.region = Some(value);
+            }
+            "headcount" => {
+                for band in value.split(',').filter(|b| !b.is_empty()) {
+                    let parsed: Result<HeadcountBand, _> = serde_json::from_value(serde_json::json!(band));
+                    if parsed.is_err() {
+                        return Err(invalid_param(
+                            "headcount",
+                            format!("{band:?} is not a headcount band (\"0\", \"1-2\", \"3-5\", … \"10000+\")"),
+                        ));
+                    }
+                    filter.headcount.push(band.to_owned());
+                }
+            }
+            other => return Err(invalid_param(other, "unknown parameter (k, naf, region, headcount)")),
+        }
+    }
+    Ok((k, filter))
+}
+
+pub async fn top_opportunities(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<TopOpportunities>, ApiError> {
+    let (k, filter) = parse_top_filter(raw.as_deref())?;
+    let scorer = state.scoring.scorer().map_err(no_model)?;
+    let worker = Arc::clone(&state);
+    let answer = blocking(move || {
+        let store = &worker.scoring.store;
+        let applied = store.meta("model_version").map_err(score_error)?;
+        let Some(applied) = applied else {
+            return Err(ApiError::new(
+                ErrorCode::ModelUnavailable,
+                "no scores applied yet: run `marketlounge score apply`",
+            ));
+        };
+        let as_of = default_as_of(&worker)?;
+        let rows = store.top(k, &filter).map_err(score_error)?;
+        let snapshot = worker.engine.snapshot();
+        let mut opportunities = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id = company_id(row.company);
+            // A company deleted since the apply drops out of the list.
+            let Some(company) = snapshot.get(&id).map_err(ApiError::from_index)? else { continue };
+            let Some(company_row) = CompanyRow::of(&company) else { continue };
+            opportunities.push(explain(&worker, &scorer, &company_row, as_of, DEFAULT_TOP, Some(row.percentile))?);
+        }
+        Ok(TopOpportunities { opportunities, model_version: applied, as_of: as_of.to_string() })
+    })
+    .await??;
+    Ok(Json(answer))
+}
+
+pub async fn drift(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let worker = Arc::clone(&state);
+    blocking(move || {
+        let store = &worker.scoring.store;
+        let drift = store.meta("drift").map_err(score_error)?.ok_or_else(|| {
+            ApiError::new(ErrorCode::ModelUnavailable, "no scores applied yet: run `marketlounge score apply`")
+        })?;
+        let drift: serde_json::Value = serde_json::from_str(&drift).map_err(|err| ApiError::internal(&err))?;
+        Ok(Json(serde_json::json!({
+            "model_version": store.meta("model_version").map_err(score_error)?,
+            "as_of": store.meta("as_of").map_err(score_error)?,
+            "applied_at": store.meta("applied_at").map_err(score_error)?,
+            "score": drift["score"],
+            "features": drift["features"],
+        })))
+    })
+    .await?
+}

@@ -1,0 +1,273 @@
+//! The opportunity scorer over HTTP: signals and articles ingested (all or nothing, errors by
+//! line and field), a model trained and applied, then one company's explained score, the top
+//! list with its filters, drift, the prior in a search hit's explanation, and bad parameters.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use marketlounge::http::{AppState, app};
+use marketlounge::settings::Settings;
+use marketlounge_index::record::{Company, Outcome};
+use marketlounge_index::score::train::{self, Dataset};
+use tower::ServiceExt;
+
+mod common;
+
+const N: u32 = 400;
+
+/// SplitMix64, for a reproducible simulated history.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(1e-300);
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
+    }
+}
+
+/// Company `n`: even ones in Rennes (Bretagne) with 50–99 employees, odd ones in Saint-Étienne
+/// (Auvergne-Rhône-Alpes) with 20–49.
+fn company(n: u32) -> Company {
+    let mut record = common::company(n);
+    if n.is_multiple_of(2) {
+        record["address"] = serde_json::json!({"postal_code": "35000", "commune": "Rennes", "commune_code": "35238"});
+        record["headcount"] = serde_json::json!("50-99");
+    }
+    serde_json::from_value(record).unwrap()
+}
+
+fn month_date(month: i32) -> jiff::civil::Date {
+    jiff::civil::date(2023, 7, 1).checked_add(jiff::Span::new().months(month)).unwrap()
+}
+
+/// Signals (NDJSON) and outcomes of a simulated world where momentum drives both.
+fn history() -> (String, Vec<Outcome>) {
+    let mut rng = Rng(11);
+    let (mut signals, mut outcomes) = (String::new(), Vec::new());
+    for n in 1..=N {
+        let mut z = rng.normal();
+        for month in 0..36 {
+            z = 0.97 * z + (1.0f64 - 0.97 * 0.97).sqrt() * rng.normal();
+            let (kind, chance) =
+                if rng.uniform() < 0.9 { ("hiring", 0.3 * (0.9 * z).exp()) } else { ("layoffs", 0.05 * (-z).exp()) };
+            if rng.uniform() < chance {
+                let line = serde_json::json!({
+                    "id": format!("s-{n}-{month}"), "company_id": common::siren(n), "type": kind,
+                    "date": month_date(month).to_string(), "source": "job_board"
+                });
+                signals.push_str(&format!("{line}\n"));
+            }
+            if (18..=30).contains(&month) && month % 3 == 0 {
+                let p = 1.0 / (1.0 + (-(-2.0 + 1.3 * z)).exp());
+                outcomes.push(Outcome {
+                    company_id: common::siren(n),
+                    as_of: month_date(month + 1),
+                    horizon_days: 181,
+                    converted: rng.uniform() < p,
+                    latent_probability: None,
+                });
+            }
+        }
+    }
+    (signals, outcomes)
+}
+
+fn state() -> (tempfile::TempDir, Arc<AppState>) {
+    let data = tempfile::tempdir().unwrap();
+    let state = Arc::new(AppState::open(Settings::default_settings(), data.path()).unwrap());
+    state.engine.upsert((1..=N).map(company).collect()).unwrap();
+    state.engine.flush().unwrap();
+    (data, state)
+}
+
+async fn call(state: &Arc<AppState>, request: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let response = app(Arc::clone(state)).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}")))
+}
+
+async fn get(state: &Arc<AppState>, uri: &str) -> (StatusCode, serde_json::Value) {
+    call(state, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+async fn post(state: &Arc<AppState>, uri: &str, content_type: &str, body: String) -> (StatusCode, serde_json::Value) {
+    call(state, Request::post(uri).header("content-type", content_type).body(Body::from(body)).unwrap()).await
+}
+
+#[tokio::test]
+async fn ingest_train_apply_then_explained_scores_top_lists_and_drift() {
+    let (_data, state) = state();
+    let id = common::siren(2);
+
+    // Before any model: a clear 503 that says what to run.
+    let (status, body) = get(&state, &format!("/api/v1/companies/{id}/opportunity")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "model_unavailable");
+    assert!(body["error"]["message"].as_str().unwrap().contains("score train"), "{body}");
+
+    // A batch with bad lines writes nothing and names every line and field.
+    let (signals, outcomes) = history();
+    let mut bad = signals.lines().take(3).collect::<Vec<_>>().join("\n");
+    bad.push_str(
+        "\n{\"id\":\"x\",\"company_id\":\"123\",\"type\":\"hiring\",\"date\":\"2026-01-01\",\"source\":\"crm\"}\n",
+    );
+    bad.push_str("{\"id\":\"y\",\"company_id\":\"000000018\",\"type\":\"promotion\",\"date\":\"2026-01-01\",\"source\":\"crm\",\"extra\":1}\n");
+    let (status, body) = post(&state, "/api/v1/signals", "application/x-ndjson", bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_record");
+    let details = body["error"]["details"].as_array().unwrap();
+    let lines: Vec<(u64, &str)> =
+        details.iter().map(|d| (d["line"].as_u64().unwrap(), d["field"].as_str().unwrap())).collect();
+    assert!(lines.contains(&(4, "company_id")), "{lines:?}");
+    assert!(lines.iter().any(|&(line, field)| line == 5 && field == "type"), "{lines:?}");
+    assert!(lines.iter().any(|&(line, field)| line == 5 && field == "extra"), "{lines:?}");
+    assert_eq!(state.scoring.store.counts().unwrap().0, 0, "nothing was written");
+
+    // The real batch.
+    let n_signals = signals.lines().count();
+    let (status, body) = post(&state, "/api/v1/signals", "application/x-ndjson", signals).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["acknowledged"], n_signals);
+
+    // An article gets its event type and polarity from its headline.
+    let article = serde_json::json!({
+        "id": "a-1", "company_id": id, "date": "2026-05-20", "source": "Ouest-France",
+        "title": "Mécanique Précision 2 recrute 15 techniciens à Rennes"
+    });
+    let (status, body) = post(&state, "/api/v1/articles", "application/json", article.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["articles"][0]["event_type"], "hiring");
+    assert_eq!(body["articles"][0]["detected"], true);
+    assert!(body["articles"][0]["polarity"].as_f64().unwrap() > 0.0);
+
+    // Outcomes, a model, and an apply, as `marketlounge score …` does.
+    let scoring = &state.scoring;
+    scoring
+        .store
+        .write_batch(|inserter| {
+            for outcome in &outcomes {
+                inserter.outcome(outcome)?;
+            }
+            Ok(true)
+        })
+        .unwrap();
+    let companies = marketlounge::scoring::companies_of_index(&state.engine.snapshot()).unwrap();
+    assert_eq!(companies.len(), N as usize);
+    let settings = &state.settings.scoring;
+    let data = Dataset::from_outcomes(
+        &scoring.store.outcomes().unwrap(),
+        &marketlounge::scoring::firm_map(&companies),
+        &scoring.store.load_histories().unwrap(),
+        &settings.features,
+    );
+    let artefact = train::train(
+        &data,
+        marketlounge_index::score::features::day_number(jiff::civil::date(2026, 11, 30)),
+        &settings.features,
+        &scoring.train_options(),
+        jiff::civil::date(2026, 11, 30),
+    )
+    .unwrap();
+    scoring.models.publish(&artefact).unwrap();
+    scoring.reload();
+    let report = marketlounge::scoring::apply(scoring, &state.engine, jiff::civil::date(2026, 6, 30)).unwrap();
+    assert_eq!(report.companies, N as usize);
+    assert_eq!(report.priors_updated, N as usize);
+
+    // One company, explained.
+    let (status, body) = get(&state, &format!("/api/v1/companies/{id}/opportunity?top=3")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let p = body["probability"].as_f64().unwrap();
+    assert!(p > 0.0 && p < 1.0);
+    assert!((body["score_pct"].as_f64().unwrap() - 100.0 * p).abs() < 1e-9);
+    let percentile = body["percentile"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&percentile));
+    assert_eq!(body["model_version"], artefact.version.as_str());
+    assert_eq!(body["as_of"], "2026-06-30");
+    let contributions = body["contributions"].as_array().unwrap();
+    assert_eq!(contributions.len(), 3);
+    for c in contributions {
+        assert!(c["feature"].is_string() && c["value"].is_number() && c["contribution"].is_number());
+    }
+    let magnitudes: Vec<f64> = contributions.iter().map(|c| c["contribution"].as_f64().unwrap().abs()).collect();
+    assert!(magnitudes.windows(2).all(|w| w[0] >= w[1]), "largest first: {magnitudes:?}");
+    // All contributions sum with the baseline to the logit.
+    let (_, all) = get(&state, &format!("/api/v1/companies/{id}/opportunity?top=1000")).await;
+    let sum: f64 = all["contributions"].as_array().unwrap().iter().map(|c| c["contribution"].as_f64().unwrap()).sum();
+    assert!((all["baseline"].as_f64().unwrap() + sum - all["logit"].as_f64().unwrap()).abs() < 1e-9);
+    // Scoring as of another date is allowed; a malformed one is not.
+    let (status, _) = get(&state, &format!("/api/v1/companies/{id}/opportunity?as_of=2025-01-01")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = get(&state, &format!("/api/v1/companies/{id}/opportunity?as_of=yesterday")).await;
+    assert_eq!((status, body["error"]["details"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("as_of")));
+    let (status, _) = get(&state, &format!("/api/v1/companies/{}/opportunity", common::siren(N + 5))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The top list: best first, filters respected.
+    let (status, body) = get(&state, "/api/v1/opportunities/top?k=5").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let top = body["opportunities"].as_array().unwrap();
+    assert_eq!(top.len(), 5);
+    let probabilities: Vec<f64> = top.iter().map(|o| o["probability"].as_f64().unwrap()).collect();
+    assert!(probabilities.windows(2).all(|w| w[0] >= w[1]), "{probabilities:?}");
+    assert!(top.iter().all(|o| o["contributions"].as_array().unwrap().len() == 5 && o["percentile"].is_number()));
+    let even = |o: &serde_json::Value| {
+        let n: u32 = o["company_id"].as_str().unwrap()[..8].parse().unwrap();
+        n.is_multiple_of(2)
+    };
+    let (_, bretagne) = get(&state, "/api/v1/opportunities/top?k=20&region=Bretagne").await;
+    let bretagne = bretagne["opportunities"].as_array().unwrap();
+    assert_eq!(bretagne.len(), 20);
+    assert!(bretagne.iter().all(even));
+    let (_, small) = get(&state, "/api/v1/opportunities/top?k=20&headcount=20-49&naf=25").await;
+    assert!(small["opportunities"].as_array().unwrap().iter().all(|o| !even(o)));
+    let (_, none) = get(&state, "/api/v1/opportunities/top?k=20&naf=A").await;
+    assert_eq!(none["opportunities"].as_array().unwrap().len(), 0);
+    for (query, field) in [
+        ("k=0", "k"),
+        ("k=ten", "k"),
+        ("region=Atlantis", "region"),
+        ("naf=99.99Z", "naf"),
+        ("headcount=huge", "headcount"),
+        ("sort=asc", "sort"),
+        ("region=%FF", "region"),
+    ] {
+        let (status, body) = get(&state, &format!("/api/v1/opportunities/top?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["details"]["field"], field, "{query}: {body}");
+    }
+    let (status, body) = get(&state, "/api/v1/opportunities/top?k=100000").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["opportunities"].as_array().unwrap().len() <= 100);
+
+    // Drift against training, as of the apply.
+    let (status, body) = get(&state, "/admin/scoring/drift").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["score"]["psi"].as_f64().unwrap() >= 0.0);
+    assert_eq!(body["features"].as_array().unwrap().len(), artefact.feature_names.len());
+    assert_eq!(body["as_of"], "2026-06-30");
+
+    // The prior in search: a hit's explanation carries the company's probability.
+    let query = serde_json::json!({"query": "usinage de précision", "k": 3, "explain": true});
+    let (status, body) = post(&state, "/api/v1/match", "application/json", query.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let hit = &body["hits"][0];
+    let prior = hit["explanation"]["components"].as_array().unwrap().iter().find(|c| c["name"] == "prior").unwrap();
+    assert!(prior["detail"].as_str().unwrap().contains("opportunity probability"), "{prior}");
+    assert_ne!(prior["value"].as_f64().unwrap(), 0.0, "{prior}");
+}
