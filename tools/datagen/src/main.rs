@@ -202,7 +202,7 @@ mod tests {
         assert_eq!(assert_all_valid::<Company>(&whole.companies), 300);
         assert!(assert_all_valid::<Signal>(&whole.signals) > 300);
         assert!(assert_all_valid::<Article>(&whole.articles) > 50);
-        assert_eq!(assert_all_valid::<Outcome>(&whole.outcomes), 900);
+        assert_eq!(assert_all_valid::<Outcome>(&whole.outcomes), 300 * 5, "five as-of dates per company");
     }
 
     /// Profiles are not template clones: descriptions are (nearly) all distinct and the
