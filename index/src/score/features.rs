@@ -644,10 +644,15 @@ mod tests {
         assert_eq!(out[slot::RECENCY + kind(SignalType::Hiring) as usize], 190.0);
         assert_eq!(out[slot::RECENCY + kind(SignalType::Fundraising) as usize], 730.0);
         assert_eq!(out[slot::POSITIVE_COUNTS], 2.0); // 3 months: the contract only
-        assert_eq!(out[slot::POSITIVE_COUNTS + 1], 3.0); // 6 months: both
+        assert_eq!(out[slot::POSITIVE_COUNTS + 1], 2.0); // 6 months (182 days): not the hiring, 190 days old
+        assert_eq!(out[slot::POSITIVE_COUNTS + 2], 3.0); // 12 months: both
         assert_eq!(out[slot::RED_COUNTS], 1.0);
         let intensity = 0.5f64.powf(190.0 / 180.0) + 2.0 * 0.5f64.powf(90.0 / 180.0);
-        assert!((out[slot::POSITIVE_INTENSITY] - intensity).abs() < 1e-12);
+        assert!(
+            (out[slot::POSITIVE_INTENSITY] - intensity).abs() < 1e-12,
+            "{} vs {intensity}",
+            out[slot::POSITIVE_INTENSITY]
+        );
         assert_eq!(out[slot::DIVERSITY], 2.0);
         assert!((out[slot::NET_BALANCE] - (3.0 - 1.0) / 5.0).abs() < 1e-12);
         assert_eq!(out[slot::SECTIONS + 2], 1.0);
