@@ -10,7 +10,6 @@ use http_body_util::BodyExt;
 use marketlounge::http::{AppState, app};
 use marketlounge::settings::Settings;
 use marketlounge_index::record::{Company, Outcome};
-use marketlounge_index::score::train::{self, Dataset};
 use tower::ServiceExt;
 
 mod common;
@@ -109,6 +108,22 @@ async fn post(state: &Arc<AppState>, uri: &str, content_type: &str, body: String
     call(state, Request::post(uri).header("content-type", content_type).body(Body::from(body)).unwrap()).await
 }
 
+/// Starts a scoring task and waits (at most 60 s) for its result.
+async fn run_task(state: &Arc<AppState>, uri: &str, job: &str) -> serde_json::Value {
+    let (status, accepted) = post(state, uri, "application/json", job.into()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let status_url = accepted["status_url"].as_str().unwrap().to_owned();
+    for _ in 0..600 {
+        let (_, task) = get(state, &status_url).await;
+        match task["status"].as_str().unwrap() {
+            "succeeded" => return task["result"].clone(),
+            "failed" => panic!("{uri} failed: {task}"),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    panic!("{uri} did not finish in 60 s");
+}
+
 #[tokio::test]
 async fn ingest_train_apply_then_explained_scores_top_lists_and_drift() {
     let (_data, state) = state();
@@ -155,39 +170,28 @@ async fn ingest_train_apply_then_explained_scores_top_lists_and_drift() {
     assert_eq!(body["articles"][0]["detected"], true);
     assert!(body["articles"][0]["polarity"].as_f64().unwrap() > 0.0);
 
-    // Outcomes, a model, and an apply, as `marketlounge score …` does.
-    let scoring = &state.scoring;
-    scoring
-        .store
-        .write_batch(|inserter| {
-            for outcome in &outcomes {
-                inserter.outcome(outcome)?;
-            }
-            Ok(true)
-        })
-        .unwrap();
-    let companies = marketlounge::scoring::companies_of_index(&state.engine.snapshot()).unwrap();
-    assert_eq!(companies.len(), N as usize);
-    let settings = &state.settings.scoring;
-    let data = Dataset::from_outcomes(
-        &scoring.store.outcomes().unwrap(),
-        &marketlounge::scoring::firm_map(&companies),
-        &scoring.store.load_histories().unwrap(),
-        &settings.features,
-    );
-    let artefact = train::train(
-        &data,
-        marketlounge_index::score::features::day_number(jiff::civil::date(2026, 11, 30)),
-        &settings.features,
-        &scoring.train_options(),
-        jiff::civil::date(2026, 11, 30),
-    )
-    .unwrap();
-    scoring.models.publish(&artefact).unwrap();
-    scoring.reload();
-    let report = marketlounge::scoring::apply(scoring, &state.engine, jiff::civil::date(2026, 6, 30)).unwrap();
-    assert_eq!(report.companies, N as usize);
-    assert_eq!(report.priors_updated, N as usize);
+    // Outcomes, then a model trained and applied by the running server (background tasks).
+    let outcomes: String = outcomes.iter().map(|o| format!("{}\n", serde_json::to_string(o).unwrap())).collect();
+    let (status, body) = post(&state, "/api/v1/outcomes", "application/x-ndjson", outcomes).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (uri, job, field) in [
+        ("/admin/scoring/apply", r#"{"as_of": "June"}"#, "as_of"),
+        ("/admin/scoring/apply", r#"{"until": "2026-01-01"}"#, "until"),
+        ("/admin/scoring/train", r#"{"since": "2026-01-01"}"#, "since"),
+    ] {
+        let (status, body) = post(&state, uri, "application/json", job.into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{job}: {body}");
+        assert_eq!(body["error"]["details"]["field"], field, "{job}: {body}");
+    }
+    let train = run_task(&state, "/admin/scoring/train", r#"{"until": "2026-11-30"}"#).await;
+    let version = train["version"].as_str().unwrap().to_owned();
+    assert_eq!(train["training"]["calibration_rows_from"], "later_slice", "{train}");
+    let report = run_task(&state, "/admin/scoring/apply", r#"{"as_of": "2026-06-30"}"#).await;
+    assert_eq!(report["companies"], N);
+    assert_eq!(report["priors_updated"], N);
+    assert_eq!(report["model_version"], version.as_str());
+    let base_rate = report["base_rate"].as_f64().unwrap() as f32;
+    assert!((state.matcher.prior_base_rate() - base_rate).abs() < 1e-6, "the search prior follows the model");
 
     // One company, explained.
     let (status, body) = get(&state, &format!("/api/v1/companies/{id}/opportunity?top=3")).await;
@@ -197,7 +201,7 @@ async fn ingest_train_apply_then_explained_scores_top_lists_and_drift() {
     assert!((body["score_pct"].as_f64().unwrap() - 100.0 * p).abs() < 1e-9);
     let percentile = body["percentile"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&percentile));
-    assert_eq!(body["model_version"], artefact.version.as_str());
+    assert_eq!(body["model_version"], version.as_str());
     assert_eq!(body["as_of"], "2026-06-30");
     let contributions = body["contributions"].as_array().unwrap();
     assert_eq!(contributions.len(), 3);
@@ -259,7 +263,7 @@ async fn ingest_train_apply_then_explained_scores_top_lists_and_drift() {
     let (status, body) = get(&state, "/admin/scoring/drift").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["score"]["psi"].as_f64().unwrap() >= 0.0);
-    assert_eq!(body["features"].as_array().unwrap().len(), artefact.feature_names.len());
+    assert_eq!(body["features"].as_array().unwrap().len(), marketlounge_index::score::features::n_features());
     assert_eq!(body["as_of"], "2026-06-30");
 
     // The prior in search: a hit's explanation carries the company's probability.

@@ -52,6 +52,9 @@ pub struct TaskInfo {
     /// Generation published on success.
     pub generation: Option<u64>,
     pub error: Option<String>,
+    /// What a finished scoring task produced (model version and metrics, or the apply report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
 }
 
 /// The registry of background tasks.
@@ -63,7 +66,7 @@ pub struct Tasks {
 
 impl Tasks {
     /// Registers a task of `kind` unless one of that kind is still running.
-    fn start_exclusive(&self, kind: &'static str, bytes_total: Option<u64>) -> Option<u64> {
+    pub(crate) fn start_exclusive(&self, kind: &'static str, bytes_total: Option<u64>) -> Option<u64> {
         let mut tasks = self.tasks.lock();
         let running =
             tasks.values().any(|t| t.kind == kind && matches!(t.status, TaskStatus::Enqueued | TaskStatus::Processing));
@@ -86,6 +89,7 @@ impl Tasks {
                 elapsed_seconds: 0.0,
                 generation: None,
                 error: None,
+                result: None,
             },
         );
         let finished: Vec<u64> = tasks
@@ -99,7 +103,7 @@ impl Tasks {
         Some(task_id)
     }
 
-    fn update(&self, task_id: u64, change: impl FnOnce(&mut TaskInfo)) {
+    pub(crate) fn update(&self, task_id: u64, change: impl FnOnce(&mut TaskInfo)) {
         if let Some(task) = self.tasks.lock().get_mut(&task_id) {
             change(task);
         }
@@ -124,8 +128,8 @@ enum Source {
 
 #[derive(Debug, Serialize)]
 pub struct Accepted {
-    task_id: u64,
-    status_url: String,
+    pub(crate) task_id: u64,
+    pub(crate) status_url: String,
 }
 
 pub async fn reindex(

@@ -61,13 +61,12 @@ impl AppState {
         let engine = Engine::open(data_dir, options)
             .map_err(|err| anyhow::anyhow!("opening the index in {}: {err}", data_dir.display()))?;
         let scoring = crate::scoring::Scoring::open(data_dir, &settings.scoring)?;
+        let matcher = crate::query::matcher(&settings)?;
         // The search prior is the log-odds relative to the current model's base rate (the
         // settings' `fusion.prior_base_rate` until a model is trained).
-        let mut search_settings = settings.clone();
         if let Ok(scorer) = scoring.scorer() {
-            search_settings.fusion.prior_base_rate = (scorer.artefact.base_rate as f32).clamp(0.001, 0.999);
+            matcher.set_prior_base_rate(scorer.artefact.base_rate as f32);
         }
-        let matcher = crate::query::matcher(&search_settings)?;
         let suggester = Arc::new(marketlounge_index::suggest::Suggester::new(matcher.interpreter()));
         let engine = Arc::new(engine);
         // Company names of the segments already there, off the request path.
@@ -162,9 +161,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/admin/priors", post(admin::priors))
         .route("/api/v1/signals", post(scoring::post_signals))
         .route("/api/v1/articles", post(scoring::post_articles))
+        .route("/api/v1/outcomes", post(scoring::post_outcomes))
         .route("/api/v1/companies/{id}/opportunity", get(scoring::company_opportunity))
         .route("/api/v1/opportunities/top", get(scoring::top_opportunities))
         .route("/admin/scoring/drift", get(scoring::drift))
+        .route("/admin/scoring/train", post(scoring::train_task))
+        .route("/admin/scoring/apply", post(scoring::apply_task))
         .fallback(not_found)
         .with_state(state)
         // Layers run outside-in from the last one: tracing sees everything, `json_errors` then

@@ -1,6 +1,6 @@
 //! The opportunity scorer over HTTP:
 //!
-//! - `POST /api/v1/signals`, `POST /api/v1/articles`: one JSON record or an NDJSON batch,
+//! - `POST /api/v1/signals`, `/api/v1/articles`, `/api/v1/outcomes`: one JSON record or an NDJSON batch,
 //!   validated like companies (every error by line and field, nothing written on error),
 //!   stored durably in one transaction. Articles answer the event type and polarity read from
 //!   their text.
@@ -10,6 +10,9 @@
 //!   with the same fields.
 //! - `GET /admin/scoring/drift`: PSI per feature and of the score against training, as of the
 //!   last apply.
+//! - `POST /admin/scoring/train` (`{"until"?}`) and `POST /admin/scoring/apply` (`{"as_of"?}`):
+//!   what `marketlounge score train` and `score apply` do, as background tasks (one at a time;
+//!   `GET /admin/tasks/{id}` has the result), so a running server's scores can be refreshed.
 
 use std::sync::Arc;
 
@@ -72,6 +75,14 @@ pub async fn post_signals(
     body: Bytes,
 ) -> Result<Json<Stored>, ApiError> {
     store::<Signal>(state, headers, body).await
+}
+
+pub async fn post_outcomes(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Stored>, ApiError> {
+    store::<marketlounge_index::record::Outcome>(state, headers, body).await
 }
 
 pub async fn post_articles(
@@ -317,4 +328,141 @@ pub async fn drift(State(state): State<Arc<AppState>>) -> Result<Json<serde_json
         })))
     })
     .await?
+}
+
+/// The body of the scoring tasks: dates, all optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoringJob {
+    /// `train`: learn from outcomes observed by this date (default today).
+    until: Option<jiff::civil::Date>,
+    /// `apply`: score as of this date (default today).
+    as_of: Option<jiff::civil::Date>,
+}
+
+fn parse_job(body: &[u8], allowed: &str) -> Result<ScoringJob, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ScoringJob::default());
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let job: ScoringJob = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let mut field = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.to_string();
+        if let Some(name) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
+            field = name.to_owned();
+        }
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {inner}"))
+        } else {
+            ApiError::new(ErrorCode::InvalidField, format!("field {field}: {inner}"))
+                .with_details(serde_json::json!({ "field": field }))
+        }
+    })?;
+    let extra = if allowed == "until" {
+        job.as_of.is_some().then_some("as_of")
+    } else {
+        job.until.is_some().then_some("until")
+    };
+    if let Some(field) = extra {
+        return Err(ApiError::new(ErrorCode::InvalidField, format!("field {field}: not used here (only {allowed})"))
+            .with_details(serde_json::json!({ "field": field })));
+    }
+    Ok(job)
+}
+
+/// Runs `work` as a background scoring task; one at a time.
+fn spawn_task(
+    state: &Arc<AppState>,
+    work: impl FnOnce(&AppState) -> anyhow::Result<serde_json::Value> + Send + 'static,
+) -> Result<(axum::http::StatusCode, Json<super::admin::Accepted>), ApiError> {
+    let task_id = state
+        .tasks
+        .start_exclusive("scoring", None)
+        .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "a scoring task is already running"))?;
+    let worker = Arc::clone(state);
+    std::thread::Builder::new()
+        .name(format!("scoring-{task_id}"))
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            worker.tasks.update(task_id, |t| t.status = super::admin::TaskStatus::Processing);
+            let outcome = work(&worker);
+            worker.tasks.update(task_id, |t| {
+                t.elapsed_seconds = started.elapsed().as_secs_f64();
+                match outcome {
+                    Ok(result) => {
+                        t.status = super::admin::TaskStatus::Succeeded;
+                        t.result = Some(result);
+                    }
+                    Err(err) => {
+                        tracing::error!(task_id, err = format!("{err:#}"), "scoring task failed");
+                        t.status = super::admin::TaskStatus::Failed;
+                        t.error = Some(format!("{err:#}"));
+                    }
+                }
+            });
+        })
+        .map_err(|err| ApiError::internal(&err))?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(super::admin::Accepted { task_id, status_url: format!("/admin/tasks/{task_id}") }),
+    ))
+}
+
+fn today() -> jiff::civil::Date {
+    jiff::Zoned::now().date()
+}
+
+pub async fn train_task(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<(axum::http::StatusCode, Json<super::admin::Accepted>), ApiError> {
+    let job = parse_job(&body, "until")?;
+    spawn_task(&state, move |state| {
+        let scoring = &state.scoring;
+        let companies = crate::scoring::companies_of_index(&state.engine.snapshot())?;
+        let outcomes = scoring.store.outcomes()?;
+        anyhow::ensure!(
+            !outcomes.is_empty(),
+            "no outcome stored: ingest labelled outcomes first (`marketlounge score ingest --outcomes FILE`)"
+        );
+        let settings = &scoring.settings;
+        let data = marketlounge_index::score::train::Dataset::from_outcomes(
+            &outcomes,
+            &crate::scoring::firm_map(&companies),
+            &scoring.store.load_histories()?,
+            &settings.features,
+        );
+        anyhow::ensure!(!data.is_empty(), "no outcome is about a company of the index");
+        let until = job.until.unwrap_or_else(today);
+        let artefact = marketlounge_index::score::train::train(
+            &data,
+            day_number(until),
+            &settings.features,
+            &scoring.train_options(),
+            today(),
+        )?;
+        scoring.models.publish(&artefact)?;
+        scoring.reload();
+        state.matcher.set_prior_base_rate(artefact.base_rate as f32);
+        Ok(serde_json::json!({
+            "version": artefact.version, "training": artefact.training, "metrics": artefact.metrics,
+            "base_rate": artefact.base_rate, "calibration": artefact.calibrator.kind(),
+        }))
+    })
+}
+
+pub async fn apply_task(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<(axum::http::StatusCode, Json<super::admin::Accepted>), ApiError> {
+    let job = parse_job(&body, "as_of")?;
+    spawn_task(&state, move |state| {
+        state.scoring.reload();
+        if let Ok(scorer) = state.scoring.scorer() {
+            state.matcher.set_prior_base_rate(scorer.artefact.base_rate as f32);
+        }
+        let report = crate::scoring::apply(&state.scoring, &state.engine, job.as_of.unwrap_or_else(today))?;
+        Ok(serde_json::to_value(report)?)
+    })
 }

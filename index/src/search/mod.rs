@@ -148,6 +148,9 @@ pub struct Matcher {
     fields: CompanyFields,
     next_id: AtomicU64,
     started: u64,
+    /// The opportunity base rate in force (f32 bits): the configured one until the scorer sets
+    /// its model's.
+    prior_base_rate: std::sync::atomic::AtomicU32,
 }
 
 /// Everything known about the candidates of one query, before paging.
@@ -176,16 +179,29 @@ pub struct RankedDoc {
 }
 
 impl Matcher {
+    /// The opportunity base rate the prior's log-odds are relative to.
+    pub fn prior_base_rate(&self) -> f32 {
+        f32::from_bits(self.prior_base_rate.load(AtomicOrdering::Relaxed))
+    }
+
+    /// Sets the base rate (a new opportunity model's), clamped to [0.001, 0.999]; queries
+    /// started after the call use it.
+    pub fn set_prior_base_rate(&self, rate: f32) {
+        let rate = if rate.is_finite() { rate.clamp(0.001, 0.999) } else { self.config.prior_base_rate };
+        self.prior_base_rate.store(rate.to_bits(), AtomicOrdering::Relaxed);
+    }
+
     pub fn new(interpreter: Arc<Interpreter>, config: SearchConfig) -> Matcher {
         let started =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         Matcher {
             interpreter,
             refdata: RefData::embedded(),
-            config,
             fields: CompanyFields::new(),
             next_id: AtomicU64::new(0),
             started,
+            prior_base_rate: std::sync::atomic::AtomicU32::new(config.prior_base_rate.to_bits()),
+            config,
         }
     }
 
@@ -451,7 +467,7 @@ impl Matcher {
             lexical: lexical_background,
             vector: vector_background,
             chunk: chunk_background,
-            prior_base_rate: self.config.prior_base_rate,
+            prior_base_rate: self.prior_base_rate(),
             language: interpretation.language,
         };
         let mut ranked = Vec::with_capacity(pool.len());
