@@ -10,32 +10,18 @@ use http_body_util::BodyExt;
 use marketlounge::http::{AppState, app};
 use marketlounge::settings::Settings;
 use marketlounge_index::record::{Company, Outcome};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 use tower::ServiceExt;
 
 mod common;
 
 const N: u32 = 400;
 
-/// SplitMix64, for a reproducible simulated history.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let u1 = self.uniform().max(1e-300);
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-    }
+/// A standard normal draw (Box–Muller).
+fn normal(rng: &mut StdRng) -> f64 {
+    let u = 1.0 - rng.random::<f64>();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.random::<f64>()).cos()
 }
 
 /// Company `n`: even ones in Rennes (Bretagne) with 50–99 employees, odd ones in Saint-Étienne
@@ -55,15 +41,18 @@ fn month_date(month: i32) -> jiff::civil::Date {
 
 /// Signals (NDJSON) and outcomes of a simulated world where momentum drives both.
 fn history() -> (String, Vec<Outcome>) {
-    let mut rng = Rng(11);
+    let mut rng = StdRng::seed_from_u64(11);
     let (mut signals, mut outcomes) = (String::new(), Vec::new());
     for n in 1..=N {
-        let mut z = rng.normal();
+        let mut z = normal(&mut rng);
         for month in 0..36 {
-            z = 0.97 * z + (1.0f64 - 0.97 * 0.97).sqrt() * rng.normal();
-            let (kind, chance) =
-                if rng.uniform() < 0.9 { ("hiring", 0.3 * (0.9 * z).exp()) } else { ("layoffs", 0.05 * (-z).exp()) };
-            if rng.uniform() < chance {
+            z = 0.97 * z + (1.0f64 - 0.97 * 0.97).sqrt() * normal(&mut rng);
+            let (kind, chance) = if rng.random::<f64>() < 0.9 {
+                ("hiring", 0.3 * (0.9 * z).exp())
+            } else {
+                ("layoffs", 0.05 * (-z).exp())
+            };
+            if rng.random::<f64>() < chance {
                 let line = serde_json::json!({
                     "id": format!("s-{n}-{month}"), "company_id": common::siren(n), "type": kind,
                     "date": month_date(month).to_string(), "source": "job_board"
@@ -76,7 +65,7 @@ fn history() -> (String, Vec<Outcome>) {
                     company_id: common::siren(n),
                     as_of: month_date(month + 1),
                     horizon_days: 181,
-                    converted: rng.uniform() < p,
+                    converted: rng.random::<f64>() < p,
                     latent_probability: None,
                 });
             }

@@ -15,27 +15,13 @@ use marketlounge_index::score::scorer::Scorer;
 use marketlounge_index::score::store::{EventStore, Histories, OutcomeRow};
 use marketlounge_index::score::train::{self, Dataset, Table, TrainOptions};
 use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng as _, RngCore as _, SeedableRng};
 
-/// SplitMix64: a small deterministic generator for the simulated world.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let u1 = self.uniform().max(1e-300);
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-    }
+/// A standard normal draw (Box–Muller).
+fn normal(rng: &mut StdRng) -> f64 {
+    let u = 1.0 - rng.random::<f64>();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.random::<f64>()).cos()
 }
 
 fn kind(t: SignalType) -> u8 {
@@ -48,28 +34,30 @@ const DAY0: i32 = 19_000;
 /// often when it is high, red flags when it is low; at four quarterly dates, the company
 /// converts with a probability that rises with its momentum.
 fn world(n: u32, seed: u64) -> (HashMap<u32, Firmographics>, Histories, Vec<OutcomeRow>) {
-    let mut rng = Rng(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut firms = HashMap::new();
     let (mut signals, mut press, mut outcomes) = (Vec::new(), Vec::new(), Vec::new());
     for company in 1..=n {
         let firm = Firmographics {
             section: 2,
-            region: (rng.next() % 13) as u8,
-            log_headcount: (1.0 + rng.uniform() * 5.0) as f32,
-            created_day: DAY0 - 3000 - (rng.next() % 5000) as i32,
+            region: (rng.next_u64() % 13) as u8,
+            log_headcount: (1.0 + rng.random::<f64>() * 5.0) as f32,
+            created_day: DAY0 - 3000 - (rng.next_u64() % 5000) as i32,
         };
         firms.insert(company, firm);
-        let mut z = rng.normal();
+        let mut z = normal(&mut rng);
         for month in 0..36 {
-            z = 0.97 * z + (1.0f64 - 0.97 * 0.97).sqrt() * rng.normal();
+            z = 0.97 * z + (1.0f64 - 0.97 * 0.97).sqrt() * normal(&mut rng);
             let day = DAY0 + month * 30;
-            if rng.uniform() < 0.25 * (0.9 * z).exp() {
-                let t =
-                    [SignalType::Hiring, SignalType::Investment, SignalType::ContractWon][(rng.next() % 3) as usize];
-                signals
-                    .push((company, SignalEvent { day: day + (rng.next() % 30) as i32, kind: kind(t), weight: 1.0 }));
+            if rng.random::<f64>() < 0.25 * (0.9 * z).exp() {
+                let t = [SignalType::Hiring, SignalType::Investment, SignalType::ContractWon]
+                    [(rng.next_u64() % 3) as usize];
+                signals.push((
+                    company,
+                    SignalEvent { day: day + (rng.next_u64() % 30) as i32, kind: kind(t), weight: 1.0 },
+                ));
             }
-            if rng.uniform() < 0.01 * (-0.8 * z).exp() {
+            if rng.random::<f64>() < 0.01 * (-0.8 * z).exp() {
                 signals.push((company, SignalEvent { day, kind: kind(SignalType::Layoffs), weight: 1.0 }));
                 press.push((company, PressEvent { day: day + 3, kind: kind(SignalType::Layoffs), polarity: -1.0 }));
             }
@@ -79,7 +67,7 @@ fn world(n: u32, seed: u64) -> (HashMap<u32, Firmographics>, Histories, Vec<Outc
                     company,
                     day: DAY0 + (month + 1) * 30,
                     horizon_days: 180,
-                    converted: rng.uniform() < p,
+                    converted: rng.random::<f64>() < p,
                     latent: Some(p),
                 });
             }
@@ -192,18 +180,18 @@ fn more_positive_signals_never_lower_the_score_and_red_flags_never_raise_it() {
     let settings = FeatureSettings::default();
     let (firms, histories, _, artefact) = trained(&settings);
     let scorer = Scorer::new(artefact);
-    let mut rng = Rng(99);
+    let mut rng = StdRng::seed_from_u64(99);
     let mut buffer = vec![0.0; features::n_features()];
     let mut checked = 0;
     for company in 1..=400u32 {
-        let as_of = DAY0 + 600 + (rng.next() % 480) as i32;
+        let as_of = DAY0 + 600 + (rng.next_u64() % 480) as i32;
         let history = histories.get(company);
         let (base_logit, base_p) = scorer.score_into(as_of, &firms[&company], history, &mut buffer);
         for t in SignalType::ALL {
             let added = SignalEvent {
-                day: as_of - (rng.next() % 700) as i32,
+                day: as_of - (rng.next_u64() % 700) as i32,
                 kind: kind(t),
-                weight: 1.0 + rng.uniform() as f32,
+                weight: 1.0 + rng.random::<f64>() as f32,
             };
             let signals = sorted(history.signals.iter().copied().chain([added]).collect(), |e| e.day);
             let (logit, p) = scorer.score_into(
@@ -349,12 +337,12 @@ fn the_table_trainer_names_bad_lines_and_columns() {
     assert!(err.contains("zip"), "{err}");
 
     // On a learnable table, the 70/30 report is sensible and deterministic.
-    let mut rng = Rng(5);
+    let mut rng = StdRng::seed_from_u64(5);
     let mut csv = String::from("id,x1,x2,noise,y\n");
     for i in 0..4000 {
-        let (x1, x2, noise) = (rng.normal(), rng.normal(), rng.normal());
+        let (x1, x2, noise) = (normal(&mut rng), normal(&mut rng), normal(&mut rng));
         let p = 1.0 / (1.0 + (-(-2.0 + 1.5 * x1 - x2)).exp());
-        csv.push_str(&format!("{i},{x1},{x2},{noise},{}\n", u8::from(rng.uniform() < p)));
+        csv.push_str(&format!("{i},{x1},{x2},{noise},{}\n", u8::from(rng.random::<f64>() < p)));
     }
     let table = Table::read_csv(csv.as_bytes(), "y", Some("id"), &["noise".into()]).unwrap();
     assert_eq!(table.feature_names, ["x1", "x2"]);

@@ -227,10 +227,24 @@ impl EventStore {
 
     /// Every company's history.
     pub fn load_histories(&self) -> Result<Histories, ScoreError> {
+        self.read_histories(None)
+    }
+
+    /// One company's history (for scoring it alone).
+    pub fn history_of(&self, company: u32) -> Result<Histories, ScoreError> {
+        self.read_histories(Some(company))
+    }
+
+    /// The events of one company, or of all of them.
+    fn read_histories(&self, company: Option<u32>) -> Result<Histories, ScoreError> {
         let conn = self.reader.lock();
+        let filter = if company.is_some() { " WHERE company = ?1" } else { "" };
+        let params: Vec<i64> = company.map(i64::from).into_iter().collect();
         let mut signals = Vec::new();
-        let mut stmt = conn.prepare("SELECT company, day, kind, weight FROM signals").map_err(self.err())?;
-        let mut rows = stmt.query([]).map_err(self.err())?;
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT company, day, kind, weight FROM signals{filter}"))
+            .map_err(self.err())?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(&params)).map_err(self.err())?;
         while let Some(row) = rows.next().map_err(self.err())? {
             let company: i64 = row.get(0).map_err(self.err())?;
             signals.push((
@@ -244,8 +258,10 @@ impl EventStore {
         }
         drop(rows);
         let mut press = Vec::new();
-        let mut stmt = conn.prepare("SELECT company, day, kind, polarity FROM articles").map_err(self.err())?;
-        let mut rows = stmt.query([]).map_err(self.err())?;
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT company, day, kind, polarity FROM articles{filter}"))
+            .map_err(self.err())?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(&params)).map_err(self.err())?;
         while let Some(row) = rows.next().map_err(self.err())? {
             let company: i64 = row.get(0).map_err(self.err())?;
             press.push((
@@ -257,43 +273,9 @@ impl EventStore {
                 },
             ));
         }
-        Ok(Histories::from_events(signals, press))
-    }
-
-    /// One company's history (for scoring it alone).
-    pub fn history_of(&self, company: u32) -> Result<Histories, ScoreError> {
-        let conn = self.reader.lock();
-        let mut signals = Vec::new();
-        let mut stmt = conn
-            .prepare_cached("SELECT day, kind, weight FROM signals WHERE company = ?1 ORDER BY day")
-            .map_err(self.err())?;
-        let mut rows = stmt.query([i64::from(company)]).map_err(self.err())?;
-        while let Some(row) = rows.next().map_err(self.err())? {
-            signals.push((
-                company,
-                SignalEvent {
-                    day: row.get(0).map_err(self.err())?,
-                    kind: row.get::<_, i64>(1).map_err(self.err())? as u8,
-                    weight: row.get::<_, f64>(2).map_err(self.err())? as f32,
-                },
-            ));
-        }
         drop(rows);
-        let mut press = Vec::new();
-        let mut stmt = conn
-            .prepare_cached("SELECT day, kind, polarity FROM articles WHERE company = ?1 ORDER BY day")
-            .map_err(self.err())?;
-        let mut rows = stmt.query([i64::from(company)]).map_err(self.err())?;
-        while let Some(row) = rows.next().map_err(self.err())? {
-            press.push((
-                company,
-                PressEvent {
-                    day: row.get(0).map_err(self.err())?,
-                    kind: row.get::<_, Option<i64>>(1).map_err(self.err())?.map_or(NO_EVENT, |k| k as u8),
-                    polarity: row.get::<_, f64>(2).map_err(self.err())? as f32,
-                },
-            ));
-        }
+        drop(stmt);
+        // Sorted by company and day here, whatever order SQLite returned.
         Ok(Histories::from_events(signals, press))
     }
 
