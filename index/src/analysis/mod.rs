@@ -194,6 +194,21 @@ fn push_folded(out: &mut String, c: char) {
     }
 }
 
+/// An ASCII identifier from a name: folded, alphanumeric runs joined by `separator`
+/// ("Techni-Tôle & Fils", '-' → "techni-tole-fils").
+pub fn slug(text: &str, separator: char) -> String {
+    let folded = fold(text);
+    let mut slug = String::with_capacity(folded.len());
+    for c in folded.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with(separator) {
+            slug.push(separator);
+        }
+    }
+    slug.trim_end_matches(separator).to_owned()
+}
+
 /// The analysis pipeline for one language.
 #[derive(Debug, Clone, Copy)]
 pub struct Analyzer {

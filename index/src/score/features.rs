@@ -252,7 +252,7 @@ pub fn feature_specs(settings: &FeatureSettings) -> Vec<FeatureSpec> {
     }
     for region in &RefData::embedded().regions {
         push(
-            format!("region_{}", slug(region)),
+            format!("region_{}", crate::analysis::slug(region, '_')),
             format!("1 if the company is in {region}, else 0."),
             "Regional economies move at different speeds.",
             "indicator",
@@ -260,20 +260,6 @@ pub fn feature_specs(settings: &FeatureSettings) -> Vec<FeatureSpec> {
         );
     }
     specs
-}
-
-/// "Auvergne-Rhône-Alpes" → "auvergne_rhone_alpes".
-fn slug(text: &str) -> String {
-    let folded = crate::analysis::fold(text);
-    let mut out = String::with_capacity(folded.len());
-    for c in folded.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('_') {
-            out.push('_');
-        }
-    }
-    out.trim_matches('_').to_owned()
 }
 
 /// The hash of the feature schema: names, order and settings. A model records it; scoring with

@@ -165,7 +165,7 @@ pub fn generate(world: &World, rng: &mut impl Rng, id: String, as_of: Date) -> G
             lat,
             lon,
         },
-        website: Some(format!("https://www.{}.fr", slug(&name))),
+        website: Some(format!("https://www.{}.fr", marketlounge_index::analysis::slug(&name, '-'))),
         vector: None,
         concepts,
     };
@@ -324,19 +324,6 @@ fn street(rng: &mut impl Rng) -> String {
     )
 }
 
-fn slug(name: &str) -> String {
-    let folded = marketlounge_index::analysis::fold(name);
-    let mut slug = String::with_capacity(folded.len());
-    for c in folded.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c);
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
-    }
-    slug.trim_end_matches('-').to_owned()
-}
-
 fn round2(x: f32) -> f32 {
     (x * 100.0).round() / 100.0
 }
@@ -358,7 +345,10 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(slug("Mécanique Précision Durand SAS"), "mecanique-precision-durand-sas");
-        assert_eq!(slug("Techni-Tôle & Fils"), "techni-tole-fils");
+        assert_eq!(
+            marketlounge_index::analysis::slug("Mécanique Précision Durand SAS", '-'),
+            "mecanique-precision-durand-sas"
+        );
+        assert_eq!(marketlounge_index::analysis::slug("Techni-Tôle & Fils", '-'), "techni-tole-fils");
     }
 }
