@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,13 +14,13 @@ use marketlounge_index::engine::{Engine, Snapshot};
 use marketlounge_index::ndjson::{Parsed, RecordReader};
 use marketlounge_index::record::{Article, Company, FieldError, Outcome, Record, Signal};
 use marketlounge_index::refdata::RefData;
-use marketlounge_index::score::artefact::ModelDir;
-use marketlounge_index::score::features::{self, Firmographics, day_number};
+use marketlounge_index::score::ScoreError;
+use marketlounge_index::score::artefact::{Artefact, ModelDir};
+use marketlounge_index::score::features::{Firmographics, day_number};
 use marketlounge_index::score::model::{CalibrationKind, LogisticOptions};
 use marketlounge_index::score::scorer::{DriftReport, Scorer};
-use marketlounge_index::score::store::{EventStore, Histories, Inserter, ScoreRow, StoredArticle};
-use marketlounge_index::score::train::TrainOptions;
-use marketlounge_index::score::{ScoreError, features::FeatureSettings};
+use marketlounge_index::score::store::{EventStore, Inserter, ScoreRow, StoredArticle};
+use marketlounge_index::score::train::{self, Dataset, TrainOptions};
 use marketlounge_index::segment::parse_id;
 use parking_lot::RwLock;
 use serde::Serialize;
@@ -33,7 +33,7 @@ pub struct Scoring {
     pub store: EventStore,
     pub models: ModelDir,
     pub settings: ScoringSettings,
-    /// The current model, or why there is none.
+    /// The current model, or why there is none (the error's message, which says what to run).
     scorer: RwLock<Result<Arc<Scorer>, String>>,
 }
 
@@ -65,6 +65,33 @@ impl Scoring {
     pub fn train_options(&self) -> TrainOptions {
         self.settings.train_options()
     }
+
+    /// The training set: every stored outcome about one of `companies`, with its features as of
+    /// the outcome's date.
+    pub fn dataset(&self, companies: &[CompanyRow]) -> anyhow::Result<Dataset> {
+        let outcomes = self.store.outcomes()?;
+        anyhow::ensure!(
+            !outcomes.is_empty(),
+            "no outcome stored: ingest labelled outcomes first (`marketlounge score ingest --outcomes FILE`)"
+        );
+        let histories = self.store.load_histories()?;
+        let data = Dataset::from_outcomes(&outcomes, &firm_map(companies), &histories, &self.settings.features);
+        anyhow::ensure!(!data.is_empty(), "no outcome is about a known company");
+        Ok(data)
+    }
+
+    /// Trains on the outcomes observed by `until`, publishes the model and makes it current.
+    pub fn train(&self, data: &Dataset, until: jiff::civil::Date) -> anyhow::Result<(Artefact, PathBuf)> {
+        let artefact = train::train(data, day_number(until), &self.settings.features, &self.train_options(), today())?;
+        let path = self.models.publish(&artefact)?;
+        self.reload();
+        Ok((artefact, path))
+    }
+}
+
+/// Today's date (the default as-of and training date).
+pub fn today() -> jiff::civil::Date {
+    jiff::Zoned::now().date()
 }
 
 impl ScoringSettings {
@@ -82,10 +109,6 @@ impl ScoringSettings {
             },
             gap_days: self.gap_days,
         }
-    }
-
-    pub fn feature_settings(&self) -> FeatureSettings {
-        self.features.clone()
     }
 }
 
@@ -272,37 +295,19 @@ pub struct ApplyReport {
     pub drift: DriftReport,
 }
 
-/// Scores every company of `companies` as of `as_of`, with `histories`; `(logit, probability)`
-/// in input order, and the time it took.
-pub fn score_companies(
-    scorer: &Scorer,
-    as_of: i32,
-    companies: &[CompanyRow],
-    histories: &Histories,
-    threads: usize,
-) -> (Vec<(f64, f64)>, f64) {
-    let pairs: Vec<(u32, Firmographics)> = companies.iter().map(|c| (c.company, c.firm)).collect();
-    let start = Instant::now();
-    let scores = scorer.score_all(as_of, &pairs, histories, threads);
-    (scores, start.elapsed().as_secs_f64())
-}
-
 /// Scores every live company as of `as_of`, stores the ranking (with percentiles and drift),
 /// and replaces the search priors with the probabilities.
 pub fn apply(scoring: &Scoring, engine: &Engine, as_of: jiff::civil::Date) -> anyhow::Result<ApplyReport> {
-    let scorer = scoring.scorer().map_err(|err| {
-        anyhow::anyhow!(if err.is_empty() {
-            "no opportunity model yet: train one with `marketlounge score train`".to_owned()
-        } else {
-            err
-        })
-    })?;
+    let scorer = scoring.scorer().map_err(|err| anyhow::anyhow!(err))?;
     let companies = companies_of_index(&engine.snapshot())?;
     anyhow::ensure!(!companies.is_empty(), "the index holds no company to score");
     let histories = scoring.store.load_histories()?;
     let day = day_number(as_of);
     let threads = scoring.settings.threads.max(1);
-    let (scores, seconds) = score_companies(&scorer, day, &companies, &histories, threads);
+    let pairs: Vec<(u32, Firmographics)> = companies.iter().map(|c| (c.company, c.firm)).collect();
+    let started = Instant::now();
+    let scores = scorer.score_all(day, &pairs, &histories, threads);
+    let seconds = started.elapsed().as_secs_f64();
     let probabilities: Vec<f64> = scores.iter().map(|s| s.1).collect();
     // Percentile: share of companies with a lower probability.
     let mut sorted = probabilities.clone();
@@ -321,7 +326,6 @@ pub fn apply(scoring: &Scoring, engine: &Engine, as_of: jiff::civil::Date) -> an
             headcount: c.headcount.clone(),
         })
         .collect();
-    let pairs: Vec<(u32, Firmographics)> = companies.iter().map(|c| (c.company, c.firm)).collect();
     let drift = scorer.drift(day, &pairs, &histories, &probabilities);
     let version = scorer.artefact.version.clone();
     scoring.store.replace_scores(
@@ -353,9 +357,4 @@ pub fn apply(scoring: &Scoring, engine: &Engine, as_of: jiff::civil::Date) -> an
 /// Firmographics by company, for building training sets.
 pub fn firm_map(companies: &[CompanyRow]) -> HashMap<u32, Firmographics> {
     companies.iter().map(|c| (c.company, c.firm)).collect()
-}
-
-/// The number of features (for reports).
-pub fn n_features() -> usize {
-    features::n_features()
 }

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use marketlounge_index::score::features::{self, day_number};
+use marketlounge_index::score::features;
 use marketlounge_index::score::metrics::reliability_svg;
 use marketlounge_index::score::train::{self, Dataset, Table};
 use marketlounge_index::storage::write_atomically;
 
 use crate::indexing::DataDirLock;
-use crate::scoring::{self, CompanyRow, IngestReport, Scoring};
+use crate::scoring::{self, CompanyRow, IngestReport, Scoring, today};
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -150,10 +150,6 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn today() -> jiff::civil::Date {
-    jiff::Zoned::now().date()
-}
-
 fn open_scoring(data: &Path, settings: &Settings) -> anyhow::Result<(DataDirLock, Scoring)> {
     let lock = DataDirLock::acquire(data)?;
     let scoring = Scoring::open(data, &settings.scoring)?;
@@ -222,7 +218,7 @@ fn print_features(args: &FeaturesArgs, settings: &Settings) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// The training set: outcomes with their companies' features.
+/// The training set: outcomes with the features of the companies read from the index or a file.
 fn dataset(source: &CompaniesArgs, settings: &Settings, scoring: &Scoring) -> anyhow::Result<Dataset> {
     let companies: Vec<CompanyRow> = match &source.companies {
         Some(path) => scoring::companies_of_file(path, settings.limits.max_line_bytes)?,
@@ -231,28 +227,17 @@ fn dataset(source: &CompaniesArgs, settings: &Settings, scoring: &Scoring) -> an
             scoring::companies_of_index(&engine.snapshot())?
         }
     };
-    let outcomes = scoring.store.outcomes()?;
-    anyhow::ensure!(
-        !outcomes.is_empty(),
-        "no outcome stored: ingest labelled outcomes first (`marketlounge score ingest --outcomes FILE`)"
-    );
-    let histories = scoring.store.load_histories()?;
-    let data =
-        Dataset::from_outcomes(&outcomes, &scoring::firm_map(&companies), &histories, &settings.scoring.features);
+    let data = scoring.dataset(&companies)?;
     if data.skipped_unknown_company > 0 {
         eprintln!("{} outcome(s) skipped: their company is not among the companies read", data.skipped_unknown_company);
     }
-    anyhow::ensure!(!data.is_empty(), "no outcome is about a known company");
     Ok(data)
 }
 
 fn train_model(args: &TrainArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (_lock, scoring) = open_scoring(&args.source.data, settings)?;
     let data = dataset(&args.source, settings, &scoring)?;
-    let until = args.until.unwrap_or_else(today);
-    let artefact =
-        train::train(&data, day_number(until), &settings.scoring.features, &scoring.train_options(), today())?;
-    let path = scoring.models.publish(&artefact)?;
+    let (artefact, path) = scoring.train(&data, args.until.unwrap_or_else(today))?;
     if args.json {
         println!(
             "{}",

@@ -31,7 +31,7 @@ use serde::Serialize;
 use super::companies::parse_records;
 use super::{AppState, blocking, invalid_param, query_pairs};
 use crate::error::{ApiError, ErrorCode};
-use crate::scoring::{CompanyRow, Ingest};
+use crate::scoring::{CompanyRow, Ingest, today};
 
 /// Contributions shown when `top` is not given.
 const DEFAULT_TOP: usize = 5;
@@ -105,12 +105,7 @@ fn score_error(err: marketlounge_index::score::ScoreError) -> ApiError {
 }
 
 fn no_model(reason: String) -> ApiError {
-    let message = if reason.is_empty() {
-        "no opportunity model yet: train one with `marketlounge score train`".to_owned()
-    } else {
-        reason
-    };
-    ApiError::new(ErrorCode::ModelUnavailable, message)
+    ApiError::new(ErrorCode::ModelUnavailable, reason)
 }
 
 /// One company's opportunity.
@@ -409,10 +404,6 @@ fn spawn_task(
     ))
 }
 
-fn today() -> jiff::civil::Date {
-    jiff::Zoned::now().date()
-}
-
 pub async fn train_task(
     State(state): State<Arc<AppState>>,
     body: Bytes,
@@ -420,30 +411,8 @@ pub async fn train_task(
     let job = parse_job(&body, "until")?;
     spawn_task(&state, move |state| {
         let scoring = &state.scoring;
-        let companies = crate::scoring::companies_of_index(&state.engine.snapshot())?;
-        let outcomes = scoring.store.outcomes()?;
-        anyhow::ensure!(
-            !outcomes.is_empty(),
-            "no outcome stored: ingest labelled outcomes first (`marketlounge score ingest --outcomes FILE`)"
-        );
-        let settings = &scoring.settings;
-        let data = marketlounge_index::score::train::Dataset::from_outcomes(
-            &outcomes,
-            &crate::scoring::firm_map(&companies),
-            &scoring.store.load_histories()?,
-            &settings.features,
-        );
-        anyhow::ensure!(!data.is_empty(), "no outcome is about a company of the index");
-        let until = job.until.unwrap_or_else(today);
-        let artefact = marketlounge_index::score::train::train(
-            &data,
-            day_number(until),
-            &settings.features,
-            &scoring.train_options(),
-            today(),
-        )?;
-        scoring.models.publish(&artefact)?;
-        scoring.reload();
+        let data = scoring.dataset(&crate::scoring::companies_of_index(&state.engine.snapshot())?)?;
+        let (artefact, _) = scoring.train(&data, job.until.unwrap_or_else(today))?;
         state.matcher.set_prior_base_rate(artefact.base_rate as f32);
         Ok(serde_json::json!({
             "version": artefact.version, "training": artefact.training, "metrics": artefact.metrics,
