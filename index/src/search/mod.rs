@@ -371,6 +371,7 @@ impl Matcher {
         // The lexical and the vector passes are independent: with both, the vector pass runs
         // on a second thread meanwhile.
         let vector_job = || -> Result<_, IndexError> {
+            let _time = TimeOnDrop("vector pass", Instant::now());
             match query_vector {
                 Some(vector) if use_vector => {
                     let (top, plans) = retrieve::vector_pass(snapshot, vector, &allowed, n)?;
@@ -382,6 +383,7 @@ impl Matcher {
             }
         };
         let lexical_job = || -> Result<_, IndexError> {
+            let _time = TimeOnDrop("lexical pass", Instant::now());
             let Some(query) = &lexical_query else { return Ok(None) };
             let background = retrieve::term_background(snapshot, &lexical_clauses)?;
             // The pass only chooses candidates: every candidate's lexical score (and rank) is
@@ -824,4 +826,14 @@ impl Matcher {
 
 fn in_any(offset: usize, locations: &[LocationHit]) -> bool {
     locations.iter().any(|l| offset >= l.span[0] && offset < l.span[1])
+}
+
+/// Logs (at trace level) how long a scope took: the two retrieval passes run on two threads,
+/// so the cumulative phases alone cannot say which one a query waited for.
+struct TimeOnDrop(&'static str, Instant);
+
+impl Drop for TimeOnDrop {
+    fn drop(&mut self) {
+        tracing::trace!(pass = self.0, us = self.1.elapsed().as_micros() as u64, "retrieval pass");
+    }
 }

@@ -274,17 +274,19 @@ pub fn top_pass(
         let weight = weight_of(query, live, &stats)?;
         for reader in live.segment.searcher().segment_readers() {
             let ords = ord_column(reader, live.segment.dir())?;
+            // Only a document scoring above the current n-th can still enter: of documents
+            // tied on the threshold, the first visited stays. Skipping the ties is what lets
+            // block-max WAND pass over whole blocks of equal scores, common when many companies
+            // say the same words in texts of the same length.
             weight
-                .for_each_pruning(0.0, reader, &mut |doc, score| {
+                .for_each_pruning(top.threshold().unwrap_or(0.0), reader, &mut |doc, score| {
                     if let Some(ord) = ords.first(doc) {
                         let ord = ord as u32;
                         if allowed.allows(snapshot, seg, ord) {
                             top.offer(Scored { doc: DocRef { segment: seg, ord }, score });
                         }
                     }
-                    // Only a document scoring above the current n-th can still enter. Ties on
-                    // the threshold are kept by lower ordinal, so never skip them: step below.
-                    top.threshold().map_or(0.0, |t| t.next_down())
+                    top.threshold().unwrap_or(0.0)
                 })
                 .map_err(IndexError::lexical(live.segment.dir()))?;
         }
@@ -405,7 +407,9 @@ pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddre
         let address = docs[i].address.expect("filtered");
         (docs[i].doc.segment, address.segment_ord, address.doc_id)
     });
-    // Runs of candidates in one tantivy segment of one hybrid segment.
+    // Runs of candidates in one tantivy segment of one hybrid segment. A clause's weight (its
+    // global statistics) is the same for every tantivy segment of a hybrid segment: made once.
+    let mut weights: Option<(usize, Vec<(Box<dyn Weight>, f32)>)> = None;
     let mut start = 0;
     while start < order.len() {
         let key = |i: usize| (docs[i].doc.segment, docs[i].address.expect("filtered").segment_ord);
@@ -417,28 +421,13 @@ pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddre
         let reader = &live.segment.searcher().segment_readers()[segment_ord as usize];
         match clauses {
             Clauses::Bm25(_) | Clauses::Phrases(_) => {
-                let enable = EnableScoring::enabled_from_statistics_provider(&stats, live.segment.searcher());
-                let queries: Vec<(Box<dyn Query>, f32)> = match clauses {
-                    Clauses::Phrases(phrases) => phrases
-                        .iter()
-                        .map(|(terms, boost)| {
-                            let mut phrase = PhraseQuery::new_with_offset(terms.clone());
-                            phrase.set_slop(PHRASE_SLOP);
-                            (Box::new(phrase) as Box<dyn Query>, *boost)
-                        })
-                        .collect(),
-                    Clauses::Bm25(terms) | Clauses::MaxWeight(terms) => terms
-                        .iter()
-                        .map(|(term, boost)| {
-                            let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-                            (Box::new(query) as Box<dyn Query>, *boost)
-                        })
-                        .collect(),
-                };
-                let mut scorers = Vec::with_capacity(queries.len());
-                for (query, boost) in queries {
-                    let weight = query.weight(enable).map_err(IndexError::lexical(dir))?;
-                    scorers.push(weight.scorer(reader, boost).map_err(IndexError::lexical(dir))?);
+                if weights.as_ref().is_none_or(|(made_for, _)| *made_for != seg) {
+                    weights = Some((seg, clause_weights(&stats, live, clauses)?));
+                }
+                let (_, weights) = weights.as_ref().expect("made above");
+                let mut scorers = Vec::with_capacity(weights.len());
+                for (weight, boost) in weights {
+                    scorers.push(weight.scorer(reader, *boost).map_err(IndexError::lexical(dir))?);
                 }
                 for &i in run {
                     let target = docs[i].address.expect("filtered").doc_id;
@@ -481,6 +470,32 @@ pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddre
         start = end;
     }
     Ok(scores)
+}
+
+/// The weight of each clause with global statistics, for one hybrid segment.
+fn clause_weights(
+    stats: &GlobalStats<'_>,
+    live: &LiveSegment,
+    clauses: Clauses<'_>,
+) -> Result<Vec<(Box<dyn Weight>, f32)>, IndexError> {
+    let queries: Vec<(Box<dyn Query>, f32)> = match clauses {
+        Clauses::Phrases(phrases) => phrases
+            .iter()
+            .map(|(terms, boost)| {
+                let mut phrase = PhraseQuery::new_with_offset(terms.clone());
+                phrase.set_slop(PHRASE_SLOP);
+                (Box::new(phrase) as Box<dyn Query>, *boost)
+            })
+            .collect(),
+        Clauses::Bm25(terms) | Clauses::MaxWeight(terms) => terms
+            .iter()
+            .map(|(term, boost)| {
+                let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
+                (Box::new(query) as Box<dyn Query>, *boost)
+            })
+            .collect(),
+    };
+    queries.into_iter().map(|(query, boost)| Ok((weight_of(query.as_ref(), live, stats)?, boost))).collect()
 }
 
 /// A candidate with its place in the lexical index (looked up once, used by every exact score).

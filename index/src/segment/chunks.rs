@@ -223,6 +223,15 @@ impl ChunkVectors {
     }
 }
 
+/// f16 bit patterns (native order) to f32, with the CPU's conversion instructions when it has
+/// them.
+pub(crate) fn widen_f16(bits: &[i16], out: &mut [f32]) {
+    use half::slice::HalfFloatSliceExt;
+    // SAFETY: `f16` is a transparent 2-byte value with the alignment of `i16`.
+    let halves = unsafe { std::slice::from_raw_parts(bits.as_ptr().cast::<f16>(), bits.len()) };
+    halves.convert_to_f32_slice(out);
+}
+
 /// Little-endian f16 bytes to f32, with the CPU's conversion instructions when it has them.
 fn decode_f16(bytes: &[u8], out: &mut [f32]) {
     use half::slice::HalfFloatSliceExt;

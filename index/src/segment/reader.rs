@@ -41,6 +41,9 @@ pub struct Segment {
     names: fst::Map<Mmap>,
     priors: ColumnsReader,
     vectors: Option<usearch::Index>,
+    /// The vectors are stored as f16 (read them as such and widen with the CPU's instructions:
+    /// usearch's own widening is one scalar conversion per component).
+    vectors_f16: bool,
     /// Content hashes of the vectors (empty without vectors).
     hashes: Vec<u64>,
     chunks: Option<ChunkVectors>,
@@ -131,6 +134,8 @@ impl Segment {
             }
             _ => None,
         };
+        let vectors_f16 =
+            meta.vectors.as_ref().is_some_and(|v| Quantization::parse(&v.quantization) == Some(Quantization::F16));
         let hashes = match &meta.vectors {
             Some(_) => super::files::read_hashes(&dir.join(HASHES_FILE), meta.doc_count)?,
             None => Vec::new(),
@@ -151,6 +156,7 @@ impl Segment {
             names,
             priors,
             vectors,
+            vectors_f16,
             hashes,
             chunks,
             addresses: std::sync::OnceLock::new(),
@@ -334,8 +340,22 @@ impl Segment {
     /// The stored vector of the document at `ord` into `buffer` (of the index's dimension);
     /// false when there is none.
     pub fn vector_into(&self, ord: u32, buffer: &mut [f32]) -> bool {
+        /// Widest f16 vector read on the stack.
+        const MAX_F16_DIMS: usize = 1024;
         let Some(index) = self.vectors.as_ref() else { return false };
-        buffer.len() == index.dimensions() && matches!(index.get(u64::from(ord), buffer), Ok(n) if n > 0)
+        if buffer.len() != index.dimensions() {
+            return false;
+        }
+        if self.vectors_f16 && buffer.len() <= MAX_F16_DIMS {
+            let mut halves = [0i16; MAX_F16_DIMS];
+            let halves = &mut halves[..buffer.len()];
+            if !matches!(index.get(u64::from(ord), usearch::f16::from_mut_i16s(halves)), Ok(n) if n > 0) {
+                return false;
+            }
+            super::chunks::widen_f16(halves, buffer);
+            return true;
+        }
+        matches!(index.get(u64::from(ord), buffer), Ok(n) if n > 0)
     }
 
     /// The stored vector of the document at `ord` (dequantised to f32).
