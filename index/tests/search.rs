@@ -319,3 +319,80 @@ fn bad_requests_name_the_field() {
     assert!(response.hits.is_empty());
     assert_eq!(response.total, 0);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    /// The lexical pass (MaxScore over term clauses, two chains of tantivy segments) returns
+    /// the exact top n of Σ boost × BM25: its scores are the n best of every allowed document's
+    /// exact score, and any document scoring above the n-th is in it.
+    #[test]
+    fn lexical_pass_is_the_exact_top_n(
+        seed in any::<u64>(),
+        n_docs in 12u32..200,
+        deleted in proptest::collection::vec(0u32..200, 0..6),
+        clauses in proptest::collection::vec((0usize..6, 0usize..3, 0.1f32..3.0), 1..7),
+        n in 1usize..12,
+        certification in proptest::option::of(0usize..CERTIFICATIONS.len()),
+    ) {
+        use marketlounge_index::search::retrieve;
+        use marketlounge_index::segment::schema::CompanyFields;
+        use tantivy::Term;
+
+        let dir = tempfile::tempdir().unwrap();
+        let engine = hashed_engine(dir.path());
+        let third = n_docs / 3;
+        for range in [0..third, third..2 * third, 2 * third..n_docs] {
+            engine.upsert(range.map(|i| company(i, seed)).collect()).unwrap();
+            engine.flush().unwrap();
+        }
+        for d in &deleted {
+            let _ = engine.delete(&siren(*d));
+        }
+        engine.flush().unwrap();
+        let snapshot = engine.snapshot();
+        let fields = CompanyFields::new();
+        let stems = ["frais", "las", "decoup", "soudag", "sous", "tol"];
+        let field_names = ["name", "capabilities", "description"];
+        let clauses: Vec<(Term, f32)> = clauses
+            .iter()
+            .map(|&(stem, field, boost)| {
+                (Term::from_field_text(fields.text_field(field_names[field]).unwrap(), stems[stem]), boost)
+            })
+            .collect();
+        let filters = Filters {
+            certifications: certification.map(|c| vec![CERTIFICATIONS[c].to_owned()]).unwrap_or_default(),
+            ..Filters::default()
+        };
+        let matcher = matcher(n);
+        let allowed = matcher.allowed(&snapshot, &filters).unwrap();
+
+        let top = retrieve::top_pass(&snapshot, &clauses, &allowed, n).unwrap();
+        let every: Vec<retrieve::DocRef> = snapshot
+            .segments
+            .iter()
+            .enumerate()
+            .flat_map(|(seg, live)| {
+                (0..live.segment.doc_count()).filter(move |&ord| live.is_live(ord)).map(move |ord| retrieve::DocRef { segment: seg, ord })
+            })
+            .filter(|doc| allowed.allows(&snapshot, doc.segment, doc.ord))
+            .collect();
+        let addressed = retrieve::address(&snapshot, &every).unwrap();
+        let exact = retrieve::score_clauses(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
+        let mut expected: Vec<f32> = exact.iter().copied().filter(|s| *s > 0.0).collect();
+        expected.sort_by(|a, b| b.total_cmp(a));
+        expected.truncate(n);
+        let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(1.0);
+        prop_assert_eq!(top.len(), expected.len());
+        for (got, want) in top.iter().zip(&expected) {
+            prop_assert!(close(got.score, *want), "{} vs {}", got.score, want);
+        }
+        if let Some(last) = top.last() {
+            for (doc, score) in every.iter().zip(&exact) {
+                if *score > last.score && !close(*score, last.score) {
+                    prop_assert!(top.iter().any(|s| s.doc == *doc), "{:?} ({}) missing", doc, score);
+                }
+            }
+        }
+    }
+}

@@ -18,9 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use serde::Serialize;
 use tantivy::Term;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 
 pub use fusion::{Components, FusionWeights};
@@ -343,7 +345,7 @@ impl Matcher {
 
         let query_terms = if use_lexical { self.query_terms(&interpretation) } else { Vec::new() };
         let lexical_clauses = self.lexical_clauses(&query_terms, false);
-        let lexical_query = Self::sum_query(&lexical_clauses);
+        let has_lexical = !lexical_clauses.is_empty();
         // Staged hybrid search: the lexical pass retrieves on the user's own words in the main
         // texts; expansions (synonyms, translations, concept labels) and the other fields only
         // score the candidates. Recall beyond the user's words is the vector and concept passes'
@@ -354,7 +356,6 @@ impl Matcher {
             && use_vector
             && !own_clauses.is_empty()
             && own_clauses.len() < lexical_clauses.len();
-        let retrieval_query = if staged { Self::sum_query(&own_clauses) } else { None };
         let concept_terms = if use_concept { self.concept_terms(&interpretation) } else { Vec::new() };
 
         let mut lexical_ranks: HashMap<DocRef, usize> = HashMap::new();
@@ -368,8 +369,8 @@ impl Matcher {
             }
         };
 
-        // The lexical and the vector passes are independent: with both, the vector pass runs
-        // on a second thread meanwhile.
+        // The lexical and the vector passes are independent: with both, they run side by side
+        // (rayon's pool, one thread per core; the lexical pass splits its own work in two).
         let vector_job = || -> Result<_, IndexError> {
             let _time = TimeOnDrop("vector pass", Instant::now());
             match query_vector {
@@ -384,20 +385,17 @@ impl Matcher {
         };
         let lexical_job = || -> Result<_, IndexError> {
             let _time = TimeOnDrop("lexical pass", Instant::now());
-            let Some(query) = &lexical_query else { return Ok(None) };
+            if !has_lexical {
+                return Ok(None);
+            }
             let background = retrieve::term_background(snapshot, &lexical_clauses)?;
             // The pass only chooses candidates: every candidate's lexical score (and rank) is
             // computed below by one function, so a document scores the same in any pool.
-            let top = retrieve::top_pass(snapshot, retrieval_query.as_deref().unwrap_or(query.as_ref()), &allowed, n)?;
+            let top = retrieve::top_pass(snapshot, if staged { &own_clauses } else { &lexical_clauses }, &allowed, n)?;
             Ok(Some((top, background)))
         };
-        let (lexical_pass, vector_pass) = if lexical_query.is_some() && use_vector && query_vector.is_some() {
-            std::thread::scope(|scope| {
-                let vector = scope.spawn(vector_job);
-                let lexical = lexical_job();
-                let vector = vector.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (lexical, vector)
-            })
+        let (lexical_pass, vector_pass) = if has_lexical && use_vector && query_vector.is_some() {
+            rayon::join(lexical_job, vector_job)
         } else {
             (lexical_job(), vector_job())
         };
@@ -421,7 +419,7 @@ impl Matcher {
             let top = retrieve::leveled_pass(snapshot, &concept_terms, &allowed, n)?;
             add(&top, &mut concept_ranks, &mut pool);
         }
-        if lexical_query.is_none() && !use_vector && concept_terms.is_empty() {
+        if !has_lexical && !use_vector && concept_terms.is_empty() {
             // Nothing to match on but a place or the filters: the allowed documents nearest
             // the place (or in ordinal order).
             pool.extend(self.geo_pool(snapshot, &allowed, &geo_targets, n));
@@ -433,7 +431,7 @@ impl Matcher {
         mark("concept", &mut phases);
         let membership = self.membership_terms(&geo_targets);
         // Exact scores of every candidate (one lexical-index lookup each, when a query needs it).
-        let addressed = if lexical_query.is_some() || !concept_terms.is_empty() || !membership.is_empty() {
+        let addressed = if has_lexical || !concept_terms.is_empty() || !membership.is_empty() {
             retrieve::address(snapshot, &pool)?
         } else {
             Vec::new()
@@ -447,7 +445,7 @@ impl Matcher {
             }
         };
         let mut lexical_raw = by_terms(retrieve::Clauses::Bm25(&lexical_clauses))?;
-        let phrases = if lexical_query.is_some() { self.phrases(&interpretation) } else { Vec::new() };
+        let phrases = if has_lexical { self.phrases(&interpretation) } else { Vec::new() };
         let phrase_raw = if phrases.is_empty() {
             vec![0.0; pool.len()]
         } else {
@@ -472,35 +470,38 @@ impl Matcher {
             prior_base_rate: self.prior_base_rate(),
             language: interpretation.language,
         };
-        let mut ranked = Vec::with_capacity(pool.len());
-        let mut scratch = retrieve::VectorScratch::default();
-        for (idx, &doc) in pool.iter().enumerate() {
-            let live = &snapshot.segments[doc.segment];
-            let (vector, chunk) = match query_vector {
-                Some(q) if use_vector => (
-                    retrieve::vector_score(snapshot, q, doc, &mut scratch),
-                    retrieve::chunk_score(snapshot, q, doc, &mut scratch),
-                ),
-                _ => (None, None),
-            };
-            let geo = self.geo_raw(live, doc.ord, &geo_targets, member[idx] > 0.0);
-            let opportunity = live.prior_column("opportunity").and_then(|c| c.get(doc.ord as usize)).copied();
-            let raw = fusion::RawComponents {
-                lexical: lexical_query.as_ref().map(|_| lexical_raw[idx]),
-                phrase: phrase_raw[idx],
-                vector,
-                chunk,
-                concept: (!concept_terms.is_empty()).then(|| concept_raw[idx]),
-                geo,
-                opportunity: opportunity.filter(|p| p.is_finite()),
-                lexical_rank: lexical_ranks.get(&doc).copied(),
-                vector_rank: vector_ranks.get(&doc).copied(),
-                concept_rank: concept_ranks.get(&doc).copied(),
-            };
-            let components = fusion::calibrate(&raw, &calibration);
-            let score = fusion::score(request.mode, &raw, &components, &weights, self.config.rrf_k);
-            ranked.push(RankedDoc { doc, raw, components, score });
-        }
+        // Vector similarities read each candidate's vector: side by side over the pool.
+        let mut ranked: Vec<RankedDoc> = pool
+            .par_iter()
+            .enumerate()
+            .map_init(retrieve::VectorScratch::default, |scratch, (idx, &doc)| {
+                let live = &snapshot.segments[doc.segment];
+                let (vector, chunk) = match query_vector {
+                    Some(q) if use_vector => (
+                        retrieve::vector_score(snapshot, q, doc, scratch),
+                        retrieve::chunk_score(snapshot, q, doc, scratch),
+                    ),
+                    _ => (None, None),
+                };
+                let geo = self.geo_raw(live, doc.ord, &geo_targets, member[idx] > 0.0);
+                let opportunity = live.prior_column("opportunity").and_then(|c| c.get(doc.ord as usize)).copied();
+                let raw = fusion::RawComponents {
+                    lexical: has_lexical.then(|| lexical_raw[idx]),
+                    phrase: phrase_raw[idx],
+                    vector,
+                    chunk,
+                    concept: (!concept_terms.is_empty()).then(|| concept_raw[idx]),
+                    geo,
+                    opportunity: opportunity.filter(|p| p.is_finite()),
+                    lexical_rank: lexical_ranks.get(&doc).copied(),
+                    vector_rank: vector_ranks.get(&doc).copied(),
+                    concept_rank: concept_ranks.get(&doc).copied(),
+                };
+                let components = fusion::calibrate(&raw, &calibration);
+                let score = fusion::score(request.mode, &raw, &components, &weights, self.config.rrf_k);
+                RankedDoc { doc, raw, components, score }
+            })
+            .collect();
         // A candidate without evidence (no word matched, a similarity no better than the
         // query's background, no concept) is not a match; vector mode ranks every neighbour.
         if request.mode != Mode::Vector {
@@ -529,7 +530,8 @@ impl Matcher {
         })
     }
 
-    fn allowed(&self, snapshot: &Snapshot, filters: &Filters) -> Result<Allowed, IndexError> {
+    /// The documents `filters` allow (ordinal sets per segment; everything without filters).
+    pub fn allowed(&self, snapshot: &Snapshot, filters: &Filters) -> Result<Allowed, IndexError> {
         let f = &self.fields;
         let mut groups: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if !filters.naf.is_empty() {
@@ -698,20 +700,6 @@ impl Matcher {
             }
         }
         phrases
-    }
-
-    /// The sum of weighted term clauses (BM25 per clause, times its boost).
-    fn sum_query(clauses: &[(Term, f32)]) -> Option<Box<dyn Query>> {
-        (!clauses.is_empty()).then(|| {
-            let clauses: Vec<(Occur, Box<dyn Query>)> = clauses
-                .iter()
-                .map(|(term, boost)| {
-                    let query = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-                    (Occur::Should, Box::new(BoostQuery::new(Box::new(query), *boost)) as Box<dyn Query>)
-                })
-                .collect();
-            Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>
-        })
     }
 
     /// Companies activated with a detected concept (1.0) or one below it (weaker by level):

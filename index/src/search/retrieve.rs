@@ -5,7 +5,9 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use tantivy::query::{BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, TermQuery, Weight};
+use tantivy::fieldnorm::FieldNormReader;
+use tantivy::postings::{Postings, SegmentPostings};
+use tantivy::query::{Bm25Weight, BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, TermQuery, Weight};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocSet, SegmentReader, TERMINATED, Term};
 
@@ -260,38 +262,165 @@ fn weight_of(query: &dyn Query, live: &LiveSegment, stats: &GlobalStats<'_>) -> 
         .map_err(IndexError::lexical(live.segment.dir()))
 }
 
-/// The `n` best allowed documents of a scored query, with tantivy's pruning (block-max WAND
-/// for disjunctions of terms): documents that cannot enter the top are skipped, not scored.
+/// The `n` best allowed documents for Σ boost × BM25 of weighted term clauses (global
+/// statistics), by MaxScore (Turtle and Flood, 1995): the clauses are ordered by their largest
+/// possible contribution, and those whose bounds together cannot lift a document above the
+/// current n-th score are "non-essential": they are never iterated, only probed for the
+/// documents the essential clauses bring, and not even probed once a document's score plus
+/// what they could still add falls short. With many companies saying the same words in texts
+/// of about the same length, block maxima are all near the list maximum and block-max WAND
+/// skips little; MaxScore lets the common words (the long lists) be probed instead of merged.
+///
+/// The tantivy segments are cut into two chains of about equal size, run side by side (the
+/// two cores; with the vector pass beside it, the first chain to finish takes over). Each chain
+/// carries its threshold from one segment to the next, so which document a chain keeps of two
+/// tied ones depends only on the chain, never on timing: the result is deterministic.
 pub fn top_pass(
     snapshot: &Snapshot,
-    query: &dyn Query,
+    clauses: &[(Term, f32)],
     allowed: &Allowed,
     n: usize,
 ) -> Result<Vec<Scored>, IndexError> {
     let stats = GlobalStats::new(snapshot);
-    let mut top = TopN::new(n);
-    for (seg, live) in snapshot.segments.iter().enumerate() {
-        let weight = weight_of(query, live, &stats)?;
-        for reader in live.segment.searcher().segment_readers() {
-            let ords = ord_column(reader, live.segment.dir())?;
-            // Only a document scoring above the current n-th can still enter: of documents
-            // tied on the threshold, the first visited stays. Skipping the ties is what lets
-            // block-max WAND pass over whole blocks of equal scores, common when many companies
-            // say the same words in texts of the same length.
-            weight
-                .for_each_pruning(top.threshold().unwrap_or(0.0), reader, &mut |doc, score| {
-                    if let Some(ord) = ords.first(doc) {
-                        let ord = ord as u32;
-                        if allowed.allows(snapshot, seg, ord) {
-                            top.offer(Scored { doc: DocRef { segment: seg, ord }, score });
-                        }
-                    }
-                    top.threshold().unwrap_or(0.0)
-                })
-                .map_err(IndexError::lexical(live.segment.dir()))?;
+    let weights: Vec<Bm25Weight> = clauses
+        .iter()
+        .map(|(term, boost)| {
+            Bm25Weight::for_terms(&stats, std::slice::from_ref(term))
+                .map(|weight| weight.boost_by(*boost))
+                .map_err(|err| IndexError::Invalid(format!("term statistics: {err}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let parts: Vec<(usize, &SegmentReader)> = snapshot
+        .segments
+        .iter()
+        .enumerate()
+        .flat_map(|(seg, live)| live.segment.searcher().segment_readers().iter().map(move |reader| (seg, reader)))
+        .collect();
+    let total: u64 = parts.iter().map(|(_, reader)| u64::from(reader.max_doc())).sum();
+    let mut cumulative = 0u64;
+    let split = parts
+        .iter()
+        .position(|(_, reader)| {
+            cumulative += u64::from(reader.max_doc());
+            2 * cumulative >= total
+        })
+        .map_or(parts.len(), |at| at + 1);
+    let chain = |parts: &[(usize, &SegmentReader)]| -> Result<TopN, IndexError> {
+        let mut top = TopN::new(n);
+        for &(seg, reader) in parts {
+            max_score_segment(snapshot, seg, reader, clauses, &weights, allowed, &mut top)?;
         }
+        Ok(top)
+    };
+    let (first, second) = parts.split_at(split);
+    let (first, second) = if second.is_empty() {
+        (chain(first), Ok(TopN::new(n)))
+    } else {
+        rayon::join(|| chain(first), || chain(second))
+    };
+    let mut top = first?;
+    for scored in second?.into_sorted() {
+        top.offer(scored);
     }
     Ok(top.into_sorted())
+}
+
+/// One clause's postings in one tantivy segment, for [`max_score_segment`].
+struct ClauseCursor {
+    postings: SegmentPostings,
+    norms: FieldNormReader,
+    weight: Bm25Weight,
+    /// The largest contribution the clause can make (BM25's saturation: boost × idf × (k1 + 1)).
+    bound: f32,
+}
+
+impl ClauseCursor {
+    fn score(&self) -> f32 {
+        self.weight.score(self.norms.fieldnorm_id(self.postings.doc()), self.postings.term_freq())
+    }
+}
+
+/// MaxScore over one tantivy segment, offering into `top` (see [`top_pass`]). Only a document
+/// scoring above the current n-th can enter: of documents tied on the threshold, the first
+/// visited stays.
+fn max_score_segment(
+    snapshot: &Snapshot,
+    seg: usize,
+    reader: &SegmentReader,
+    clauses: &[(Term, f32)],
+    weights: &[Bm25Weight],
+    allowed: &Allowed,
+    top: &mut TopN,
+) -> Result<(), IndexError> {
+    let dir = snapshot.segments[seg].segment.dir();
+    let io = |err: std::io::Error| IndexError::lexical(dir)(err.into());
+    let mut cursors: Vec<ClauseCursor> = Vec::with_capacity(clauses.len());
+    for ((term, _), weight) in clauses.iter().zip(weights) {
+        let index = reader.inverted_index(term.field()).map_err(IndexError::lexical(dir))?;
+        let Some(postings) = index.read_postings(term, IndexRecordOption::WithFreqs).map_err(io)? else {
+            continue;
+        };
+        if postings.doc() == TERMINATED {
+            continue;
+        }
+        let norms = reader.get_fieldnorms_reader(term.field()).map_err(IndexError::lexical(dir))?;
+        cursors.push(ClauseCursor { postings, norms, bound: weight.max_score(), weight: weight.clone() });
+    }
+    // Smallest bound first; `below[i]` is what the clauses before `i` can add together.
+    cursors.sort_by(|a, b| a.bound.total_cmp(&b.bound));
+    let mut below = Vec::with_capacity(cursors.len() + 1);
+    below.push(0f32);
+    for cursor in &cursors {
+        below.push(below.last().copied().unwrap_or(0.0) + cursor.bound);
+    }
+    let ords = ord_column(reader, dir)?;
+    let mut threshold = top.threshold().unwrap_or(0.0);
+    // The first essential clause: those before it cannot reach the threshold together.
+    let essential_from = |threshold: f32| below.iter().skip(1).take_while(|&&sum| sum <= threshold).count();
+    let mut first_essential = essential_from(threshold);
+    while first_essential < cursors.len() {
+        let doc = cursors[first_essential..].iter().map(|c| c.postings.doc()).min().unwrap_or(TERMINATED);
+        if doc == TERMINATED {
+            break;
+        }
+        let mut score = 0f32;
+        for cursor in &mut cursors[first_essential..] {
+            if cursor.postings.doc() == doc {
+                score += cursor.score();
+                cursor.postings.advance();
+            }
+        }
+        let mut pruned = false;
+        for i in (0..first_essential).rev() {
+            if score + below[i + 1] <= threshold {
+                pruned = true;
+                break;
+            }
+            let cursor = &mut cursors[i];
+            if cursor.postings.doc() < doc {
+                cursor.postings.seek(doc);
+            }
+            if cursor.postings.doc() == doc {
+                score += cursor.score();
+            }
+        }
+        if pruned || score <= threshold {
+            continue;
+        }
+        if let Some(ord) = ords.first(doc) {
+            let ord = ord as u32;
+            if allowed.allows(snapshot, seg, ord) {
+                top.offer(Scored { doc: DocRef { segment: seg, ord }, score });
+                if let Some(t) = top.threshold()
+                    && t > threshold
+                {
+                    threshold = t;
+                    first_essential = essential_from(threshold);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Candidates from levelled terms (a concept and those below it): the allowed documents holding
@@ -399,17 +528,59 @@ pub type Phrase = (Vec<(usize, Term)>, f32);
 /// matches, which for frequent terms costs thousands of postings per candidate; a term's own
 /// seek skips through its block index. Every score of a clause set comes from here, so a
 /// document scores the same whichever pool it is in.
+///
+/// The candidates, in index order, are cut in two halves scored side by side (each half seeks
+/// its own postings: the scores do not depend on the cut).
 pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddressed]) -> Result<Vec<f32>, IndexError> {
-    let stats = GlobalStats::new(snapshot);
-    let mut scores = vec![0f32; docs.len()];
+    /// Below this many candidates, one thread.
+    const PARALLEL_MIN: usize = 64;
     let mut order: Vec<usize> = (0..docs.len()).filter(|&i| docs[i].address.is_some()).collect();
     order.sort_by_key(|&i| {
         let address = docs[i].address.expect("filtered");
         (docs[i].doc.segment, address.segment_ord, address.doc_id)
     });
+    let mut scores = vec![0f32; docs.len()];
+    if order.len() < PARALLEL_MIN {
+        score_in_order(snapshot, clauses, docs, &order, &mut scores)?;
+        return Ok(scores);
+    }
+    // At the run boundary nearest the middle: a half that starts inside a tantivy segment
+    // walks that segment's skip lists from their start all the same.
+    let key = |i: usize| (docs[i].doc.segment, docs[i].address.expect("filtered").segment_ord);
+    let middle = order.len() / 2;
+    let before = order[..middle].iter().rev().take_while(|&&i| key(i) == key(order[middle])).count();
+    let after = order[middle..].iter().take_while(|&&i| key(i) == key(order[middle])).count();
+    let cut = if before <= after { middle - before } else { middle + after };
+    let (first, second) = order.split_at(cut);
+    let (mut first_scores, mut second_scores) = (vec![0f32; docs.len()], vec![0f32; docs.len()]);
+    let (a, b) = rayon::join(
+        || score_in_order(snapshot, clauses, docs, first, &mut first_scores),
+        || score_in_order(snapshot, clauses, docs, second, &mut second_scores),
+    );
+    a?;
+    b?;
+    for &i in first {
+        scores[i] = first_scores[i];
+    }
+    for &i in second {
+        scores[i] = second_scores[i];
+    }
+    Ok(scores)
+}
+
+/// [`score_clauses`] of the candidates `order` (indices into `docs`, in index order), into
+/// `scores`.
+fn score_in_order(
+    snapshot: &Snapshot,
+    clauses: Clauses<'_>,
+    docs: &[DocAddressed],
+    order: &[usize],
+    scores: &mut [f32],
+) -> Result<(), IndexError> {
+    let stats = GlobalStats::new(snapshot);
     // Runs of candidates in one tantivy segment of one hybrid segment. A clause's weight (its
     // global statistics) is the same for every tantivy segment of a hybrid segment: made once.
-    let mut weights: Option<(usize, Vec<(Box<dyn Weight>, f32)>)> = None;
+    let mut weights: Option<(usize, BoostedWeights)> = None;
     let mut start = 0;
     while start < order.len() {
         let key = |i: usize| (docs[i].doc.segment, docs[i].address.expect("filtered").segment_ord);
@@ -469,15 +640,18 @@ pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddre
         }
         start = end;
     }
-    Ok(scores)
+    Ok(())
 }
+
+/// Clause weights and their boosts.
+type BoostedWeights = Vec<(Box<dyn Weight>, f32)>;
 
 /// The weight of each clause with global statistics, for one hybrid segment.
 fn clause_weights(
     stats: &GlobalStats<'_>,
     live: &LiveSegment,
     clauses: Clauses<'_>,
-) -> Result<Vec<(Box<dyn Weight>, f32)>, IndexError> {
+) -> Result<BoostedWeights, IndexError> {
     let queries: Vec<(Box<dyn Query>, f32)> = match clauses {
         Clauses::Phrases(phrases) => phrases
             .iter()
