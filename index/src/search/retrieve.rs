@@ -13,6 +13,7 @@ use tantivy::{DocSet, SegmentReader, TERMINATED, Term};
 
 use crate::engine::{GlobalStats, LiveSegment, Snapshot};
 use crate::segment::IndexError;
+use rayon::prelude::*;
 
 /// A set of ordinals of one segment.
 #[derive(Debug, Clone)]
@@ -271,10 +272,12 @@ fn weight_of(query: &dyn Query, live: &LiveSegment, stats: &GlobalStats<'_>) -> 
 /// of about the same length, block maxima are all near the list maximum and block-max WAND
 /// skips little; MaxScore lets the common words (the long lists) be probed instead of merged.
 ///
-/// The tantivy segments are cut into two chains of about equal size, run side by side (the
-/// two cores; with the vector pass beside it, the first chain to finish takes over). Each chain
-/// carries its threshold from one segment to the next, so which document a chain keeps of two
-/// tied ones depends only on the chain, never on timing: the result is deterministic.
+/// The largest tantivy segment runs first, alone; the others then run side by side on rayon's
+/// pool (the two cores; the vector pass runs beside the first), each starting from the first's
+/// n-th score: a later document scoring no more than that can never enter, since the first
+/// segment already holds n documents as good (of tied documents, the earlier segment's stay).
+/// Which documents each segment reports depends only on that threshold, never on timing: the
+/// result is deterministic.
 pub fn top_pass(
     snapshot: &Snapshot,
     clauses: &[(Term, f32)],
@@ -290,37 +293,30 @@ pub fn top_pass(
                 .map_err(|err| IndexError::Invalid(format!("term statistics: {err}")))
         })
         .collect::<Result<_, _>>()?;
-    let parts: Vec<(usize, &SegmentReader)> = snapshot
+    let mut parts: Vec<(usize, &SegmentReader)> = snapshot
         .segments
         .iter()
         .enumerate()
         .flat_map(|(seg, live)| live.segment.searcher().segment_readers().iter().map(move |reader| (seg, reader)))
         .collect();
-    let total: u64 = parts.iter().map(|(_, reader)| u64::from(reader.max_doc())).sum();
-    let mut cumulative = 0u64;
-    let split = parts
-        .iter()
-        .position(|(_, reader)| {
-            cumulative += u64::from(reader.max_doc());
-            2 * cumulative >= total
+    // Largest first (a stable sort: equal sizes keep snapshot order).
+    parts.sort_by_key(|(_, reader)| std::cmp::Reverse(reader.max_doc()));
+    let Some((&first, rest)) = parts.split_first() else { return Ok(Vec::new()) };
+    let mut top = TopN::new(n);
+    max_score_segment(snapshot, first, clauses, &weights, allowed, 0.0, &mut top)?;
+    let floor = top.threshold().unwrap_or(0.0);
+    let tops: Vec<Result<TopN, IndexError>> = rest
+        .par_iter()
+        .map(|&part| {
+            let mut top = TopN::new(n);
+            max_score_segment(snapshot, part, clauses, &weights, allowed, floor, &mut top)?;
+            Ok(top)
         })
-        .map_or(parts.len(), |at| at + 1);
-    let chain = |parts: &[(usize, &SegmentReader)]| -> Result<TopN, IndexError> {
-        let mut top = TopN::new(n);
-        for &(seg, reader) in parts {
-            max_score_segment(snapshot, seg, reader, clauses, &weights, allowed, &mut top)?;
+        .collect();
+    for part in tops {
+        for scored in part?.into_sorted() {
+            top.offer(scored);
         }
-        Ok(top)
-    };
-    let (first, second) = parts.split_at(split);
-    let (first, second) = if second.is_empty() {
-        (chain(first), Ok(TopN::new(n)))
-    } else {
-        rayon::join(|| chain(first), || chain(second))
-    };
-    let mut top = first?;
-    for scored in second?.into_sorted() {
-        top.offer(scored);
     }
     Ok(top.into_sorted())
 }
@@ -340,16 +336,16 @@ impl ClauseCursor {
     }
 }
 
-/// MaxScore over one tantivy segment, offering into `top` (see [`top_pass`]). Only a document
-/// scoring above the current n-th can enter: of documents tied on the threshold, the first
-/// visited stays.
+/// MaxScore over one tantivy segment, offering into `top` (see [`top_pass`]) the documents
+/// scoring above `floor`. Only a document scoring above the current n-th can enter: of
+/// documents tied on the threshold, the first visited stays.
 fn max_score_segment(
     snapshot: &Snapshot,
-    seg: usize,
-    reader: &SegmentReader,
+    (seg, reader): (usize, &SegmentReader),
     clauses: &[(Term, f32)],
     weights: &[Bm25Weight],
     allowed: &Allowed,
+    floor: f32,
     top: &mut TopN,
 ) -> Result<(), IndexError> {
     let dir = snapshot.segments[seg].segment.dir();
@@ -374,7 +370,7 @@ fn max_score_segment(
         below.push(below.last().copied().unwrap_or(0.0) + cursor.bound);
     }
     let ords = ord_column(reader, dir)?;
-    let mut threshold = top.threshold().unwrap_or(0.0);
+    let mut threshold = top.threshold().unwrap_or(0.0).max(floor);
     // The first essential clause: those before it cannot reach the threshold together.
     let essential_from = |threshold: f32| below.iter().skip(1).take_while(|&&sum| sum <= threshold).count();
     let mut first_essential = essential_from(threshold);
