@@ -542,26 +542,28 @@ pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddre
     }
     // At the run boundary nearest the middle: a half that starts inside a tantivy segment
     // walks that segment's skip lists from their start all the same.
-    let key = |i: usize| (docs[i].doc.segment, docs[i].address.expect("filtered").segment_ord);
+    let key = |i: usize| run_key(&docs[i]);
     let middle = order.len() / 2;
     let before = order[..middle].iter().rev().take_while(|&&i| key(i) == key(order[middle])).count();
     let after = order[middle..].iter().take_while(|&&i| key(i) == key(order[middle])).count();
     let cut = if before <= after { middle - before } else { middle + after };
     let (first, second) = order.split_at(cut);
-    let (mut first_scores, mut second_scores) = (vec![0f32; docs.len()], vec![0f32; docs.len()]);
+    let mut second_scores = vec![0f32; docs.len()];
     let (a, b) = rayon::join(
-        || score_in_order(snapshot, clauses, docs, first, &mut first_scores),
+        || score_in_order(snapshot, clauses, docs, first, &mut scores),
         || score_in_order(snapshot, clauses, docs, second, &mut second_scores),
     );
     a?;
     b?;
-    for &i in first {
-        scores[i] = first_scores[i];
-    }
     for &i in second {
         scores[i] = second_scores[i];
     }
     Ok(scores)
+}
+
+/// The hybrid segment and the tantivy segment of a candidate (one with an address).
+fn run_key(doc: &DocAddressed) -> (usize, u32) {
+    (doc.doc.segment, doc.address.expect("only candidates with an address are scored").segment_ord)
 }
 
 /// [`score_clauses`] of the candidates `order` (indices into `docs`, in index order), into
@@ -579,7 +581,7 @@ fn score_in_order(
     let mut weights: Option<(usize, BoostedWeights)> = None;
     let mut start = 0;
     while start < order.len() {
-        let key = |i: usize| (docs[i].doc.segment, docs[i].address.expect("filtered").segment_ord);
+        let key = |i: usize| run_key(&docs[i]);
         let (seg, segment_ord) = key(order[start]);
         let end = start + order[start..].iter().take_while(|&&i| key(i) == (seg, segment_ord)).count();
         let run = &order[start..end];
