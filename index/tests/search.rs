@@ -323,7 +323,8 @@ fn bad_requests_name_the_field() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
 
-    /// The lexical pass (MaxScore over term clauses, two chains of tantivy segments) returns
+    /// The lexical pass (MaxScore over term clauses; the largest tantivy segment first, the
+    /// others side by side from its n-th score) returns
     /// the exact top n of Σ boost × BM25: its scores are the n best of every allowed document's
     /// exact score, and any document scoring above the n-th is in it.
     #[test]

@@ -370,7 +370,8 @@ impl Matcher {
         };
 
         // The lexical and the vector passes are independent: with both, they run side by side
-        // (rayon's pool, one thread per core; the lexical pass splits its own work in two).
+        // (rayon's pool, one thread per core; the lexical pass spreads its tantivy segments
+        // over both once the largest is done).
         let vector_job = || -> Result<_, IndexError> {
             let _time = TimeOnDrop("vector pass", Instant::now());
             match query_vector {
