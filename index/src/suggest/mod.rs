@@ -9,7 +9,10 @@
 //! Short prefixes match a large share of the keys, and scanning them all to keep the k heaviest
 //! would cost milliseconds at a million entries. So every prefix matched by more than
 //! [`SCAN_MAX`] keys — a *heavy* prefix — stores its [`TOP_MAX`] heaviest entries, computed at
-//! build time; any other prefix is scanned (at most [`SCAN_MAX`] keys). Typo tolerance walks the
+//! build time; any other prefix is scanned (at most [`SCAN_MAX`] keys). The FST maps each key to
+//! its rank in key order, and the matches of the keys sit in that order in one array: the keys
+//! below a prefix are one contiguous run of it, found from its first and last key (two descents
+//! of the FST), so a scan reads a slice instead of walking the subtree. Typo tolerance walks the
 //! FST with a Levenshtein prefix automaton (1 edit from 4 characters, 2 from 8, transpositions
 //! count one, the first character as typed) and, where the automaton accepts everything below a node, takes that node's
 //! stored top list or scans it, without descending further. Exact matches rank above fuzzy ones;
@@ -182,7 +185,10 @@ fn automaton_builder(edits: u8) -> &'static LevenshteinAutomatonBuilder {
 /// The completions of one kind of entry.
 pub struct SuggestIndex {
     entries: Vec<Entry>,
+    /// Key → its rank in key order.
     keys: Map<Vec<u8>>,
+    /// Rank → the key's match.
+    hits: Box<[Hit]>,
     /// Heavy prefix → its heaviest entries, heaviest first.
     top: HashMap<Box<[u8]>, Box<[u32]>>,
 }
@@ -202,7 +208,7 @@ impl std::fmt::Debug for SuggestIndex {
 pub const INFIX_FACTOR: f32 = 0.8;
 
 /// A match: an entry and where in its text (`entry << 1 | 1` for a later word's start). Keys end
-/// with it and the FST maps them to it.
+/// with it (which keeps them distinct); [`SuggestIndex::hits`] holds it by key rank.
 type Hit = u32;
 
 fn hit(entry: u32, infix: bool) -> Hit {
@@ -264,12 +270,13 @@ impl SuggestIndex {
         let mut top = HashMap::new();
         heavy_prefixes(&entries, &keys, 0, keys.len(), 0, &mut top);
         let mut builder = MapBuilder::memory();
-        for key in &keys {
-            let hit = u32::from_be_bytes(key[key.len() - 4..].try_into().expect("4 bytes"));
-            builder.insert(key, u64::from(hit)).expect("sorted, distinct keys");
+        let mut hits = Vec::with_capacity(keys.len());
+        for (rank, key) in keys.iter().enumerate() {
+            hits.push(u32::from_be_bytes(key[key.len() - 4..].try_into().expect("4 bytes")));
+            builder.insert(key, rank as u64).expect("sorted, distinct keys");
         }
         let keys = Map::new(builder.into_inner().expect("in memory")).expect("just built");
-        SuggestIndex { entries, keys, top }
+        SuggestIndex { entries, keys, hits: hits.into_boxed_slice(), top }
     }
 
     pub fn len(&self) -> usize {
@@ -405,10 +412,32 @@ impl SuggestIndex {
                 return (kept, true);
             }
         }
-        let mut ids = Vec::new();
-        collect(self.keys.as_fst(), node, output, &mut ids);
-        ids.retain(|&h| keep(entry_of(h)));
+        let ids = self.hits[self.ranks_below(node, output)].iter().copied().filter(|&h| keep(entry_of(h))).collect();
         (ids, false)
+    }
+
+    /// The ranks of the keys below a node (reached with `output`): from its first key (smallest
+    /// inputs down to a final node) to its last (largest inputs down to a node without any).
+    fn ranks_below(&self, node: Node<'_>, output: Output) -> std::ops::Range<usize> {
+        let fst = self.keys.as_fst();
+        let (mut first, mut out) = (node, output);
+        while !first.is_final() {
+            if first.is_empty() {
+                return 0..0;
+            }
+            let t = first.transition(0);
+            out = out.cat(t.out);
+            first = fst.node(t.addr);
+        }
+        let lo = out.cat(first.final_output()).value() as usize;
+        let (mut last, mut out) = (node, output);
+        while !last.is_empty() {
+            let t = last.transition(last.len() - 1);
+            out = out.cat(t.out);
+            last = fst.node(t.addr);
+        }
+        let hi = out.cat(last.final_output()).value() as usize;
+        lo..hi + 1
     }
 
     /// A candidate with its text and where the (normalised) query matched it.
@@ -461,16 +490,6 @@ impl Walk<'_> {
             self.visit(self.fst.node(t.addr), next, output.cat(t.out), found);
             self.path.pop();
         }
-    }
-}
-
-/// Every entry below `node` (the values of the keys under it).
-fn collect(fst: &Fst<Vec<u8>>, node: Node<'_>, output: Output, ids: &mut Vec<u32>) {
-    if node.is_final() {
-        ids.push(output.cat(node.final_output()).value() as u32);
-    }
-    for t in node.transitions() {
-        collect(fst, fst.node(t.addr), output.cat(t.out), ids);
     }
 }
 
