@@ -182,6 +182,37 @@ fn automaton_builder(edits: u8) -> &'static LevenshteinAutomatonBuilder {
     }
 }
 
+/// A query as typed, normalised, with its typo automata: built on first use (building one costs
+/// more than a walk of a small source) and shared by every source the query is matched against.
+pub struct Typed {
+    norm: String,
+    /// Levenshtein prefix automata for 1 and 2 edits.
+    dfas: [OnceLock<DFA>; 2],
+}
+
+impl std::fmt::Debug for Typed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Typed").field("norm", &self.norm).finish_non_exhaustive()
+    }
+}
+
+impl Typed {
+    pub fn new(query: &str) -> Typed {
+        Typed { norm: normalise(query).0, dfas: Default::default() }
+    }
+
+    /// The query normalised as the keys are.
+    pub fn norm(&self) -> &str {
+        &self.norm
+    }
+
+    /// The prefix automaton accepting texts within `edits` (1 or 2) of the query.
+    fn dfa(&self, edits: u8) -> &DFA {
+        let edits = edits.clamp(1, 2);
+        self.dfas[usize::from(edits) - 1].get_or_init(|| automaton_builder(edits).build_prefix_dfa(&self.norm))
+    }
+}
+
 /// The completions of one kind of entry.
 pub struct SuggestIndex {
     entries: Vec<Entry>,
@@ -299,13 +330,14 @@ impl SuggestIndex {
     /// Up to `k` completions (at most [`TOP_MAX`]) of `query`: exact matches, heaviest first,
     /// then — with typo tolerance and when exact ones are fewer than `k` — fuzzy ones.
     pub fn suggest(&self, query: &str, k: usize, fuzzy: bool) -> Vec<Suggestion> {
-        let (norm, _) = normalise(query);
-        self.candidates(&norm, k, fuzzy, &|_| true).into_iter().map(|c| self.suggestion(c, &norm)).collect()
+        let typed = Typed::new(query);
+        self.candidates(&typed, k, fuzzy, &|_| true).into_iter().map(|c| self.suggestion(c, typed.norm())).collect()
     }
 
-    /// The matches of a normalised query, best first, without their text: what
-    /// [`Suggester`] merges across sources before materialising the `k` it returns.
-    pub fn candidates(&self, norm: &str, k: usize, fuzzy: bool, keep: &dyn Fn(u32) -> bool) -> Vec<Candidate> {
+    /// The matches of a query, best first, without their text: what [`Suggester`] merges
+    /// across sources before materialising the `k` it returns.
+    pub fn candidates(&self, typed: &Typed, k: usize, fuzzy: bool, keep: &dyn Fn(u32) -> bool) -> Vec<Candidate> {
+        let norm = typed.norm();
         let k = k.min(TOP_MAX);
         if k == 0 || norm.is_empty() {
             return Vec::new();
@@ -325,8 +357,8 @@ impl SuggestIndex {
             let fst = self.keys.as_fst();
             for allowed in 1..=edits {
                 found.clear();
-                let dfa = automaton_builder(allowed).build_prefix_dfa(norm);
-                let mut walk = Walk { index: self, fst, dfa: &dfa, keep, need: k + exact.len(), path: Vec::new() };
+                let dfa = typed.dfa(allowed);
+                let mut walk = Walk { index: self, fst, dfa, keep, need: k + exact.len(), path: Vec::new() };
                 // The first character is taken as typed (as search engines' `prefix_length` 1):
                 // people rarely miss it, and a walk free to change it visits every branch of the
                 // root for little.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{Candidate, Entry, Kind, SuggestIndex, Suggestion, TOP_MAX};
+use super::{Candidate, Entry, Kind, SuggestIndex, Suggestion, TOP_MAX, Typed};
 use crate::dict::gazetteer::PlaceKind;
 use crate::engine::{LiveSegment, Snapshot};
 use crate::interpret::Interpreter;
@@ -130,7 +130,8 @@ impl Suggester {
     ) -> Result<Option<Suggestions>, IndexError> {
         let SuggestRequest { q: query, k, kinds, fuzzy } = request;
         let (k, fuzzy) = ((*k).min(TOP_MAX), *fuzzy);
-        let (norm, _) = super::normalise(query);
+        let typed = Typed::new(query);
+        let norm = typed.norm();
         let wanted = |kind: Kind| kinds.is_empty() || kinds.contains(&kind);
         // Candidates of every source (with the index they come from), merged, then only the
         // best k materialised (text, highlight).
@@ -164,7 +165,7 @@ impl Suggester {
             let mut all = Vec::new();
             for &(index, segment) in &sources {
                 let keep = |entry: u32| segment.is_none_or(|(live, ords)| live.is_live(ords[entry as usize]));
-                all.extend(index.candidates(&norm, k, fuzzy, &keep).into_iter().map(|c| (c, index)));
+                all.extend(index.candidates(&typed, k, fuzzy, &keep).into_iter().map(|c| (c, index)));
             }
             all
         };
@@ -196,7 +197,7 @@ impl Suggester {
         for (candidate, index) in all {
             let entry = index.entry(&candidate);
             if seen.insert((entry.kind, entry.id.as_deref().unwrap_or(&entry.text).to_owned())) {
-                suggestions.push(index.suggestion(candidate, &norm));
+                suggestions.push(index.suggestion(candidate, norm));
                 if suggestions.len() == k {
                     break;
                 }
