@@ -89,6 +89,41 @@ pub struct Report {
     pub errors: Errors,
     pub achieved_rate: f64,
     pub latency_us: Latency,
+    /// The machine's CPU time over the measured window (Linux only): what else ran beside the
+    /// server and this load shows up in its latencies.
+    pub cpu: Option<CpuShares>,
+}
+
+/// Shares of all CPU time (every core) over the measured window, from `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CpuShares {
+    /// Running anything (user, system, interrupts), this server and this load included.
+    pub busy: f64,
+    /// Taken by the hypervisor for other machines while this one wanted to run: on a shared
+    /// virtual machine, the main source of millisecond stalls.
+    pub steal: f64,
+}
+
+/// The machine's CPU counters (USER_HZ ticks): busy, steal, total.
+fn cpu_ticks() -> Option<[u64; 3]> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_cpu_ticks(stat.lines().next()?)
+}
+
+/// `cpu  user nice system idle iowait irq softirq steal …` (guest time is inside user).
+fn parse_cpu_ticks(line: &str) -> Option<[u64; 3]> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let t: Vec<u64> = fields.take(8).map(str::parse).collect::<Result<_, _>>().ok()?;
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = t.try_into().ok()?;
+    Some([user + nice + system + irq + softirq, steal, user + nice + system + idle + iowait + irq + softirq + steal])
+}
+
+fn cpu_shares(before: [u64; 3], after: [u64; 3]) -> Option<CpuShares> {
+    let [busy, steal, total] = std::array::from_fn(|i| after[i].saturating_sub(before[i]));
+    (total > 0).then(|| CpuShares { busy: busy as f64 / total as f64, steal: steal as f64 / total as f64 })
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -281,6 +316,13 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         errors: Mutex::new(Errors::default()),
         completed: Default::default(),
     });
+    // The CPU counters when measurement starts (warm-up excluded) and when it ends.
+    let cpu_window = std::thread::spawn(move || {
+        std::thread::sleep(measure_from.saturating_duration_since(Instant::now()));
+        let before = cpu_ticks()?;
+        std::thread::sleep(end.saturating_duration_since(Instant::now()));
+        cpu_shares(before, cpu_ticks()?)
+    });
     let (regime, connections, sent) = match (args.rate, args.concurrency) {
         (Some(rate), None) => {
             ensure!(rate > 0.0 && rate <= MAX_RATE, "--rate must be within (0, {MAX_RATE}]");
@@ -301,6 +343,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         }
         _ => bail!("give --rate (open loop) or --concurrency (closed loop)"),
     };
+    let cpu = cpu_window.join().ok().flatten();
     let histogram = run.histogram.lock().clone();
     let mut errors = std::mem::take(&mut *run.errors.lock());
     let completed = run.completed.load(std::sync::atomic::Ordering::Relaxed);
@@ -322,6 +365,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             p999: histogram.value_at_quantile(0.999),
             max: histogram.max(),
         },
+        cpu,
     })
 }
 
@@ -439,6 +483,19 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_shares_from_proc_stat_lines() {
+        let before = parse_cpu_ticks("cpu  100 0 50 800 10 0 5 35 0 0").unwrap();
+        let after = parse_cpu_ticks("cpu  400 0 150 1300 10 0 10 135 0 0").unwrap();
+        // 405 busy, 100 steal of 1005 ticks.
+        let shares = cpu_shares(before, after).unwrap();
+        assert!((shares.busy - 405.0 / 1005.0).abs() < 1e-9, "{shares:?}");
+        assert!((shares.steal - 100.0 / 1005.0).abs() < 1e-9, "{shares:?}");
+        assert_eq!(parse_cpu_ticks("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(parse_cpu_ticks("cpu  1 2 3"), None);
+        assert_eq!(cpu_shares(before, before), None);
+    }
 
     #[test]
     fn only_loopback_targets() {
