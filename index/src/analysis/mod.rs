@@ -239,6 +239,17 @@ impl Analyzer {
         tokens
     }
 
+    /// Calls `f(start, end, stem)` for each non-stopword word of `text`, in order: what
+    /// [`Self::analyze`] finds, without a string per token (for scanning many texts).
+    pub fn for_each_stem(&self, text: &str, mut f: impl FnMut(usize, usize, &str)) {
+        let (mut folded, mut stem) = (String::new(), String::new());
+        for (start, end) in word_spans(text) {
+            if fold_word(&text[start..end], &mut folded) && cached_stem_into(self.language, &folded, &mut stem) {
+                f(start, end, &stem);
+            }
+        }
+    }
+
     /// The dictionary key of a phrase: the stems of its non-stopword words, space-separated.
     /// Synonyms, glossary labels and place names are all keyed this way, and queries are looked
     /// up the same way, so "Découpes au laser" finds the entry "découpe laser".
@@ -450,6 +461,21 @@ mod tests {
         #[test]
         fn word_spans_match_the_definition(text in "[a-z0-9 ,.'’éÉœ\u{301}\u{2019}\u{00A0}一-]{0,40}") {
             proptest::prop_assert_eq!(word_spans(&text).collect::<Vec<_>>(), reference_spans(&text));
+        }
+
+        #[test]
+        fn stems_without_tokens_are_the_analysed_stems(
+            words in proptest::collection::vec("(les|de|découpes|laser|usinage|Précision|l'acier|5|axes|œuvre|[a-zé]{1,6})[ ,.']{0,2}", 0..12)
+        ) {
+            let text = words.concat();
+            for language in [Language::French, Language::English] {
+                let analyzer = Analyzer::new(language);
+                let mut streamed = Vec::new();
+                analyzer.for_each_stem(&text, |start, end, stem| streamed.push((start, end, stem.to_owned())));
+                let analysed: Vec<_> =
+                    analyzer.analyze(&text).into_iter().filter_map(|t| Some((t.start, t.end, t.stem?))).collect();
+                proptest::prop_assert_eq!(streamed, analysed);
+            }
         }
 
         #[test]

@@ -242,11 +242,20 @@ impl Matcher {
         self.check(request)?;
         let depth = request.offset + request.k;
         let ranking = self.rank(snapshot, request, query_vector, depth)?;
+        let ranked_at = start.elapsed();
         let total = ranking.ranked.len() as u64;
-        let mut hits = Vec::with_capacity(request.k);
-        for ranked in ranking.ranked.iter().skip(request.offset).take(request.k) {
-            hits.push(self.hit(snapshot, &ranking, ranked, request)?);
-        }
+        // Each hit reads its record and picks its snippet (tens of µs): on both cores.
+        let page = ranking.ranked.get(request.offset..).unwrap_or_default();
+        let hits = page[..request.k.min(page.len())]
+            .par_iter()
+            .map(|ranked| self.hit(snapshot, &ranking, ranked, request))
+            .collect::<Result<Vec<_>, _>>()?;
+        tracing::debug!(
+            rank_us = ranked_at.as_micros() as u64,
+            hits_us = (start.elapsed() - ranked_at).as_micros() as u64,
+            hits = hits.len(),
+            "answered (ranking, then the hits' records, snippets and explanations)"
+        );
         let Ranking { interpretation, filters_applied, .. } = ranking;
         let n = self.next_id.fetch_add(1, AtomicOrdering::Relaxed);
         Ok(MatchResponse {

@@ -22,15 +22,14 @@ pub fn snippet(company: &Company, terms: &[(String, f32)]) -> (String, Vec<[usiz
     for fragment in fragments {
         let mut seen: Vec<&str> = Vec::new();
         let mut score = 0.0;
-        for token in analyzer.analyze(fragment) {
-            if let Some(stem) = token.stem.as_deref()
-                && let Some((key, weight)) = weights.get_key_value(stem)
+        analyzer.for_each_stem(fragment, |_, _, stem| {
+            if let Some((key, weight)) = weights.get_key_value(stem)
                 && !seen.contains(key)
             {
                 seen.push(key);
                 score += weight;
             }
-        }
+        });
         if best.is_none_or(|(b, _)| score > b) {
             best = Some((score, fragment));
         }
@@ -40,12 +39,12 @@ pub fn snippet(company: &Company, terms: &[(String, f32)]) -> (String, Vec<[usiz
         None => company.name.as_str(),
     };
     let text = crate::analysis::prefix_within(text, MAX_SNIPPET_BYTES);
-    let highlights = analyzer
-        .analyze(text)
-        .into_iter()
-        .filter(|t| t.stem.as_deref().is_some_and(|s| weights.contains_key(s)))
-        .map(|t| [t.start, t.end])
-        .collect();
+    let mut highlights = Vec::new();
+    analyzer.for_each_stem(text, |start, end, stem| {
+        if weights.contains_key(stem) {
+            highlights.push([start, end]);
+        }
+    });
     (text.to_owned(), highlights)
 }
 
