@@ -535,9 +535,23 @@ pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddre
         let address = docs[i].address.expect("filtered");
         (docs[i].doc.segment, address.segment_ord, address.doc_id)
     });
+    // A clause's weight (its global statistics: a dictionary lookup per tantivy segment) is the
+    // same in every tantivy segment of a hybrid segment and for both halves: made once per
+    // hybrid segment holding candidates.
+    let mut weights: Vec<Option<BoostedWeights>> = snapshot.segments.iter().map(|_| None).collect();
+    if matches!(clauses, Clauses::Bm25(_) | Clauses::Phrases(_)) {
+        let stats = GlobalStats::new(snapshot);
+        for &i in &order {
+            let seg = docs[i].doc.segment;
+            if weights[seg].is_none() {
+                weights[seg] = Some(clause_weights(&stats, &snapshot.segments[seg], clauses)?);
+            }
+        }
+    }
+    let weights = &weights;
     let mut scores = vec![0f32; docs.len()];
     if order.len() < PARALLEL_MIN {
-        score_in_order(snapshot, clauses, docs, &order, &mut scores)?;
+        score_in_order(snapshot, clauses, weights, docs, &order, &mut scores)?;
         return Ok(scores);
     }
     // At the run boundary nearest the middle: a half that starts inside a tantivy segment
@@ -550,8 +564,8 @@ pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddre
     let (first, second) = order.split_at(cut);
     let mut second_scores = vec![0f32; docs.len()];
     let (a, b) = rayon::join(
-        || score_in_order(snapshot, clauses, docs, first, &mut scores),
-        || score_in_order(snapshot, clauses, docs, second, &mut second_scores),
+        || score_in_order(snapshot, clauses, weights, docs, first, &mut scores),
+        || score_in_order(snapshot, clauses, weights, docs, second, &mut second_scores),
     );
     a?;
     b?;
@@ -567,18 +581,17 @@ fn run_key(doc: &DocAddressed) -> (usize, u32) {
 }
 
 /// [`score_clauses`] of the candidates `order` (indices into `docs`, in index order), into
-/// `scores`.
+/// `scores`, with the clause weights of each hybrid segment holding candidates (term clauses and
+/// phrases).
 fn score_in_order(
     snapshot: &Snapshot,
     clauses: Clauses<'_>,
+    weights: &[Option<BoostedWeights>],
     docs: &[DocAddressed],
     order: &[usize],
     scores: &mut [f32],
 ) -> Result<(), IndexError> {
-    let stats = GlobalStats::new(snapshot);
-    // Runs of candidates in one tantivy segment of one hybrid segment. A clause's weight (its
-    // global statistics) is the same for every tantivy segment of a hybrid segment: made once.
-    let mut weights: Option<(usize, BoostedWeights)> = None;
+    // Runs of candidates in one tantivy segment of one hybrid segment.
     let mut start = 0;
     while start < order.len() {
         let key = |i: usize| run_key(&docs[i]);
@@ -590,10 +603,7 @@ fn score_in_order(
         let reader = &live.segment.searcher().segment_readers()[segment_ord as usize];
         match clauses {
             Clauses::Bm25(_) | Clauses::Phrases(_) => {
-                if weights.as_ref().is_none_or(|(made_for, _)| *made_for != seg) {
-                    weights = Some((seg, clause_weights(&stats, live, clauses)?));
-                }
-                let (_, weights) = weights.as_ref().expect("made above");
+                let weights = weights[seg].as_ref().expect("made for every hybrid segment with candidates");
                 let mut scorers = Vec::with_capacity(weights.len());
                 for (weight, boost) in weights {
                     scorers.push(weight.scorer(reader, *boost).map_err(IndexError::lexical(dir))?);
