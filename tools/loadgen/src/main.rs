@@ -330,7 +330,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
                 (1..=MAX_CONNECTIONS).contains(&args.connections),
                 "--connections must be within [1, {MAX_CONNECTIONS}]"
             );
-            let sent = open_loop(&run, rate, args.connections, start).await;
+            let sent = open_loop(&run, rate, args.connections, start).await?;
             ("open", args.connections, sent)
         }
         (None, Some(concurrency)) => {
@@ -373,10 +373,13 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
 type Due = std::collections::VecDeque<Option<(u64, Instant)>>;
 
 /// Request i is due at start + i/rate; `connections` workers take due requests in order from
-/// one queue. The schedule runs on its own OS thread with the system's precise sleep (the async
-/// timer's millisecond ticks would make requests late, and that lateness would count as
-/// latency). Returns how many measured requests were due.
-async fn open_loop(run: &Arc<Run>, rate: f64, connections: usize, start: Instant) -> u64 {
+/// one queue. The schedule waits on a timerfd inside the event loop (Linux): the async timer's
+/// millisecond ticks would make requests late, and that lateness would count as latency, while a
+/// schedule on its own OS thread costs a thread wake-up per request — on a virtual machine, tens
+/// of microseconds and a tail that both servers under test would be charged with. Elsewhere the
+/// schedule runs on its own OS thread with the system's precise sleep. Returns how many measured
+/// requests were due.
+async fn open_loop(run: &Arc<Run>, rate: f64, connections: usize, start: Instant) -> anyhow::Result<u64> {
     let queue: Arc<Mutex<Due>> = Arc::default();
     let ready = Arc::new(tokio::sync::Semaphore::new(0));
     let mut workers = Vec::with_capacity(connections);
@@ -392,33 +395,8 @@ async fn open_loop(run: &Arc<Run>, rate: f64, connections: usize, start: Instant
             }
         }));
     }
-    let schedule = {
-        let (run, queue, ready) = (Arc::clone(run), Arc::clone(&queue), Arc::clone(&ready));
-        std::thread::spawn(move || {
-            let mut measured = 0u64;
-            let mut i = 0u64;
-            loop {
-                let due = start + Duration::from_secs_f64(i as f64 / rate);
-                if due >= run.end {
-                    break;
-                }
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
-                }
-                if due >= run.measure_from {
-                    measured += 1;
-                }
-                queue.lock().push_back(Some((i, due)));
-                ready.add_permits(1);
-                i += 1;
-            }
-            // One end mark per worker, after every request.
-            queue.lock().extend(std::iter::repeat_n(None, connections));
-            ready.add_permits(connections);
-            measured
-        })
-    };
+    let schedule = Schedule { run: Arc::clone(run), queue, ready, rate, start, connections };
+    let schedule = tokio::spawn(schedule.run());
     // Answers due before the end are awaited a little past it, then the run is cut.
     let grace = tokio::time::sleep_until((run.end + Duration::from_secs(2)).into());
     tokio::pin!(grace);
@@ -428,7 +406,105 @@ async fn open_loop(run: &Arc<Run>, rate: f64, connections: usize, start: Instant
             _ = &mut grace => break,
         }
     }
-    schedule.join().unwrap_or(0)
+    schedule.await.context("the request schedule stopped")?
+}
+
+/// When each request is due, and the queue the workers take them from.
+struct Schedule {
+    run: Arc<Run>,
+    queue: Arc<Mutex<Due>>,
+    ready: Arc<tokio::sync::Semaphore>,
+    rate: f64,
+    start: Instant,
+    connections: usize,
+}
+
+impl Schedule {
+    async fn run(self) -> anyhow::Result<u64> {
+        let mut timer = Timer::new()?;
+        let mut measured = 0u64;
+        let mut i = 0u64;
+        loop {
+            let due = self.start + Duration::from_secs_f64(i as f64 / self.rate);
+            if due >= self.run.end {
+                break;
+            }
+            timer.wait_until(due).await?;
+            if due >= self.run.measure_from {
+                measured += 1;
+            }
+            self.queue.lock().push_back(Some((i, due)));
+            self.ready.add_permits(1);
+            i += 1;
+        }
+        // One end mark per worker, after every request.
+        self.queue.lock().extend(std::iter::repeat_n(None, self.connections));
+        self.ready.add_permits(self.connections);
+        Ok(measured)
+    }
+}
+
+/// A one-shot timer with microsecond precision, awaited in the event loop.
+#[cfg(target_os = "linux")]
+struct Timer {
+    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+}
+
+#[cfg(target_os = "linux")]
+impl Timer {
+    fn new() -> anyhow::Result<Timer> {
+        use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
+        let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC)
+            .context("creating a timerfd")?;
+        let interest = tokio::io::Interest::READABLE;
+        // SAFETY: `fd` is an open descriptor owned by the `OwnedFd` the `AsyncFd` takes: it stays
+        // open, and the same, until the `AsyncFd` is dropped.
+        let fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }
+            .map_err(std::io::Error::from)
+            .context("registering the timerfd")?;
+        Ok(Timer { fd })
+    }
+
+    /// Returns at `deadline` (at once if it has passed).
+    async fn wait_until(&mut self, deadline: Instant) -> anyhow::Result<()> {
+        use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return Ok(());
+        }
+        let it_value = Timespec { tv_sec: wait.as_secs() as _, tv_nsec: wait.subsec_nanos() as _ };
+        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+        timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::empty(), &Itimerspec { it_interval: zero, it_value })
+            .context("arming the timerfd")?;
+        loop {
+            let mut guard = self.fd.readable().await.context("waiting on the timerfd")?;
+            let mut expirations = [0u8; 8];
+            match rustix::io::read(guard.get_inner(), &mut expirations) {
+                Ok(_) => return Ok(()),
+                Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
+                Err(err) => return Err(err).context("reading the timerfd"),
+            }
+        }
+    }
+}
+
+/// Elsewhere: the system's precise sleep, on a blocking thread.
+#[cfg(not(target_os = "linux"))]
+struct Timer;
+
+#[cfg(not(target_os = "linux"))]
+impl Timer {
+    fn new() -> anyhow::Result<Timer> {
+        Ok(Timer)
+    }
+
+    async fn wait_until(&mut self, deadline: Instant) -> anyhow::Result<()> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            tokio::task::spawn_blocking(move || std::thread::sleep(wait)).await?;
+        }
+        Ok(())
+    }
 }
 
 /// `concurrency` connections, each sending as soon as its previous answer is in.
@@ -461,7 +537,9 @@ async fn closed_loop(run: &Arc<Run>, concurrency: usize) -> u64 {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread: the schedule, the connections and their answers share one event loop, so a
+    // request crosses no thread on its way out (the server under test gets the other core).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("loadgen: starting the runtime: {err}");
@@ -563,6 +641,8 @@ mod tests {
         assert_eq!(report.completed, report.sent, "{report:?}");
         assert_eq!(report.errors.status + report.errors.transport + report.errors.unfinished, 0);
         assert!(report.latency_us.p50 > 0 && report.latency_us.p50 <= report.latency_us.max);
+        #[cfg(target_os = "linux")]
+        assert!(report.cpu.is_some_and(|c| (0.0..=1.0).contains(&c.busy) && (0.0..=1.0).contains(&c.steal)));
         // Closed loop, and a path the server refuses: every answer counted as an error.
         let closed =
             Args::parse_from(["loadgen", "--get", "/s?x={q}", "--concurrency", "2"].iter().chain(&common).copied());
