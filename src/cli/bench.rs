@@ -144,6 +144,7 @@ fn bench_match(args: &MatchArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let mut match_us = Histogram::<u64>::new(3)?;
     let mut hits = 0usize;
     let timed = Instant::now();
+    let cpu_before = process_cpu_ticks();
     for _ in 0..args.rounds {
         for (request, vector) in requests.iter().zip(&vectors) {
             let t = Instant::now();
@@ -154,6 +155,11 @@ fn bench_match(args: &MatchArgs, settings: &Settings) -> anyhow::Result<ExitCode
         }
     }
     let qps = match_us.len() as f64 / timed.elapsed().as_secs_f64();
+    // CPU time of the whole process (every thread a query fans out to) per query: what bounds
+    // throughput on a loaded server, and steadier than wall time on a shared machine.
+    let cpu_ms_per_query = cpu_before.zip(process_cpu_ticks()).map(|(before, after)| {
+        after.saturating_sub(before) as f64 * 1000.0 / CLOCK_TICKS_PER_S / match_us.len().max(1) as f64
+    });
     let report = serde_json::json!({
         "documents": snapshot.live_count(),
         "segments": snapshot.segments.len(),
@@ -165,6 +171,7 @@ fn bench_match(args: &MatchArgs, settings: &Settings) -> anyhow::Result<ExitCode
         "open_ms": opened.as_secs_f64() * 1000.0,
         "match_us": summary(&match_us),
         "queries_per_s_one_thread": qps,
+        "cpu_ms_per_query": cpu_ms_per_query,
         "mean_hits": hits as f64 / match_us.len().max(1) as f64,
         "embed_uncached_us": (!embed_us.is_empty()).then(|| summary(&embed_us)),
     });
@@ -174,6 +181,24 @@ fn bench_match(args: &MatchArgs, settings: &Settings) -> anyhow::Result<ExitCode
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Linux's `USER_HZ`: the unit of `/proc` CPU times (100 on every mainstream architecture).
+const CLOCK_TICKS_PER_S: f64 = 100.0;
+
+/// User + system CPU time of this process so far, in clock ticks (Linux; `None` elsewhere).
+fn process_cpu_ticks() -> Option<u64> {
+    parse_process_cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// Fields 14 and 15 (utime, stime) of `/proc/PID/stat`, counted after the command name, which
+/// is in parentheses and may hold spaces and parentheses itself.
+fn parse_process_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
 }
 
 fn summary(histogram: &Histogram<u64>) -> serde_json::Value {
@@ -309,4 +334,20 @@ fn read_names(path: &std::path::Path, limit: Option<usize>) -> anyhow::Result<Ve
         entries.push(Entry { text: named.name, kind: Kind::Company, id: Some(named.id), weight: 1.0 });
     }
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_cpu_ticks_are_utime_plus_stime_after_the_name() {
+        // A command name with spaces and a parenthesis; utime 1234, stime 56.
+        let stat = "4242 (market (lounge) x) S 1 4242 4242 0 -1 4194560 900 0 3 0 1234 56 0 0 20 0 3 0";
+        assert_eq!(parse_process_cpu_ticks(stat), Some(1290));
+        assert_eq!(parse_process_cpu_ticks("4242 (short) S 1 2"), None);
+        assert_eq!(parse_process_cpu_ticks("no name at all"), None);
+        #[cfg(target_os = "linux")]
+        assert!(process_cpu_ticks().is_some());
+    }
 }
