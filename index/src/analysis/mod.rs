@@ -227,27 +227,33 @@ impl Analyzer {
     /// Analyses `text` into tokens (stopwords kept, with `stem: None`).
     pub fn analyze(&self, text: &str) -> Vec<Token> {
         let mut tokens = Vec::new();
-        let mut folded = String::new();
-        for (position, (start, end)) in word_spans(text).enumerate() {
-            if !fold_word(&text[start..end], &mut folded) {
-                continue;
-            }
-            let mut stem = String::new();
-            let stem = cached_stem_into(self.language, &folded, &mut stem).then_some(stem);
-            tokens.push(Token { start, end, position, folded: folded.clone(), stem });
-        }
+        self.for_each_word(text, |position, start, end, folded, stem| {
+            tokens.push(Token { start, end, position, folded: folded.to_owned(), stem: stem.map(str::to_owned) });
+        });
         tokens
+    }
+
+    /// Calls `f(position, start, end, folded, stem)` for each word of `text` (stem `None` for a
+    /// stopword), reusing two buffers: the one walk behind [`Self::analyze`] and
+    /// [`Self::for_each_stem`].
+    fn for_each_word(&self, text: &str, mut f: impl FnMut(usize, usize, usize, &str, Option<&str>)) {
+        let (mut folded, mut stem) = (String::new(), String::new());
+        for (position, (start, end)) in word_spans(text).enumerate() {
+            if fold_word(&text[start..end], &mut folded) {
+                let stemmed = cached_stem_into(self.language, &folded, &mut stem);
+                f(position, start, end, &folded, stemmed.then_some(stem.as_str()));
+            }
+        }
     }
 
     /// Calls `f(start, end, stem)` for each non-stopword word of `text`, in order: what
     /// [`Self::analyze`] finds, without a string per token (for scanning many texts).
     pub fn for_each_stem(&self, text: &str, mut f: impl FnMut(usize, usize, &str)) {
-        let (mut folded, mut stem) = (String::new(), String::new());
-        for (start, end) in word_spans(text) {
-            if fold_word(&text[start..end], &mut folded) && cached_stem_into(self.language, &folded, &mut stem) {
-                f(start, end, &stem);
+        self.for_each_word(text, |_, start, end, _, stem| {
+            if let Some(stem) = stem {
+                f(start, end, stem);
             }
-        }
+        });
     }
 
     /// The dictionary key of a phrase: the stems of its non-stopword words, space-separated.
