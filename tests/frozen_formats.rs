@@ -23,6 +23,10 @@ fn frozen_index() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/frozen/index-v1")
 }
 
+fn frozen_index_v2() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/frozen/index-v2")
+}
+
 fn options() -> EngineOptions {
     let vectors = VectorOptions { model: "provided:4".into(), dims: 4, quantization: Quantization::F32 };
     EngineOptions { vectors: Some(vectors), ..EngineOptions::default() }
@@ -49,8 +53,39 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The index of format version 1: two segments, vectors, a tombstone, refreshed priors.
 #[test]
 fn index_v1_still_opens() {
+    let (_dir, engine) = open_frozen(&frozen_index());
+    assert!(engine.snapshot().segments.iter().all(|live| live.segment.forward().is_none()));
+}
+
+/// The index of format version 2: version 1's content, and segments with forward lists
+/// (`forward.bin`), which exact scoring reads; they score as the postings do.
+#[test]
+fn index_v2_still_opens() {
+    use marketlounge_index::search::retrieve;
+    let (_dir, engine) = open_frozen(&frozen_index_v2());
+    let snapshot = engine.snapshot();
+    assert!(snapshot.segments.iter().all(|live| live.segment.forward().is_some()));
+    let clauses = [
+        (tantivy::Term::from_field_text(engine.fields().capabilities, "frais"), 1.5),
+        (tantivy::Term::from_field_text(engine.fields().name, "mecan"), 1.0),
+    ];
+    let every: Vec<retrieve::DocRef> = snapshot
+        .segments
+        .iter()
+        .enumerate()
+        .flat_map(|(segment, live)| (0..live.segment.doc_count()).map(move |ord| retrieve::DocRef { segment, ord }))
+        .collect();
+    let addressed = retrieve::address(&snapshot, &every).unwrap();
+    let forward = retrieve::score_clauses(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
+    let postings = retrieve::score_clauses_by_postings(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
+    assert!(forward.iter().all(|s| *s > 0.0), "{forward:?}");
+    assert_eq!(forward, postings);
+}
+
+/// Opens a frozen index (a copy) with every checksum verified and checks its content.
+fn open_frozen(frozen: &Path) -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&frozen_index(), dir.path());
+    copy_dir(frozen, dir.path());
     let engine = Engine::open(dir.path(), EngineOptions { verify_checksums: true, ..options() }).unwrap();
     let snapshot = engine.snapshot();
     assert_eq!(snapshot.segments.len(), 2);
@@ -64,14 +99,16 @@ fn index_v1_still_opens() {
     assert_eq!(snapshot.segments[idx].prior_column("opportunity").unwrap()[ord as usize], 0.25);
     let query = snapshot.text_query("fraisage", &[(engine.fields().capabilities, 1.0)]);
     assert_eq!(snapshot.search(query.as_ref(), 10).unwrap().len(), 5);
+    (dir, engine)
 }
 
-/// Writes `tests/frozen/index-v1` (run with `--ignored` after a deliberate format change, with a
-/// new version number, never to paper over an accidental one).
+/// Writes `tests/frozen/index-v2` (run with `--ignored` after a deliberate format change, with a
+/// new version number, never to paper over an accidental one). `index-v1` was written the same
+/// way by the build before forward lists.
 #[test]
 #[ignore = "regenerates a checked-in fixture"]
-fn regenerate_frozen_index_v1() {
-    let target = frozen_index();
+fn regenerate_frozen_index_v2() {
+    let target = frozen_index_v2();
     assert!(!target.exists(), "{} exists: remove it first, knowingly", target.display());
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), options()).unwrap();

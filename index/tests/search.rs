@@ -396,4 +396,56 @@ proptest! {
             }
         }
     }
+
+    /// Exact scores from the forward lists equal, to the bit, those from seeking every clause's
+    /// postings (tantivy's `TermScorer`), for every live document of two hybrid segments, with
+    /// repeated words (frequencies above one), duplicate clauses, absent terms and every scored
+    /// field.
+    #[test]
+    fn forward_lists_score_as_the_postings(
+        seed in any::<u64>(),
+        n_docs in 12u32..160,
+        deleted in proptest::collection::vec(0u32..160, 0..6),
+        clauses in proptest::collection::vec((0usize..8, 0usize..6, 0.1f32..3.0), 1..12),
+    ) {
+        use marketlounge_index::search::retrieve;
+        use marketlounge_index::segment::schema::{CompanyFields, TEXT_FIELDS};
+        use tantivy::Term;
+
+        let dir = tempfile::tempdir().unwrap();
+        let engine = hashed_engine(dir.path());
+        let half = n_docs / 2;
+        for range in [0..half, half..n_docs] {
+            engine.upsert(range.map(|i| company(i, seed)).collect()).unwrap();
+            engine.flush().unwrap();
+        }
+        for d in &deleted {
+            let _ = engine.delete(&siren(*d));
+        }
+        engine.flush().unwrap();
+        let snapshot = engine.snapshot();
+        prop_assert!(snapshot.segments.iter().all(|live| live.segment.forward().is_some()));
+        let fields = CompanyFields::new();
+        let stems = ["frais", "las", "decoup", "soudag", "sous", "tol", "atelier", "absentissim"];
+        let clauses: Vec<(Term, f32)> = clauses
+            .iter()
+            .map(|&(stem, field, boost)| {
+                (Term::from_field_text(fields.text_field(TEXT_FIELDS[field]).unwrap(), stems[stem]), boost)
+            })
+            .collect();
+        let every: Vec<retrieve::DocRef> = snapshot
+            .segments
+            .iter()
+            .enumerate()
+            .flat_map(|(seg, live)| {
+                (0..live.segment.doc_count()).filter(move |&ord| live.is_live(ord)).map(move |ord| retrieve::DocRef { segment: seg, ord })
+            })
+            .collect();
+        let addressed = retrieve::address(&snapshot, &every).unwrap();
+        let forward = retrieve::score_clauses(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
+        let postings = retrieve::score_clauses_by_postings(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
+        for ((doc, f), p) in every.iter().zip(&forward).zip(&postings) {
+            prop_assert_eq!(f.to_bits(), p.to_bits(), "{:?}: forward {} postings {}", doc, f, p);
+        }
+    }
 }

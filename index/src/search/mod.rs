@@ -446,6 +446,7 @@ impl Matcher {
         } else {
             Vec::new()
         };
+        mark("address", &mut phases);
         let by_terms = |clauses: retrieve::Clauses<'_>| -> Result<Vec<f32>, IndexError> {
             match clauses {
                 retrieve::Clauses::Bm25(c) | retrieve::Clauses::MaxWeight(c) if c.is_empty() => {
@@ -455,12 +456,14 @@ impl Matcher {
             }
         };
         let mut lexical_raw = by_terms(retrieve::Clauses::Bm25(&lexical_clauses))?;
+        mark("exact_lexical", &mut phases);
         let phrases = if has_lexical { self.phrases(&interpretation) } else { Vec::new() };
         let phrase_raw = if phrases.is_empty() {
             vec![0.0; pool.len()]
         } else {
             retrieve::score_clauses(snapshot, retrieve::Clauses::Phrases(&phrases), &addressed)?
         };
+        mark("phrases", &mut phases);
         for (raw, phrase) in lexical_raw.iter_mut().zip(&phrase_raw) {
             *raw += phrase;
         }

@@ -11,6 +11,8 @@ use tantivy::query::{Bm25Weight, BooleanQuery, EnableScoring, Occur, PhraseQuery
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocSet, SegmentReader, TERMINATED, Term};
 
+use crate::segment::forward::ForwardLists;
+
 use crate::engine::{GlobalStats, LiveSegment, Snapshot};
 use crate::segment::IndexError;
 use rayon::prelude::*;
@@ -284,15 +286,7 @@ pub fn top_pass(
     allowed: &Allowed,
     n: usize,
 ) -> Result<Vec<Scored>, IndexError> {
-    let stats = GlobalStats::new(snapshot);
-    let weights: Vec<Bm25Weight> = clauses
-        .iter()
-        .map(|(term, boost)| {
-            Bm25Weight::for_terms(&stats, std::slice::from_ref(term))
-                .map(|weight| weight.boost_by(*boost))
-                .map_err(|err| IndexError::Invalid(format!("term statistics: {err}")))
-        })
-        .collect::<Result<_, _>>()?;
+    let weights = bm25_weights(&GlobalStats::new(snapshot), clauses)?;
     let mut parts: Vec<(usize, &SegmentReader)> = snapshot
         .segments
         .iter()
@@ -319,6 +313,115 @@ pub fn top_pass(
         }
     }
     Ok(top.into_sorted())
+}
+
+/// Each clause's BM25 weight (global statistics) times its boost: what tantivy's `TermWeight`
+/// hands its `TermScorer` for the same statistics and boost.
+fn bm25_weights(stats: &GlobalStats<'_>, clauses: &[(Term, f32)]) -> Result<Vec<Bm25Weight>, IndexError> {
+    clauses
+        .iter()
+        .map(|(term, boost)| {
+            Bm25Weight::for_terms(stats, std::slice::from_ref(term))
+                .map(|weight| weight.boost_by(*boost))
+                .map_err(|err| IndexError::Invalid(format!("term statistics: {err}")))
+        })
+        .collect()
+}
+
+enum ForwardError {
+    Lexical(tantivy::TantivyError),
+    Corrupt,
+}
+
+/// Σ boost × BM25 of term `clauses` for the candidates `run` (one tantivy segment, `part` in
+/// its searcher, in doc-id order) from their forward lists: each clause's term ordinal is
+/// looked up once, then every candidate's entries of the fields queried are merged with the
+/// clauses' ordinals. Each clause's contribution is `bm25[i].score(fieldnorm, tf)` as in
+/// tantivy's `TermScorer`, and the contributions are summed in clause order as the postings
+/// path does: the scores are the same to the bit.
+#[allow(clippy::too_many_arguments)]
+fn score_forward(
+    forward: &ForwardLists,
+    part: usize,
+    reader: &SegmentReader,
+    clauses: &[(Term, f32)],
+    bm25: &[Bm25Weight],
+    docs: &[DocAddressed],
+    run: &[usize],
+    scores: &mut [f32],
+) -> Result<(), ForwardError> {
+    let lexical = |err: tantivy::TantivyError| ForwardError::Lexical(err);
+    /// A forward field queried: its index, the clauses' (term ordinal, clause) pairs by
+    /// ordinal, its norms.
+    struct Wanted {
+        index: usize,
+        pairs: Vec<(u32, u32)>,
+        norms: FieldNormReader,
+    }
+    let mut wanted: Vec<Wanted> = Vec::new();
+    for (clause, (term, _)) in clauses.iter().enumerate() {
+        let field = term.field();
+        let Some(index) = forward.field_index(field) else { return Err(ForwardError::Corrupt) };
+        let inverted = reader.inverted_index(field).map_err(lexical)?;
+        let Some(ord) = inverted.terms().term_ord(term.serialized_value_bytes()).map_err(|e| lexical(e.into()))? else {
+            continue;
+        };
+        let ord = u32::try_from(ord).map_err(|_| ForwardError::Corrupt)?;
+        let slot = match wanted.iter().position(|w| w.index == index) {
+            Some(slot) => slot,
+            None => {
+                // As tantivy's `TermWeight`: a field without norms counts every document as 1.
+                let norms = match reader.fieldnorms_readers().get_field(field).map_err(lexical)? {
+                    Some(norms) => norms,
+                    None => FieldNormReader::constant(reader.max_doc(), 1),
+                };
+                wanted.push(Wanted { index, pairs: Vec::new(), norms });
+                wanted.len() - 1
+            }
+        };
+        wanted[slot].pairs.push((ord, clause as u32));
+    }
+    for w in &mut wanted {
+        w.pairs.sort_unstable();
+    }
+    let mut parts = vec![0f32; clauses.len()];
+    for &i in run {
+        let doc = docs[i].address.expect("only candidates with an address are scored").doc_id;
+        parts.fill(0.0);
+        for Wanted { index, pairs, norms } in &wanted {
+            let mut entries = forward.entries(part, *index, doc);
+            let mut next = 0;
+            let mut norm = None;
+            for (ord, tf) in entries.by_ref() {
+                while next < pairs.len() && pairs[next].0 < ord {
+                    next += 1;
+                }
+                if next == pairs.len() {
+                    break;
+                }
+                let norm = *norm.get_or_insert_with(|| norms.fieldnorm_id(doc));
+                let mut at = next;
+                while at < pairs.len() && pairs[at].0 == ord {
+                    let clause = pairs[at].1 as usize;
+                    parts[clause] = bm25[clause].score(norm, tf);
+                    at += 1;
+                }
+            }
+            if entries.is_corrupt() {
+                return Err(ForwardError::Corrupt);
+            }
+        }
+        scores[i] = parts.iter().fold(0f32, |sum, part| sum + part);
+    }
+    Ok(())
+}
+
+/// What [`score_in_order`] scores a hybrid segment's candidates with.
+enum SegmentWeights {
+    /// tantivy weights, whose scorers seek each clause's postings to each candidate.
+    Postings(BoostedWeights),
+    /// BM25 weights of term clauses, applied to the candidates' forward lists.
+    Forward(std::sync::Arc<Vec<Bm25Weight>>),
 }
 
 /// One clause's postings in one tantivy segment, for [`max_score_segment`].
@@ -519,15 +622,36 @@ pub const PHRASE_SLOP: u32 = 1;
 /// A phrase: its terms at their offsets, and its boost.
 pub type Phrase = (Vec<(usize, Term)>, f32);
 
-/// Exact scores of candidates for weighted clauses, by seeking each clause's postings to each
-/// candidate in document order. A union scorer seeks by buffering a window of every clause's
-/// matches, which for frequent terms costs thousands of postings per candidate; a term's own
-/// seek skips through its block index. Every score of a clause set comes from here, so a
-/// document scores the same whichever pool it is in.
+/// Exact scores of candidates for weighted clauses. Term clauses on a segment with forward
+/// lists read each candidate's lists ([`crate::segment::forward`]: a merge of a few dozen
+/// ordinals per field); otherwise, and for phrases and concept levels, each clause's postings
+/// are sought to each candidate in document order (a term's own seek skips through its block
+/// index, but decodes a block of 128 postings per candidate it lands on: on a million
+/// companies that was most of the exact phase). Both give the same scores to the bit. Every
+/// score of a clause set comes from here, so a document scores the same whichever pool it is in.
 ///
-/// The candidates, in index order, are cut in two halves scored side by side (each half seeks
-/// its own postings: the scores do not depend on the cut).
+/// The candidates, in index order, are cut in two halves scored side by side (each half reads
+/// its own lists or postings: the scores do not depend on the cut).
 pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddressed]) -> Result<Vec<f32>, IndexError> {
+    score_clauses_using(snapshot, clauses, docs, true)
+}
+
+/// [`score_clauses`] seeking every clause's postings even where forward lists exist: the
+/// reference the forward lists are checked against.
+pub fn score_clauses_by_postings(
+    snapshot: &Snapshot,
+    clauses: Clauses<'_>,
+    docs: &[DocAddressed],
+) -> Result<Vec<f32>, IndexError> {
+    score_clauses_using(snapshot, clauses, docs, false)
+}
+
+fn score_clauses_using(
+    snapshot: &Snapshot,
+    clauses: Clauses<'_>,
+    docs: &[DocAddressed],
+    use_forward: bool,
+) -> Result<Vec<f32>, IndexError> {
     /// Below this many candidates, one thread.
     const PARALLEL_MIN: usize = 64;
     let mut order: Vec<usize> = (0..docs.len()).filter(|&i| docs[i].address.is_some()).collect();
@@ -538,14 +662,34 @@ pub fn score_clauses(snapshot: &Snapshot, clauses: Clauses<'_>, docs: &[DocAddre
     // A clause's weight (its global statistics: a dictionary lookup per tantivy segment) is the
     // same in every tantivy segment of a hybrid segment and for both halves: made once per
     // hybrid segment holding candidates.
-    let mut weights: Vec<Option<BoostedWeights>> = snapshot.segments.iter().map(|_| None).collect();
+    let mut weights: Vec<Option<SegmentWeights>> = snapshot.segments.iter().map(|_| None).collect();
     if matches!(clauses, Clauses::Bm25(_) | Clauses::Phrases(_)) {
         let stats = GlobalStats::new(snapshot);
+        // Term clauses on a segment with forward lists: BM25 weights alone (the same for every
+        // segment: global statistics).
+        let mut bm25: Option<std::sync::Arc<Vec<Bm25Weight>>> = None;
         for &i in &order {
             let seg = docs[i].doc.segment;
-            if weights[seg].is_none() {
-                weights[seg] = Some(clause_weights(&stats, &snapshot.segments[seg], clauses)?);
+            if weights[seg].is_some() {
+                continue;
             }
+            let live = &snapshot.segments[seg];
+            weights[seg] = Some(match (clauses, live.segment.forward().filter(|_| use_forward)) {
+                (Clauses::Bm25(terms), Some(forward))
+                    if terms.iter().all(|(term, _)| forward.field_index(term.field()).is_some()) =>
+                {
+                    let bm25 = match &bm25 {
+                        Some(bm25) => std::sync::Arc::clone(bm25),
+                        None => {
+                            let made = std::sync::Arc::new(bm25_weights(&stats, terms)?);
+                            bm25 = Some(std::sync::Arc::clone(&made));
+                            made
+                        }
+                    };
+                    SegmentWeights::Forward(bm25)
+                }
+                _ => SegmentWeights::Postings(clause_weights(&stats, live, clauses)?),
+            });
         }
     }
     let weights = &weights;
@@ -586,7 +730,7 @@ fn run_key(doc: &DocAddressed) -> (usize, u32) {
 fn score_in_order(
     snapshot: &Snapshot,
     clauses: Clauses<'_>,
-    weights: &[Option<BoostedWeights>],
+    weights: &[Option<SegmentWeights>],
     docs: &[DocAddressed],
     order: &[usize],
     scores: &mut [f32],
@@ -602,8 +746,23 @@ fn score_in_order(
         let dir = live.segment.dir();
         let reader = &live.segment.searcher().segment_readers()[segment_ord as usize];
         match clauses {
+            Clauses::Bm25(terms) if matches!(weights[seg], Some(SegmentWeights::Forward(_))) => {
+                let Some(SegmentWeights::Forward(bm25)) = &weights[seg] else { unreachable!("matched above") };
+                let forward = live.segment.forward().expect("forward weights only with forward lists");
+                score_forward(forward, segment_ord as usize, reader, terms, bm25, docs, run, scores).map_err(
+                    |err| match err {
+                        ForwardError::Lexical(err) => IndexError::lexical(dir)(err),
+                        ForwardError::Corrupt => IndexError::Corrupt(format!(
+                            "{}: forward lists hold a malformed entry; restore from a snapshot or rebuild the index",
+                            dir.display()
+                        )),
+                    },
+                )?;
+            }
             Clauses::Bm25(_) | Clauses::Phrases(_) => {
-                let weights = weights[seg].as_ref().expect("made for every hybrid segment with candidates");
+                let Some(SegmentWeights::Postings(weights)) = weights[seg].as_ref() else {
+                    unreachable!("weights are made for every hybrid segment with candidates")
+                };
                 let mut scorers = Vec::with_capacity(weights.len());
                 for (weight, boost) in weights {
                     scorers.push(weight.scorer(reader, *boost).map_err(IndexError::lexical(dir))?);

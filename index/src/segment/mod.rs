@@ -11,6 +11,7 @@
 pub mod chunks;
 mod error;
 pub mod files;
+pub mod forward;
 pub mod reader;
 pub mod schema;
 pub mod writer;

@@ -10,6 +10,7 @@ use tantivy::{DocAddress, DocSet, Searcher, TERMINATED, Term};
 
 use super::chunks::{CHUNKS_FILE, ChunkVectors};
 use super::files::{IdTable, OwnedPath, SegmentMeta, parse_id};
+use super::forward::{FORWARD_FILE, ForwardLists};
 use super::schema::CompanyFields;
 use super::writer::{
     HASHES_FILE, ID_MAP_FILE, IDS_FILE, NAMES_FILE, PRIOR_COLUMNS, PRIORS_FILE, TANTIVY_DIR, VECTORS_FILE,
@@ -47,6 +48,9 @@ pub struct Segment {
     /// Content hashes of the vectors (empty without vectors).
     hashes: Vec<u64>,
     chunks: Option<ChunkVectors>,
+    /// Forward lists of the scored text fields (segments written before they existed have none:
+    /// exact scoring then seeks the postings).
+    forward: Option<ForwardLists>,
     /// Lexical-index address of each ordinal, packed (segment ordinal << 32 | doc id).
     addresses: std::sync::OnceLock<Vec<u64>>,
     chunk_sample: std::sync::OnceLock<ChunkSample>,
@@ -146,6 +150,11 @@ impl Segment {
             }
             _ => None,
         };
+        let forward = if meta.files.iter().any(|f| f.name == FORWARD_FILE) {
+            Some(ForwardLists::open(&dir.join(FORWARD_FILE), &searcher)?)
+        } else {
+            None
+        };
         Ok(Segment {
             meta,
             dir: OwnedPath::new(dir.to_owned()),
@@ -159,6 +168,7 @@ impl Segment {
             vectors_f16,
             hashes,
             chunks,
+            forward,
             addresses: std::sync::OnceLock::new(),
             chunk_sample: std::sync::OnceLock::new(),
             vector_sample: std::sync::OnceLock::new(),
@@ -293,6 +303,11 @@ impl Segment {
     /// The capability vectors, when the segment has them.
     pub fn chunks(&self) -> Option<&ChunkVectors> {
         self.chunks.as_ref()
+    }
+
+    /// The forward lists, when the segment has them (see [`super::forward`]).
+    pub fn forward(&self) -> Option<&ForwardLists> {
+        self.forward.as_ref()
     }
 
     /// The capability vectors of the documents of [`Segment::vector_sample`], as normalised

@@ -12,6 +12,7 @@ use tantivy::IndexWriter;
 
 use super::chunks::{CHUNKS_FILE, ChunkWriter};
 use super::files::{FileEntry, IdTable, META_FILE, SegmentMeta, VectorInfo, parse_id};
+use super::forward::{FORWARD_FILE, write_forward};
 use super::schema::{CompanyFields, Location};
 use super::{IndexError, Quantization, VectorOptions, files};
 use crate::analysis::tokenizer::register_tokenizers;
@@ -212,6 +213,18 @@ impl SegmentBuilder {
             let written = dictionaries.join().expect("dictionary writing does not panic")?;
             Ok((committed, written))
         })?;
+        // Forward lists come from the committed postings (exact scoring reads them).
+        let lexical_reader: tantivy::IndexReader = tantivy::Index::open_in_dir(&tantivy_dir)
+            .map_err(IndexError::lexical(&tantivy_dir))?
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(IndexError::lexical(&tantivy_dir))?;
+        let forward_fields: Vec<tantivy::schema::Field> =
+            super::TEXT_FIELDS.iter().filter_map(|name| self.fields.text_field(name)).collect();
+        write_forward(&self.tmp_dir.join(FORWARD_FILE), &lexical_reader.searcher(), &forward_fields)?;
+        drop(lexical_reader);
+        let forward_done = started.elapsed();
         if let Some(chunks) = self.chunks.take() {
             chunks.finish()?;
         }
@@ -231,7 +244,8 @@ impl SegmentBuilder {
             docs = doc_count,
             commit_ms = committed.as_millis() as u64,
             dictionaries_ms = written.as_millis() as u64,
-            vectors_ms = (vectors_done - committed.max(written)).as_millis() as u64,
+            forward_ms = (forward_done - committed.max(written)).as_millis() as u64,
+            vectors_ms = (vectors_done - forward_done).as_millis() as u64,
             checksums_ms = (started.elapsed() - vectors_done).as_millis() as u64,
             "segment files written"
         );

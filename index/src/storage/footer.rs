@@ -26,6 +26,8 @@ pub enum FileKind {
     Hashes,
     /// A segment's capability vectors (f16, several per document).
     Chunks,
+    /// A segment's forward lists (term ordinals and frequencies per document and field).
+    Forward,
 }
 
 impl FileKind {
@@ -38,6 +40,7 @@ impl FileKind {
             FileKind::Ids => *b"MLIDSORD",
             FileKind::Hashes => *b"MLHASHES",
             FileKind::Chunks => *b"MLCHUNKV",
+            FileKind::Forward => *b"MLFORWRD",
         }
     }
 
@@ -49,7 +52,8 @@ impl FileKind {
             | FileKind::Deletes
             | FileKind::Ids
             | FileKind::Hashes
-            | FileKind::Chunks => 1,
+            | FileKind::Chunks
+            | FileKind::Forward => 1,
         }
     }
 
@@ -62,6 +66,7 @@ impl FileKind {
             FileKind::Ids => "id table",
             FileKind::Hashes => "content hashes",
             FileKind::Chunks => "capability vectors",
+            FileKind::Forward => "forward lists",
         }
     }
 }
