@@ -77,7 +77,8 @@ fn index_v2_still_opens() {
         .collect();
     let addressed = retrieve::address(&snapshot, &every).unwrap();
     let forward = retrieve::score_clauses(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
-    let postings = retrieve::score_clauses_by_postings(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
+    let postings =
+        retrieve::score_clauses_by_postings(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
     assert!(forward.iter().all(|s| *s > 0.0), "{forward:?}");
     assert_eq!(forward, postings);
 }

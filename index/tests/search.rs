@@ -400,13 +400,14 @@ proptest! {
     /// Exact scores from the forward lists equal, to the bit, those from seeking every clause's
     /// postings (tantivy's `TermScorer`), for every live document of two hybrid segments, with
     /// repeated words (frequencies above one), duplicate clauses, absent terms and every scored
-    /// field.
+    /// field; and so do phrases, which the forward lists only filter.
     #[test]
     fn forward_lists_score_as_the_postings(
         seed in any::<u64>(),
         n_docs in 12u32..160,
         deleted in proptest::collection::vec(0u32..160, 0..6),
         clauses in proptest::collection::vec((0usize..8, 0usize..6, 0.1f32..3.0), 1..12),
+        phrase_picks in proptest::collection::vec((0usize..6, 0usize..3, 0.1f32..3.0), 1..6),
     ) {
         use marketlounge_index::search::retrieve;
         use marketlounge_index::segment::schema::{CompanyFields, TEXT_FIELDS};
@@ -446,6 +447,22 @@ proptest! {
         let postings = retrieve::score_clauses_by_postings(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
         for ((doc, f), p) in every.iter().zip(&forward).zip(&postings) {
             prop_assert_eq!(f.to_bits(), p.to_bits(), "{:?}: forward {} postings {}", doc, f, p);
+        }
+
+        // Phrases: the forward lists only spare the phrase scorers the candidates lacking a word.
+        let pairs = [("decoup", "las"), ("las", "decoup"), ("soud", "tig"), ("pli", "tol"), ("trait", "thermiqu"), ("decoup", "absentissim")];
+        let phrases: Vec<retrieve::Phrase> = phrase_picks
+            .iter()
+            .map(|&(pair, field, boost)| {
+                let field = fields.text_field(["name", "capabilities", "description"][field]).unwrap();
+                let (a, b) = pairs[pair];
+                (vec![(0, Term::from_field_text(field, a)), (1, Term::from_field_text(field, b))], boost)
+            })
+            .collect();
+        let forward = retrieve::score_clauses(&snapshot, retrieve::Clauses::Phrases(&phrases), &addressed).unwrap();
+        let postings = retrieve::score_clauses_by_postings(&snapshot, retrieve::Clauses::Phrases(&phrases), &addressed).unwrap();
+        for ((doc, f), p) in every.iter().zip(&forward).zip(&postings) {
+            prop_assert_eq!(f.to_bits(), p.to_bits(), "{:?}: phrases, forward {} postings {}", doc, f, p);
         }
     }
 }

@@ -328,6 +328,69 @@ fn bm25_weights(stats: &GlobalStats<'_>, clauses: &[(Term, f32)]) -> Result<Vec<
         .collect()
 }
 
+/// Which phrases a candidate may match, from its forward lists: those whose every word it holds
+/// in the phrase's field. A phrase scorer seeks (and decodes postings and positions) only for
+/// those; for the others the score is 0 all the same.
+struct PhraseFilter<'a> {
+    forward: &'a ForwardLists,
+    part: usize,
+    /// Per phrase: its words' (forward field, term ordinal); `None` when a word is not in this
+    /// tantivy segment at all (the phrase matches nothing here).
+    words: Vec<Option<Vec<(usize, u32)>>>,
+    /// The forward fields the phrases use, and the current candidate's ordinals in each.
+    fields: Vec<(usize, Vec<u32>)>,
+}
+
+impl<'a> PhraseFilter<'a> {
+    fn new(
+        forward: &'a ForwardLists,
+        part: usize,
+        reader: &SegmentReader,
+        phrases: &[Phrase],
+    ) -> Result<PhraseFilter<'a>, tantivy::TantivyError> {
+        let mut fields: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut words = Vec::with_capacity(phrases.len());
+        for (terms, _) in phrases {
+            let mut phrase = Vec::with_capacity(terms.len());
+            for (_, term) in terms {
+                let index = forward.field_index(term.field()).expect("checked before choosing the filter");
+                let ord = reader.inverted_index(term.field())?.terms().term_ord(term.serialized_value_bytes())?;
+                let Some(ord) = ord.and_then(|ord| u32::try_from(ord).ok()) else {
+                    phrase.clear();
+                    break;
+                };
+                phrase.push((index, ord));
+                if !fields.iter().any(|(i, _)| *i == index) {
+                    fields.push((index, Vec::new()));
+                }
+            }
+            words.push((!phrase.is_empty()).then_some(phrase));
+        }
+        Ok(PhraseFilter { forward, part, words, fields })
+    }
+
+    /// Reads document `doc`'s ordinals in the phrases' fields.
+    fn load(&mut self, doc: u32) -> Result<(), ForwardError> {
+        for (index, ords) in &mut self.fields {
+            ords.clear();
+            let mut entries = self.forward.entries(self.part, *index, doc);
+            ords.extend(entries.by_ref().map(|(ord, _)| ord));
+            if entries.is_corrupt() {
+                return Err(ForwardError::Corrupt);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the loaded document holds every word of phrase `phrase`.
+    fn may_match(&self, phrase: usize) -> bool {
+        let Some(words) = &self.words[phrase] else { return false };
+        words.iter().all(|(index, ord)| {
+            self.fields.iter().find(|(i, _)| i == index).is_some_and(|(_, ords)| ords.binary_search(ord).is_ok())
+        })
+    }
+}
+
 enum ForwardError {
     Lexical(tantivy::TantivyError),
     Corrupt,
@@ -418,8 +481,10 @@ fn score_forward(
 
 /// What [`score_in_order`] scores a hybrid segment's candidates with.
 enum SegmentWeights {
-    /// tantivy weights, whose scorers seek each clause's postings to each candidate.
-    Postings(BoostedWeights),
+    /// tantivy weights, whose scorers seek each clause's postings to each candidate; with
+    /// `forward_filter` (phrases on a segment with forward lists), only to the candidates whose
+    /// lists hold every word of the phrase.
+    Postings { weights: BoostedWeights, forward_filter: bool },
     /// BM25 weights of term clauses, applied to the candidates' forward lists.
     Forward(std::sync::Arc<Vec<Bm25Weight>>),
 }
@@ -688,7 +753,17 @@ fn score_clauses_using(
                     };
                     SegmentWeights::Forward(bm25)
                 }
-                _ => SegmentWeights::Postings(clause_weights(&stats, live, clauses)?),
+                (Clauses::Phrases(phrases), Some(forward))
+                    if phrases
+                        .iter()
+                        .flat_map(|(terms, _)| terms)
+                        .all(|(_, t)| forward.field_index(t.field()).is_some()) =>
+                {
+                    SegmentWeights::Postings { weights: clause_weights(&stats, live, clauses)?, forward_filter: true }
+                }
+                _ => {
+                    SegmentWeights::Postings { weights: clause_weights(&stats, live, clauses)?, forward_filter: false }
+                }
             });
         }
     }
@@ -760,17 +835,38 @@ fn score_in_order(
                 )?;
             }
             Clauses::Bm25(_) | Clauses::Phrases(_) => {
-                let Some(SegmentWeights::Postings(weights)) = weights[seg].as_ref() else {
+                let Some(SegmentWeights::Postings { weights, forward_filter }) = weights[seg].as_ref() else {
                     unreachable!("weights are made for every hybrid segment with candidates")
                 };
                 let mut scorers = Vec::with_capacity(weights.len());
                 for (weight, boost) in weights {
                     scorers.push(weight.scorer(reader, *boost).map_err(IndexError::lexical(dir))?);
                 }
+                let mut filter = match (clauses, *forward_filter) {
+                    (Clauses::Phrases(phrases), true) => {
+                        let forward = live.segment.forward().expect("a forward filter only with forward lists");
+                        Some(
+                            PhraseFilter::new(forward, segment_ord as usize, reader, phrases)
+                                .map_err(IndexError::lexical(dir))?,
+                        )
+                    }
+                    _ => None,
+                };
                 for &i in run {
                     let target = docs[i].address.expect("filtered").doc_id;
+                    if let Some(filter) = &mut filter {
+                        filter.load(target).map_err(|_| {
+                            IndexError::Corrupt(format!(
+                                "{}: forward lists hold a malformed entry; restore from a snapshot or rebuild the index",
+                                dir.display()
+                            ))
+                        })?;
+                    }
                     let mut sum = 0f32;
-                    for scorer in scorers.iter_mut() {
+                    for (clause, scorer) in scorers.iter_mut().enumerate() {
+                        if filter.as_ref().is_some_and(|filter| !filter.may_match(clause)) {
+                            continue;
+                        }
                         let current = scorer.doc();
                         let at = if current != TERMINATED && current < target { scorer.seek(target) } else { current };
                         if at == target {
