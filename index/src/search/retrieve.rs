@@ -11,7 +11,7 @@ use tantivy::query::{Bm25Weight, BooleanQuery, EnableScoring, Occur, PhraseQuery
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocSet, SegmentReader, TERMINATED, Term};
 
-use crate::segment::forward::ForwardLists;
+use crate::segment::forward::{ForwardLists, Lists};
 
 use crate::engine::{GlobalStats, LiveSegment, Snapshot};
 use crate::segment::IndexError;
@@ -371,13 +371,20 @@ impl<'a> PhraseFilter<'a> {
 
     /// Reads document `doc`'s ordinals in the phrases' fields.
     fn load(&mut self, doc: u32) -> Result<(), ForwardError> {
-        for (index, ords) in &mut self.fields {
+        for (_, ords) in &mut self.fields {
             ords.clear();
-            let mut entries = self.forward.entries(self.part, *index, doc);
-            ords.extend(entries.by_ref().map(|(ord, _)| ord));
-            if entries.is_corrupt() {
-                return Err(ForwardError::Corrupt);
+        }
+        let mut lists = self.forward.document(self.part, doc);
+        for (index, mut entries) in lists.by_ref() {
+            if let Some((_, ords)) = self.fields.iter_mut().find(|(i, _)| *i == index) {
+                ords.extend(entries.by_ref().map(|(ord, _)| ord));
+                if entries.is_corrupt() {
+                    return Err(ForwardError::Corrupt);
+                }
             }
+        }
+        if lists.is_corrupt() {
+            return Err(ForwardError::Corrupt);
         }
         Ok(())
     }
@@ -447,12 +454,26 @@ fn score_forward(
     for w in &mut wanted {
         w.pairs.sort_unstable();
     }
+    // Which of `wanted` queries each forward field.
+    let mut slot_of = vec![None; forward.fields().len()];
+    for (slot, w) in wanted.iter().enumerate() {
+        slot_of[w.index] = Some(slot);
+    }
+    // Every candidate's lists are located (and their first bytes read) before any is decoded:
+    // these loads of different candidates are independent, so the memory system serves them
+    // together instead of one miss after another inside the decoding loop.
+    let doc_of = |i: usize| docs[i].address.expect("only candidates with an address are scored").doc_id;
+    let lists: Vec<Lists<'_>> = run.iter().map(|&i| forward.document(part, doc_of(i))).collect();
+    std::hint::black_box(lists.iter().fold(0u8, |acc, lists| acc ^ lists.first_byte()));
     let mut parts = vec![0f32; clauses.len()];
-    for &i in run {
-        let doc = docs[i].address.expect("only candidates with an address are scored").doc_id;
+    for (&i, mut lists) in run.iter().zip(lists) {
+        let doc = doc_of(i);
         parts.fill(0.0);
-        for Wanted { index, pairs, norms } in &wanted {
-            let mut entries = forward.entries(part, *index, doc);
+        for (index, mut entries) in lists.by_ref() {
+            let Some(Wanted { pairs, norms, .. }) = slot_of.get(index).copied().flatten().map(|slot| &wanted[slot])
+            else {
+                continue;
+            };
             let mut next = 0;
             let mut norm = None;
             for (ord, tf) in entries.by_ref() {
@@ -473,6 +494,9 @@ fn score_forward(
             if entries.is_corrupt() {
                 return Err(ForwardError::Corrupt);
             }
+        }
+        if lists.is_corrupt() {
+            return Err(ForwardError::Corrupt);
         }
         scores[i] = parts.iter().fold(0f32, |sum, part| sum + part);
     }

@@ -11,11 +11,13 @@
 //! File `forward.bin` (written streaming, memory-mapped on open):
 //! `[sections][table][n_fields u32][field ids: n_fields × u32][n_segments u32][table_at u64]`
 //! then the standard footer (`MLFORWRD`, version 1, payload length, CRC-32). One section per
-//! tantivy segment and field: every document's entries, then `(max_doc + 1) × u64` offsets
-//! (relative to the section). An entry is the term ordinal's delta from the previous entry's
-//! (from 0 for the first) and the term frequency, both LEB128 varints; ordinals rise. The table
-//! holds per tantivy segment its id (UUID, 32 hex digits), `max_doc` (u32) and per field the section's
-//! start and its offsets' start (u64 each).
+//! tantivy segment: every document's lists, then `(max_doc + 1) × u64` offsets (relative to
+//! the section). A document's lists are contiguous (one offset read and a few cache lines per
+//! candidate): for each field holding terms, in field order, the field's index (u8), the byte
+//! length of its entries (LEB128), then the entries. An entry is the term ordinal's delta from
+//! the previous entry's (the ordinal itself for the first) and the term frequency, both LEB128;
+//! ordinals rise. The table holds per tantivy segment its id (UUID, 32 hex digits), `max_doc`
+//! (u32), the section's start and its offsets' start (u64 each).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,6 +70,9 @@ pub fn write_forward(path: &Path, searcher: &Searcher, fields: &[Field]) -> Resu
         crc: crc32fast::Hasher::new(),
         bytes: 0,
     };
+    if fields.len() > usize::from(u8::MAX) + 1 {
+        return Err(IndexError::Invalid("forward lists: more than 256 fields".into()));
+    }
     let mut table = Vec::new();
     for reader in searcher.segment_readers() {
         let key = segment_key(reader);
@@ -76,19 +81,18 @@ pub fn write_forward(path: &Path, searcher: &Searcher, fields: &[Field]) -> Resu
         }
         table.extend_from_slice(key.as_bytes());
         table.extend_from_slice(&reader.max_doc().to_le_bytes());
-        for &field in fields {
-            let (section, offsets) = field_section(reader, field)?;
-            let section_at = out.bytes;
-            out.write(&section)?;
-            let offsets_at = out.bytes;
-            let mut encoded = Vec::with_capacity(offsets.len() * 8);
-            for offset in &offsets {
-                encoded.extend_from_slice(&offset.to_le_bytes());
-            }
-            out.write(&encoded)?;
-            table.extend_from_slice(&section_at.to_le_bytes());
-            table.extend_from_slice(&offsets_at.to_le_bytes());
+        let (section, offsets) = segment_section(reader, fields)?;
+        let section_at = out.bytes;
+        out.write(&section)?;
+        drop(section);
+        let offsets_at = out.bytes;
+        let mut encoded = Vec::with_capacity(offsets.len() * 8);
+        for offset in &offsets {
+            encoded.extend_from_slice(&offset.to_le_bytes());
         }
+        out.write(&encoded)?;
+        table.extend_from_slice(&section_at.to_le_bytes());
+        table.extend_from_slice(&offsets_at.to_le_bytes());
     }
     let table_at = out.bytes;
     out.write(&table)?;
@@ -130,40 +134,73 @@ impl Output {
     }
 }
 
-/// One field of one tantivy segment: the documents' entries and their offsets. The first pass
-/// sizes every document's entries exactly, the second writes them in place: memory is the
-/// section itself plus two words per document.
-fn field_section(reader: &SegmentReader, field: Field) -> Result<(Vec<u8>, Vec<u64>), IndexError> {
-    let index = reader
-        .inverted_index(field)
-        .map_err(|err| IndexError::Invalid(format!("forward lists: opening a field's postings: {err}")))?;
+/// One tantivy segment: every document's lists and their offsets. A first pass over each
+/// field's postings sizes every document's entries exactly, the second writes the field's
+/// header and entries in place: memory is the section itself plus a few words per document
+/// and field.
+fn segment_section(reader: &SegmentReader, fields: &[Field]) -> Result<(Vec<u8>, Vec<u64>), IndexError> {
     let max_doc = reader.max_doc() as usize;
-    // `last[doc]`: the previous ordinal written for the document, plus one (0: none yet).
-    let mut last = vec![0u32; max_doc];
-    let mut sizes = vec![0u64; max_doc + 1];
-    visit(&index, &mut |doc, ord, tf| {
-        let delta = last[doc as usize].checked_sub(1).map_or(ord, |previous| ord - previous);
-        sizes[doc as usize + 1] += (varint_len(delta) + varint_len(tf)) as u64;
-        last[doc as usize] = ord + 1;
-    })?;
-    for doc in 0..max_doc {
-        sizes[doc + 1] += sizes[doc];
+    let mut indexes = Vec::with_capacity(fields.len());
+    for &field in fields {
+        indexes.push(
+            reader
+                .inverted_index(field)
+                .map_err(|err| IndexError::Invalid(format!("forward lists: opening a field's postings: {err}")))?,
+        );
     }
-    let total = usize::try_from(sizes[max_doc])
+    // `last[doc]`: the previous ordinal written for the document in the current field, plus one
+    // (0: none yet).
+    let mut last = vec![0u32; max_doc];
+    // `sizes[f][doc]`: the byte length of the document's entries in field `f`.
+    let mut sizes = vec![vec![0u32; max_doc]; fields.len()];
+    for (index, field_sizes) in indexes.iter().zip(&mut sizes) {
+        last.fill(0);
+        let mut overflow = false;
+        visit(index, &mut |doc, ord, tf| {
+            let d = doc as usize;
+            let delta = last[d].checked_sub(1).map_or(ord, |previous| ord - previous);
+            let grown = field_sizes[d].checked_add((varint_len(delta) + varint_len(tf)) as u32);
+            overflow |= grown.is_none();
+            field_sizes[d] = grown.unwrap_or(u32::MAX);
+            last[d] = ord + 1;
+        })?;
+        if overflow {
+            return Err(IndexError::Invalid("forward lists: a document's field holds over 4 GiB of terms".into()));
+        }
+    }
+    let mut offsets = vec![0u64; max_doc + 1];
+    for doc in 0..max_doc {
+        let lists: u64 = sizes
+            .iter()
+            .map(|field_sizes| field_sizes[doc])
+            .filter(|&len| len > 0)
+            .map(|len| 1 + varint_len(len) as u64 + u64::from(len))
+            .sum();
+        offsets[doc + 1] = offsets[doc] + lists;
+    }
+    let total = usize::try_from(offsets[max_doc])
         .map_err(|_| IndexError::Invalid("forward lists: a section is larger than memory".into()))?;
     let mut section = vec![0u8; total];
-    let mut cursor: Vec<u64> = sizes[..max_doc].to_vec();
-    last.fill(0);
-    visit(&index, &mut |doc, ord, tf| {
-        let d = doc as usize;
-        let delta = last[d].checked_sub(1).map_or(ord, |previous| ord - previous);
-        let mut at = cursor[d] as usize;
-        put_varint(&mut section, &mut at, delta);
-        put_varint(&mut section, &mut at, tf);
-        cursor[d] = at as u64;
-        last[d] = ord + 1;
-    })?;
-    Ok((section, sizes))
+    let mut cursor: Vec<usize> = offsets[..max_doc].iter().map(|&offset| offset as usize).collect();
+    for (f, (index, field_sizes)) in indexes.iter().zip(&sizes).enumerate() {
+        for (doc, &len) in field_sizes.iter().enumerate() {
+            if len > 0 {
+                section[cursor[doc]] = f as u8;
+                cursor[doc] += 1;
+                put_varint(&mut section, &mut cursor[doc], len);
+            }
+        }
+        last.fill(0);
+        visit(index, &mut |doc, ord, tf| {
+            let d = doc as usize;
+            let delta = last[d].checked_sub(1).map_or(ord, |previous| ord - previous);
+            put_varint(&mut section, &mut cursor[d], delta);
+            put_varint(&mut section, &mut cursor[d], tf);
+            last[d] = ord + 1;
+        })?;
+    }
+    debug_assert!(cursor.iter().zip(&offsets[1..]).all(|(&c, &end)| c as u64 == end));
+    Ok((section, offsets))
 }
 
 /// Every (document, term ordinal, frequency) of a field, term by term in ordinal order.
@@ -189,9 +226,9 @@ fn visit(index: &InvertedIndexReader, each: &mut dyn FnMut(u32, u32, u32)) -> Re
 pub struct ForwardLists {
     map: Mmap,
     fields: Vec<Field>,
-    /// Per tantivy segment, in the order of the segment's searcher: per field, the section's
-    /// start and its offsets' start (byte positions in the file).
-    segments: Vec<Vec<(usize, usize)>>,
+    /// Per tantivy segment, in the order of the segment's searcher: the section's start and its
+    /// offsets' start (byte positions in the file).
+    segments: Vec<(usize, usize)>,
     max_docs: Vec<u32>,
 }
 
@@ -243,27 +280,24 @@ impl ForwardLists {
         if n_segments != readers.len() {
             return Err(corrupt("do not list the lexical index's segments"));
         }
-        // Between `table_at` and the trailer: the table (per segment its key, `max_doc` and 16
-        // bytes per field), then the field count and ids, so the span fixes the field count.
-        let mut at = table_at;
-        let entry_len = |n_fields: usize| KEY_LEN + 4 + n_fields * 16;
-        let fields_end = payload - TRAILER_LEN;
-        let span = fields_end.checked_sub(table_at).ok_or_else(|| corrupt("has a table out of bounds"))?;
-        let per_field = n_segments * 16 + 4;
-        let fixed = n_segments * (KEY_LEN + 4) + 4;
-        if span < fixed || !(span - fixed).is_multiple_of(per_field) {
-            return Err(corrupt("has a table of the wrong size"));
-        }
-        let n_fields = (span - fixed) / per_field;
-        let fields_at = table_at + n_segments * entry_len(n_fields);
-        if u32_at(fields_at)? as usize != n_fields {
+        // Between `table_at` and the trailer: the table (per segment its key, `max_doc` and two
+        // offsets), then the field count and ids.
+        let entry_len = KEY_LEN + 4 + 16;
+        let fields_at = n_segments
+            .checked_mul(entry_len)
+            .and_then(|len| len.checked_add(table_at))
+            .filter(|&at| at + 4 <= payload - TRAILER_LEN)
+            .ok_or_else(|| corrupt("has a table out of bounds"))?;
+        let n_fields = u32_at(fields_at)? as usize;
+        if fields_at + 4 + n_fields * 4 != payload - TRAILER_LEN || n_fields > usize::from(u8::MAX) + 1 {
             return Err(corrupt("has a table of the wrong size"));
         }
         let fields: Vec<Field> =
             (0..n_fields).map(|i| u32_at(fields_at + 4 + i * 4).map(Field::from_field_id)).collect::<Result<_, _>>()?;
-        let mut segments = vec![Vec::new(); n_segments];
+        let mut segments = vec![(0, 0); n_segments];
         let mut max_docs = vec![0u32; n_segments];
         let mut seen = vec![false; n_segments];
+        let mut at = table_at;
         for _ in 0..n_segments {
             let id = &bytes[at..at + KEY_LEN];
             let position = readers
@@ -277,35 +311,32 @@ impl ForwardLists {
             if max_doc != readers[position].max_doc() {
                 return Err(corrupt("do not match the lexical index's documents"));
             }
-            max_docs[position] = max_doc;
-            at += KEY_LEN + 4;
-            for _ in 0..n_fields {
-                let (section_at, offsets_at) = (u64_at(at)?, u64_at(at + 8)?);
-                at += 16;
-                let offsets_end = (max_doc as usize + 1)
-                    .checked_mul(8)
-                    .and_then(|n| n.checked_add(offsets_at))
-                    .filter(|&end| end <= table_at && section_at <= offsets_at)
-                    .ok_or_else(|| corrupt("have a section out of bounds"))?;
-                // Offsets rise from 0 to the section's length, or a lookup could read out of bounds.
-                let mut previous = 0usize;
-                for (doc, raw) in bytes[offsets_at..offsets_end].chunks_exact(8).enumerate() {
-                    let offset = u64::from_le_bytes(raw.try_into().expect("8 bytes")) as usize;
-                    if offset < previous || (doc == 0 && offset != 0) {
-                        return Err(corrupt("have offsets out of order"));
-                    }
-                    previous = offset;
+            let (section_at, offsets_at) = (u64_at(at + KEY_LEN + 4)?, u64_at(at + KEY_LEN + 12)?);
+            at += entry_len;
+            let offsets_end = (max_doc as usize + 1)
+                .checked_mul(8)
+                .and_then(|n| n.checked_add(offsets_at))
+                .filter(|&end| end <= table_at && section_at <= offsets_at)
+                .ok_or_else(|| corrupt("have a section out of bounds"))?;
+            // Offsets rise from 0 to the section's length, or a lookup could read out of bounds.
+            let mut previous = 0usize;
+            for (doc, raw) in bytes[offsets_at..offsets_end].chunks_exact(8).enumerate() {
+                let offset = u64::from_le_bytes(raw.try_into().expect("8 bytes")) as usize;
+                if offset < previous || (doc == 0 && offset != 0) {
+                    return Err(corrupt("have offsets out of order"));
                 }
-                if section_at + previous != offsets_at {
-                    return Err(corrupt("have offsets that do not cover their section"));
-                }
-                segments[position].push((section_at, offsets_at));
+                previous = offset;
             }
+            if section_at + previous != offsets_at {
+                return Err(corrupt("have offsets that do not cover their section"));
+            }
+            segments[position] = (section_at, offsets_at);
+            max_docs[position] = max_doc;
         }
         Ok(ForwardLists { map, fields, segments, max_docs })
     }
 
-    /// The fields stored, in the order of [`ForwardLists::entries`]'s `field` index.
+    /// The fields stored, in the order of the field indexes [`Lists`] yields.
     pub fn fields(&self) -> &[Field] {
         &self.fields
     }
@@ -315,26 +346,76 @@ impl ForwardLists {
         self.fields.iter().position(|&f| f == field)
     }
 
-    /// The entries of document `doc` of tantivy segment `part` (its position in the segment's
-    /// searcher) in field `field` (its index in [`ForwardLists::fields`]): term ordinals in
-    /// rising order with their frequencies. Out-of-range arguments give no entries.
-    pub fn entries(&self, part: usize, field: usize, doc: u32) -> Entries<'_> {
-        let Some(&(section_at, offsets_at)) = self.segments.get(part).and_then(|fields| fields.get(field)) else {
-            return Entries::default();
-        };
+    /// The lists of document `doc` of tantivy segment `part` (its position in the segment's
+    /// searcher), field by field. Out-of-range arguments give no lists.
+    pub fn document(&self, part: usize, doc: u32) -> Lists<'_> {
+        let Some(&(section_at, offsets_at)) = self.segments.get(part) else { return Lists::default() };
         if doc >= self.max_docs[part] {
-            return Entries::default();
+            return Lists::default();
         }
         let offset = |doc: usize| {
             let at = offsets_at + doc * 8;
             u64::from_le_bytes(self.map[at..at + 8].try_into().expect("8 bytes")) as usize
         };
         let (start, end) = (offset(doc as usize), offset(doc as usize + 1));
-        Entries { bytes: &self.map[section_at + start..section_at + end], ord: 0, corrupt: false }
+        Lists { bytes: &self.map[section_at + start..section_at + end], corrupt: false }
+    }
+
+    /// The entries of document `doc` of tantivy segment `part` in field `field` (its index in
+    /// [`ForwardLists::fields`]): term ordinals in rising order with their frequencies.
+    pub fn entries(&self, part: usize, field: usize, doc: u32) -> Entries<'_> {
+        let mut lists = self.document(part, doc);
+        let found = lists.by_ref().find(|(index, _)| *index == field).map(|(_, entries)| entries);
+        match found {
+            Some(entries) => entries,
+            None => Entries { bytes: &[], ord: 0, corrupt: lists.is_corrupt() },
+        }
     }
 }
 
-/// One document's entries in one field (see [`ForwardLists::entries`]).
+/// One document's lists (see [`ForwardLists::document`]): `(field index, entries)` in field
+/// order, for the fields holding terms.
+#[derive(Debug, Default)]
+pub struct Lists<'a> {
+    bytes: &'a [u8],
+    corrupt: bool,
+}
+
+impl Lists<'_> {
+    /// Whether a list header was malformed (the lists then end early).
+    pub fn is_corrupt(&self) -> bool {
+        self.corrupt
+    }
+
+    /// The first byte (0 for none): reading it early brings the lists into cache.
+    pub fn first_byte(&self) -> u8 {
+        self.bytes.first().copied().unwrap_or(0)
+    }
+}
+
+impl<'a> Iterator for Lists<'a> {
+    type Item = (usize, Entries<'a>);
+
+    fn next(&mut self) -> Option<(usize, Entries<'a>)> {
+        let (&field, rest) = self.bytes.split_first()?;
+        let mut header = Entries { bytes: rest, ord: 0, corrupt: false };
+        let len = header.varint().map(|len| len as usize);
+        match len {
+            Some(len) if len > 0 && len <= header.bytes.len() => {
+                let (entries, rest) = header.bytes.split_at(len);
+                self.bytes = rest;
+                Some((usize::from(field), Entries { bytes: entries, ord: 0, corrupt: false }))
+            }
+            _ => {
+                self.corrupt = true;
+                self.bytes = &[];
+                None
+            }
+        }
+    }
+}
+
+/// One document's entries in one field (see [`ForwardLists::document`]).
 #[derive(Debug, Default)]
 pub struct Entries<'a> {
     bytes: &'a [u8],
@@ -470,6 +551,15 @@ mod tests {
             let decoded: Vec<_> = entries.by_ref().collect();
             assert!(entries.is_corrupt(), "{bytes:?} decoded as {decoded:?}");
         }
+        for bytes in [&[0u8, 0x05, 1][..], &[0, 0][..], &[1][..], &[2, 0x80][..]] {
+            let mut lists = Lists { bytes, corrupt: false };
+            assert_eq!(lists.by_ref().count(), 0, "{bytes:?}");
+            assert!(lists.is_corrupt(), "{bytes:?}");
+        }
+        let mut lists = Lists { bytes: &[0, 2, 3, 1, 2, 2, 7, 1], corrupt: false };
+        let fields: Vec<(usize, Vec<(u32, u32)>)> = lists.by_ref().map(|(f, e)| (f, e.collect())).collect();
+        assert_eq!(fields, vec![(0, vec![(3, 1)]), (2, vec![(7, 1)])]);
+        assert!(!lists.is_corrupt());
         let mut fine = Entries { bytes: &[3, 1, 0x80, 0x01, 2], ord: 0, corrupt: false };
         assert_eq!(fine.by_ref().collect::<Vec<_>>(), vec![(3, 1), (131, 2)]);
         assert!(!fine.is_corrupt());
