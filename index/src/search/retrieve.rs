@@ -862,10 +862,9 @@ fn score_in_order(
                 let Some(SegmentWeights::Postings { weights, forward_filter }) = weights[seg].as_ref() else {
                     unreachable!("weights are made for every hybrid segment with candidates")
                 };
-                let mut scorers = Vec::with_capacity(weights.len());
-                for (weight, boost) in weights {
-                    scorers.push(weight.scorer(reader, *boost).map_err(IndexError::lexical(dir))?);
-                }
+                // Made when first needed: a phrase no candidate here may match never opens its
+                // postings and positions.
+                let mut scorers: Vec<Option<Box<dyn tantivy::query::Scorer>>> = weights.iter().map(|_| None).collect();
                 let mut filter = match (clauses, *forward_filter) {
                     (Clauses::Phrases(phrases), true) => {
                         let forward = live.segment.forward().expect("a forward filter only with forward lists");
@@ -891,6 +890,13 @@ fn score_in_order(
                         if filter.as_ref().is_some_and(|filter| !filter.may_match(clause)) {
                             continue;
                         }
+                        let scorer = match scorer {
+                            Some(scorer) => scorer,
+                            None => {
+                                let (weight, boost) = &weights[clause];
+                                scorer.insert(weight.scorer(reader, *boost).map_err(IndexError::lexical(dir))?)
+                            }
+                        };
                         let current = scorer.doc();
                         let at = if current != TERMINATED && current < target { scorer.seek(target) } else { current };
                         if at == target {
