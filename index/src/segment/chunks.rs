@@ -8,14 +8,13 @@
 //! [n_chunks u32]` then the standard footer (`MLCHUNKV`, version 1, payload length, CRC-32).
 //! Document `ord`'s vectors are rows `starts[ord] .. starts[ord + 1]`.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use half::f16;
 use memmap2::Mmap;
 
 use super::IndexError;
-use crate::storage::{FOOTER_LEN, FileKind};
+use crate::storage::{FileKind, FramedWriter, check_footer};
 
 pub const CHUNKS_FILE: &str = "chunks.bin";
 
@@ -24,33 +23,19 @@ const TRAILER_LEN: usize = 12;
 /// Writes `chunks.bin` as documents are added.
 #[derive(Debug)]
 pub struct ChunkWriter {
-    path: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
-    crc: crc32fast::Hasher,
+    out: FramedWriter,
     dims: u32,
     starts: Vec<u32>,
     rows: u32,
-    bytes: u64,
 }
 
 impl ChunkWriter {
     pub fn create(path: &Path, dims: u32) -> Result<ChunkWriter, IndexError> {
-        let file = std::fs::File::create(path).map_err(IndexError::io(path))?;
-        Ok(ChunkWriter {
-            path: path.to_owned(),
-            out: std::io::BufWriter::with_capacity(1 << 20, file),
-            crc: crc32fast::Hasher::new(),
-            dims,
-            starts: vec![0],
-            rows: 0,
-            bytes: 0,
-        })
+        Ok(ChunkWriter { out: FramedWriter::create(FileKind::Chunks, path)?, dims, starts: vec![0], rows: 0 })
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), IndexError> {
-        self.crc.update(bytes);
-        self.bytes += bytes.len() as u64;
-        self.out.write_all(bytes).map_err(IndexError::io(&self.path))
+        Ok(self.out.write(bytes)?)
     }
 
     /// Adds the next document's vectors (possibly none). Each must have `dims` finite values.
@@ -89,14 +74,7 @@ impl ChunkWriter {
         tail.extend_from_slice(&self.dims.to_le_bytes());
         tail.extend_from_slice(&self.rows.to_le_bytes());
         self.write(&tail)?;
-        let kind = FileKind::Chunks;
-        let mut footer = Vec::with_capacity(FOOTER_LEN);
-        footer.extend_from_slice(&kind.magic());
-        footer.extend_from_slice(&kind.version().to_le_bytes());
-        footer.extend_from_slice(&self.bytes.to_le_bytes());
-        footer.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
-        self.out.write_all(&footer).map_err(IndexError::io(&self.path))?;
-        self.out.flush().map_err(IndexError::io(&self.path))
+        Ok(self.out.finish()?)
     }
 }
 
@@ -123,20 +101,8 @@ impl ChunkVectors {
         let file = std::fs::File::open(path).map_err(IndexError::io(path))?;
         // SAFETY: segment files are never modified in place after publication (see `storage`).
         let map = unsafe { Mmap::map(&file) }.map_err(IndexError::io(path))?;
-        let len = map.len();
-        if len < FOOTER_LEN + TRAILER_LEN + 4 {
-            return Err(corrupt("file is truncated"));
-        }
-        let footer = &map[len - FOOTER_LEN..];
-        let kind = FileKind::Chunks;
-        if footer[..8] != kind.magic() {
-            return Err(corrupt("file has a foreign magic"));
-        }
-        if u32::from_le_bytes(footer[8..12].try_into().expect("4 bytes")) != kind.version() {
-            return Err(corrupt("file has an unsupported format version"));
-        }
-        let payload = len - FOOTER_LEN;
-        if u64::from_le_bytes(footer[12..20].try_into().expect("8 bytes")) != payload as u64 {
+        let payload = check_footer(FileKind::Chunks, path, &map)?.len();
+        if payload < TRAILER_LEN + 4 {
             return Err(corrupt("file is truncated"));
         }
         let u32_at = |at: usize| u32::from_le_bytes(map[at..at + 4].try_into().expect("4 bytes"));

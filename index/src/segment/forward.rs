@@ -19,8 +19,7 @@
 //! ordinals rise. The table holds per tantivy segment its id (UUID, 32 hex digits), `max_doc`
 //! (u32), the section's start and its offsets' start (u64 each).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use memmap2::Mmap;
 use tantivy::postings::Postings;
@@ -28,7 +27,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocSet, InvertedIndexReader, Searcher, SegmentReader, TERMINATED};
 
 use super::IndexError;
-use crate::storage::{FOOTER_LEN, FileKind};
+use crate::storage::{FileKind, FramedWriter, check_footer};
 
 pub const FORWARD_FILE: &str = "forward.bin";
 
@@ -63,13 +62,7 @@ fn put_varint(out: &mut [u8], at: &mut usize, mut value: u32) {
 
 /// Writes `forward.bin` for the `fields` of every segment of `searcher` (a committed index).
 pub fn write_forward(path: &Path, searcher: &Searcher, fields: &[Field]) -> Result<(), IndexError> {
-    let file = std::fs::File::create(path).map_err(IndexError::io(path))?;
-    let mut out = Output {
-        path: path.to_owned(),
-        out: std::io::BufWriter::with_capacity(1 << 20, file),
-        crc: crc32fast::Hasher::new(),
-        bytes: 0,
-    };
+    let mut out = FramedWriter::create(FileKind::Forward, path)?;
     if fields.len() > usize::from(u8::MAX) + 1 {
         return Err(IndexError::Invalid("forward lists: more than 256 fields".into()));
     }
@@ -82,10 +75,10 @@ pub fn write_forward(path: &Path, searcher: &Searcher, fields: &[Field]) -> Resu
         table.extend_from_slice(key.as_bytes());
         table.extend_from_slice(&reader.max_doc().to_le_bytes());
         let (section, offsets) = segment_section(reader, fields)?;
-        let section_at = out.bytes;
+        let section_at = out.written();
         out.write(&section)?;
         drop(section);
-        let offsets_at = out.bytes;
+        let offsets_at = out.written();
         let mut encoded = Vec::with_capacity(offsets.len() * 8);
         for offset in &offsets {
             encoded.extend_from_slice(&offset.to_le_bytes());
@@ -94,7 +87,7 @@ pub fn write_forward(path: &Path, searcher: &Searcher, fields: &[Field]) -> Resu
         table.extend_from_slice(&section_at.to_le_bytes());
         table.extend_from_slice(&offsets_at.to_le_bytes());
     }
-    let table_at = out.bytes;
+    let table_at = out.written();
     out.write(&table)?;
     let mut tail = Vec::with_capacity(4 + fields.len() * 4 + TRAILER_LEN);
     tail.extend_from_slice(&(fields.len() as u32).to_le_bytes());
@@ -104,34 +97,7 @@ pub fn write_forward(path: &Path, searcher: &Searcher, fields: &[Field]) -> Resu
     tail.extend_from_slice(&(searcher.segment_readers().len() as u32).to_le_bytes());
     tail.extend_from_slice(&table_at.to_le_bytes());
     out.write(&tail)?;
-    out.finish()
-}
-
-struct Output {
-    path: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
-    crc: crc32fast::Hasher,
-    bytes: u64,
-}
-
-impl Output {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), IndexError> {
-        self.crc.update(bytes);
-        self.bytes += bytes.len() as u64;
-        self.out.write_all(bytes).map_err(IndexError::io(&self.path))
-    }
-
-    /// The footer; the directory's checksum pass fsyncs the file.
-    fn finish(mut self) -> Result<(), IndexError> {
-        let kind = FileKind::Forward;
-        let mut footer = Vec::with_capacity(FOOTER_LEN);
-        footer.extend_from_slice(&kind.magic());
-        footer.extend_from_slice(&kind.version().to_le_bytes());
-        footer.extend_from_slice(&self.bytes.to_le_bytes());
-        footer.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
-        self.out.write_all(&footer).map_err(IndexError::io(&self.path))?;
-        self.out.flush().map_err(IndexError::io(&self.path))
-    }
+    Ok(out.finish()?)
 }
 
 /// One tantivy segment: every document's lists and their offsets. A first pass over each
@@ -246,20 +212,8 @@ impl ForwardLists {
         let file = std::fs::File::open(path).map_err(IndexError::io(path))?;
         // SAFETY: segment files are never modified in place after publication (see `storage`).
         let map = unsafe { Mmap::map(&file) }.map_err(IndexError::io(path))?;
-        let len = map.len();
-        if len < FOOTER_LEN + TRAILER_LEN + 4 {
-            return Err(corrupt("file is truncated"));
-        }
-        let footer = &map[len - FOOTER_LEN..];
-        let kind = FileKind::Forward;
-        if footer[..8] != kind.magic() {
-            return Err(corrupt("file has a foreign magic"));
-        }
-        if u32::from_le_bytes(footer[8..12].try_into().expect("4 bytes")) != kind.version() {
-            return Err(corrupt("file has an unsupported format version"));
-        }
-        let payload = len - FOOTER_LEN;
-        if u64::from_le_bytes(footer[12..20].try_into().expect("8 bytes")) != payload as u64 {
+        let payload = check_footer(FileKind::Forward, path, &map)?.len();
+        if payload < TRAILER_LEN + 4 {
             return Err(corrupt("file is truncated"));
         }
         let bytes = &map[..payload];
@@ -524,7 +478,7 @@ mod tests {
             assert!(err.contains("damaged.bin"), "{err}");
         }
         // The table's segment id, then an offset, overwritten.
-        let payload = bytes.len() - FOOTER_LEN;
+        let payload = bytes.len() - crate::storage::FOOTER_LEN;
         let table_at = u64::from_le_bytes(bytes[payload - 8..payload].try_into().unwrap()) as usize;
         for (at, value) in [(table_at, b'z'), (table_at + KEY_LEN + 4 + 8, 0xff)] {
             let mut copy = bytes.clone();

@@ -2,7 +2,8 @@
 //! long its payload is, and a CRC-32 of the payload. Readers check all four before trusting a
 //! byte of the payload.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use super::StorageError;
 
@@ -71,18 +72,71 @@ impl FileKind {
     }
 }
 
-/// Appends the footer of `kind` for the payload already in `bytes`.
-pub fn append_footer(kind: FileKind, bytes: &mut Vec<u8>) {
-    let payload_len = bytes.len() as u64;
-    let crc = crc32fast::hash(bytes);
-    bytes.extend_from_slice(&kind.magic());
-    bytes.extend_from_slice(&kind.version().to_le_bytes());
-    bytes.extend_from_slice(&payload_len.to_le_bytes());
-    bytes.extend_from_slice(&crc.to_le_bytes());
+/// The footer of a `kind` file whose payload has `payload_len` bytes and CRC-32 `crc`.
+fn footer(kind: FileKind, payload_len: u64, crc: u32) -> [u8; FOOTER_LEN] {
+    let mut footer = [0u8; FOOTER_LEN];
+    footer[..8].copy_from_slice(&kind.magic());
+    footer[8..12].copy_from_slice(&kind.version().to_le_bytes());
+    footer[12..20].copy_from_slice(&payload_len.to_le_bytes());
+    footer[20..24].copy_from_slice(&crc.to_le_bytes());
+    footer
 }
 
-/// Checks the footer of `bytes` (the whole file) and returns the payload.
-pub fn verify_footer<'a>(kind: FileKind, path: &Path, bytes: &'a [u8]) -> Result<&'a [u8], StorageError> {
+/// Appends the footer of `kind` for the payload already in `bytes`.
+pub fn append_footer(kind: FileKind, bytes: &mut Vec<u8>) {
+    let footer = footer(kind, bytes.len() as u64, crc32fast::hash(bytes));
+    bytes.extend_from_slice(&footer);
+}
+
+/// A `kind` file written as a stream of payload bytes (buffered, CRC-32 computed on the way),
+/// then its footer: for files too large to build in memory. The caller fsyncs.
+#[derive(Debug)]
+pub struct FramedWriter {
+    kind: FileKind,
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    crc: crc32fast::Hasher,
+    written: u64,
+}
+
+impl FramedWriter {
+    pub fn create(kind: FileKind, path: &Path) -> Result<FramedWriter, StorageError> {
+        let io = |source| StorageError::Io { path: path.to_owned(), source };
+        let file = std::fs::File::create(path).map_err(io)?;
+        Ok(FramedWriter {
+            kind,
+            path: path.to_owned(),
+            out: std::io::BufWriter::with_capacity(1 << 20, file),
+            crc: crc32fast::Hasher::new(),
+            written: 0,
+        })
+    }
+
+    /// Appends payload bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+        self.crc.update(bytes);
+        self.written += bytes.len() as u64;
+        self.out.write_all(bytes).map_err(|source| StorageError::Io { path: self.path.clone(), source })
+    }
+
+    /// Payload bytes written so far (the position of the next one).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Writes the footer and flushes.
+    pub fn finish(mut self) -> Result<(), StorageError> {
+        let footer = footer(self.kind, self.written, self.crc.clone().finalize());
+        let io = |source| StorageError::Io { path: self.path.clone(), source };
+        self.out.write_all(&footer).map_err(io)?;
+        self.out.flush().map_err(io)
+    }
+}
+
+/// Checks the footer of `bytes` (the whole file): magic, version and payload length, not the
+/// CRC (for memory-mapped files whose checksum the segment metadata verifies), and returns the
+/// payload.
+pub fn check_footer<'a>(kind: FileKind, path: &Path, bytes: &'a [u8]) -> Result<&'a [u8], StorageError> {
     let truncated = || StorageError::Truncated { path: path.to_owned(), len: bytes.len() as u64 };
     let footer_start = bytes.len().checked_sub(FOOTER_LEN).ok_or_else(truncated)?;
     let footer = &bytes[footer_start..];
@@ -102,7 +156,13 @@ pub fn verify_footer<'a>(kind: FileKind, path: &Path, bytes: &'a [u8]) -> Result
     if payload_len != footer_start as u64 {
         return Err(truncated());
     }
-    let payload = &bytes[..footer_start];
+    Ok(&bytes[..footer_start])
+}
+
+/// Checks the footer of `bytes` (the whole file) and returns the payload.
+pub fn verify_footer<'a>(kind: FileKind, path: &Path, bytes: &'a [u8]) -> Result<&'a [u8], StorageError> {
+    let payload = check_footer(kind, path, bytes)?;
+    let footer = &bytes[payload.len()..];
     let crc = u32::from_le_bytes(footer[20..24].try_into().expect("4 bytes"));
     if crc32fast::hash(payload) != crc {
         return Err(StorageError::ChecksumMismatch { path: path.to_owned() });

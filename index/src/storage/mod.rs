@@ -10,7 +10,7 @@ mod footer;
 
 pub use atomic::{fsync_dir, write_atomically};
 pub use columns::{ColumnsReader, write_columns};
-pub use footer::{FOOTER_LEN, FileKind, append_footer, verify_footer};
+pub use footer::{FOOTER_LEN, FileKind, FramedWriter, append_footer, check_footer, verify_footer};
 
 use std::path::PathBuf;
 
