@@ -133,6 +133,20 @@ fn filters_strategy() -> impl Strategy<Value = Filters> {
 }
 
 /// Every live company of the snapshot.
+/// Every live document of the snapshot, in index order.
+fn live_docs(snapshot: &Snapshot) -> Vec<marketlounge_index::search::retrieve::DocRef> {
+    snapshot
+        .segments
+        .iter()
+        .enumerate()
+        .flat_map(|(segment, live)| {
+            (0..live.segment.doc_count())
+                .filter(move |&ord| live.is_live(ord))
+                .map(move |ord| marketlounge_index::search::retrieve::DocRef { segment, ord })
+        })
+        .collect()
+}
+
 fn live_companies(snapshot: &Snapshot, n: u32) -> Vec<Company> {
     (0..n).filter_map(|i| snapshot.get(&siren(i)).unwrap()).collect()
 }
@@ -369,15 +383,8 @@ proptest! {
         let allowed = matcher.allowed(&snapshot, &filters).unwrap();
 
         let top = retrieve::top_pass(&snapshot, &clauses, &allowed, n).unwrap();
-        let every: Vec<retrieve::DocRef> = snapshot
-            .segments
-            .iter()
-            .enumerate()
-            .flat_map(|(seg, live)| {
-                (0..live.segment.doc_count()).filter(move |&ord| live.is_live(ord)).map(move |ord| retrieve::DocRef { segment: seg, ord })
-            })
-            .filter(|doc| allowed.allows(&snapshot, doc.segment, doc.ord))
-            .collect();
+        let every: Vec<retrieve::DocRef> =
+            live_docs(&snapshot).into_iter().filter(|doc| allowed.allows(&snapshot, doc.segment, doc.ord)).collect();
         let addressed = retrieve::address(&snapshot, &every).unwrap();
         let exact = retrieve::score_clauses(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
         let mut expected: Vec<f32> = exact.iter().copied().filter(|s| *s > 0.0).collect();
@@ -434,14 +441,7 @@ proptest! {
                 (Term::from_field_text(fields.text_field(TEXT_FIELDS[field]).unwrap(), stems[stem]), boost)
             })
             .collect();
-        let every: Vec<retrieve::DocRef> = snapshot
-            .segments
-            .iter()
-            .enumerate()
-            .flat_map(|(seg, live)| {
-                (0..live.segment.doc_count()).filter(move |&ord| live.is_live(ord)).map(move |ord| retrieve::DocRef { segment: seg, ord })
-            })
-            .collect();
+        let every = live_docs(&snapshot);
         let addressed = retrieve::address(&snapshot, &every).unwrap();
         let forward = retrieve::score_clauses(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
         let postings = retrieve::score_clauses_by_postings(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
