@@ -11,10 +11,9 @@ use tantivy::query::{Bm25Weight, BooleanQuery, EnableScoring, Occur, PhraseQuery
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocSet, SegmentReader, TERMINATED, Term};
 
-use crate::segment::forward::{ForwardLists, Lists};
-
 use crate::engine::{GlobalStats, LiveSegment, Snapshot};
 use crate::segment::IndexError;
+use crate::segment::forward::{ForwardLists, Lists};
 use rayon::prelude::*;
 
 /// A set of ordinals of one segment.
@@ -403,6 +402,13 @@ enum ForwardError {
     Corrupt,
 }
 
+fn malformed_forward(dir: &std::path::Path) -> IndexError {
+    IndexError::Corrupt(format!(
+        "{}: forward lists hold a malformed entry; restore from a snapshot or rebuild the index",
+        dir.display()
+    ))
+}
+
 /// Σ boost × BM25 of term `clauses` for the candidates `run` (one tantivy segment, `part` in
 /// its searcher, in doc-id order) from their forward lists: each clause's term ordinal is
 /// looked up once, then every candidate's entries of the fields queried are merged with the
@@ -431,7 +437,7 @@ fn score_forward(
     let mut wanted: Vec<Wanted> = Vec::new();
     for (clause, (term, _)) in clauses.iter().enumerate() {
         let field = term.field();
-        let Some(index) = forward.field_index(field) else { return Err(ForwardError::Corrupt) };
+        let index = forward.field_index(field).expect("checked before choosing the forward lists");
         let inverted = reader.inverted_index(field).map_err(lexical)?;
         let Some(ord) = inverted.terms().term_ord(term.serialized_value_bytes()).map_err(|e| lexical(e.into()))? else {
             continue;
@@ -851,10 +857,7 @@ fn score_in_order(
                 score_forward(forward, segment_ord as usize, reader, terms, bm25, docs, run, scores).map_err(
                     |err| match err {
                         ForwardError::Lexical(err) => IndexError::lexical(dir)(err),
-                        ForwardError::Corrupt => IndexError::Corrupt(format!(
-                            "{}: forward lists hold a malformed entry; restore from a snapshot or rebuild the index",
-                            dir.display()
-                        )),
+                        ForwardError::Corrupt => malformed_forward(dir),
                     },
                 )?;
             }
@@ -878,12 +881,7 @@ fn score_in_order(
                 for &i in run {
                     let target = docs[i].address.expect("filtered").doc_id;
                     if let Some(filter) = &mut filter {
-                        filter.load(target).map_err(|_| {
-                            IndexError::Corrupt(format!(
-                                "{}: forward lists hold a malformed entry; restore from a snapshot or rebuild the index",
-                                dir.display()
-                            ))
-                        })?;
+                        filter.load(target).map_err(|_| malformed_forward(dir))?;
                     }
                     let mut sum = 0f32;
                     for (clause, scorer) in scorers.iter_mut().enumerate() {
