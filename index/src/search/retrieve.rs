@@ -1082,7 +1082,7 @@ pub fn chunk_score(snapshot: &Snapshot, query: &[f32], doc: DocRef, scratch: &mu
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    crate::embed::dot_and_norm(a, b).0
 }
 
 /// Mean and standard deviation of the query's similarity to the segments' vector samples.

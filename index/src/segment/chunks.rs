@@ -178,11 +178,7 @@ impl ChunkVectors {
         decode_f16(bytes, buffer);
         let mut best = f32::NEG_INFINITY;
         for row in buffer.chunks_exact(self.dims) {
-            let (mut dot, mut norm) = (0f32, 0f32);
-            for (v, q) in row.iter().zip(query) {
-                dot += v * q;
-                norm += v * v;
-            }
+            let (dot, norm) = crate::embed::dot_and_norm(query, row);
             best = best.max(if norm > 0.0 { dot / norm.sqrt() } else { 0.0 });
         }
         Some(best)
