@@ -133,6 +133,26 @@ fn filters_strategy() -> impl Strategy<Value = Filters> {
 }
 
 /// Every live company of the snapshot.
+/// A hashed-vector engine holding the companies of each range (seeded by `seed`) in a segment of
+/// its own, with the companies numbered in `deleted` (those that exist) deleted.
+fn segmented_engine<const N: usize>(
+    dir: &std::path::Path,
+    seed: u64,
+    ranges: [std::ops::Range<u32>; N],
+    deleted: &[u32],
+) -> Engine {
+    let engine = hashed_engine(dir);
+    for range in ranges {
+        engine.upsert(range.map(|i| company(i, seed)).collect()).unwrap();
+        engine.flush().unwrap();
+    }
+    for d in deleted {
+        let _ = engine.delete(&siren(*d));
+    }
+    engine.flush().unwrap();
+    engine
+}
+
 /// Every live document of the snapshot, in index order.
 fn live_docs(snapshot: &Snapshot) -> Vec<marketlounge_index::search::retrieve::DocRef> {
     snapshot
@@ -355,16 +375,8 @@ proptest! {
         use tantivy::Term;
 
         let dir = tempfile::tempdir().unwrap();
-        let engine = hashed_engine(dir.path());
         let third = n_docs / 3;
-        for range in [0..third, third..2 * third, 2 * third..n_docs] {
-            engine.upsert(range.map(|i| company(i, seed)).collect()).unwrap();
-            engine.flush().unwrap();
-        }
-        for d in &deleted {
-            let _ = engine.delete(&siren(*d));
-        }
-        engine.flush().unwrap();
+        let engine = segmented_engine(dir.path(), seed, [0..third, third..2 * third, 2 * third..n_docs], &deleted);
         let snapshot = engine.snapshot();
         let fields = CompanyFields::new();
         let stems = ["frais", "las", "decoup", "soudag", "sous", "tol"];
@@ -421,16 +433,8 @@ proptest! {
         use tantivy::Term;
 
         let dir = tempfile::tempdir().unwrap();
-        let engine = hashed_engine(dir.path());
         let half = n_docs / 2;
-        for range in [0..half, half..n_docs] {
-            engine.upsert(range.map(|i| company(i, seed)).collect()).unwrap();
-            engine.flush().unwrap();
-        }
-        for d in &deleted {
-            let _ = engine.delete(&siren(*d));
-        }
-        engine.flush().unwrap();
+        let engine = segmented_engine(dir.path(), seed, [0..half, half..n_docs], &deleted);
         let snapshot = engine.snapshot();
         prop_assert!(snapshot.segments.iter().all(|live| live.segment.forward().is_some()));
         let fields = CompanyFields::new();

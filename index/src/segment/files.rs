@@ -10,6 +10,14 @@ use serde::{Deserialize, Serialize};
 use super::IndexError;
 use crate::storage::{FOOTER_LEN, FileKind, StorageError, append_footer, verify_footer, write_atomically};
 
+/// Memory-maps a published segment file (read-only).
+pub(crate) fn map_segment_file(path: &Path) -> Result<memmap2::Mmap, IndexError> {
+    let file = std::fs::File::open(path).map_err(IndexError::io(path))?;
+    // SAFETY: segment files are never modified in place after publication (see `storage`); each
+    // caller checks the bytes (footer, tables, checksum) before trusting them.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(IndexError::io(path))
+}
+
 /// Reads a whole small file and checks its footer.
 pub(crate) fn read_framed(kind: FileKind, path: &Path) -> Result<Vec<u8>, IndexError> {
     let bytes = std::fs::read(path).map_err(IndexError::io(path))?;

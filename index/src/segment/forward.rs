@@ -209,9 +209,7 @@ impl ForwardLists {
                 path.display()
             ))
         };
-        let file = std::fs::File::open(path).map_err(IndexError::io(path))?;
-        // SAFETY: segment files are never modified in place after publication (see `storage`).
-        let map = unsafe { Mmap::map(&file) }.map_err(IndexError::io(path))?;
+        let map = super::files::map_segment_file(path)?;
         let payload = check_footer(FileKind::Forward, path, &map)?.len();
         if payload < TRAILER_LEN + 4 {
             return Err(corrupt("file is truncated"));

@@ -411,10 +411,8 @@ pub(crate) fn open_priors(path: &Path, doc_count: u32) -> Result<ColumnsReader, 
 }
 
 fn open_fst(path: &Path) -> Result<fst::Map<Mmap>, IndexError> {
-    let file = std::fs::File::open(path).map_err(IndexError::io(path))?;
-    // SAFETY: segment files are never modified in place after publication (see `storage`), and
-    // the checksum was verified before this map is trusted.
-    let mmap = unsafe { Mmap::map(&file) }.map_err(IndexError::io(path))?;
+    // The checksum was verified before this map is trusted.
+    let mmap = super::files::map_segment_file(path)?;
     fst::Map::new(mmap).map_err(|err| IndexError::Dictionary { path: path.to_owned(), message: err.to_string() })
 }
 
