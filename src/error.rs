@@ -35,6 +35,9 @@ pub enum ErrorCode {
     Timeout,
     /// The server is shutting down or not ready.
     Unavailable,
+    /// More queries arrive than the server can answer: this one waited longer than
+    /// `limits.queue_timeout_ms` for a search slot. Retry after the `Retry-After` seconds.
+    Overloaded,
     /// No opportunity model is trained or applied yet, or the current one does not load; the
     /// message says which command fixes it.
     ModelUnavailable,
@@ -43,7 +46,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidField,
@@ -55,6 +58,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::Timeout,
         ErrorCode::Unavailable,
+        ErrorCode::Overloaded,
         ErrorCode::ModelUnavailable,
         ErrorCode::Internal,
     ];
@@ -70,7 +74,9 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
-            ErrorCode::Unavailable | ErrorCode::ModelUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable | ErrorCode::Overloaded | ErrorCode::ModelUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +94,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Overloaded => "overloaded",
             ErrorCode::ModelUnavailable => "model_unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -122,6 +129,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "this route does not accept this method",
             ErrorCode::Timeout => "the request took longer than the server allows",
             ErrorCode::Unavailable => "the server is not ready or is shutting down",
+            ErrorCode::Overloaded => "the server has more queries than it can answer; retry later",
             ErrorCode::ModelUnavailable => "no opportunity model is available",
             ErrorCode::Internal => "internal error",
         }
@@ -185,7 +193,12 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: ErrorPayload { code: self.code.as_str(), message: &self.message, details: self.details.as_ref() },
         };
-        (self.code.status(), Json(body)).into_response()
+        let mut response = (self.code.status(), Json(body)).into_response();
+        if self.code == ErrorCode::Overloaded {
+            // The queue drains in about the time a query waited: a second is a fair pause.
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

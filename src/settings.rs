@@ -217,6 +217,17 @@ pub struct Limits {
     /// Time after which a request is answered 408, in milliseconds.
     #[schemars(range(min = 1))]
     pub request_timeout_ms: u64,
+    /// Longest a `/api/v1/match` query waits for a search slot, in milliseconds. Past it, the
+    /// query is answered 503 `overloaded` with `Retry-After`: under more load than the machine
+    /// can answer, late answers are shed instead of queued up to the request timeout. Settings
+    /// files written before this field get 1000.
+    #[serde(default = "default_queue_timeout_ms")]
+    #[schemars(range(min = 1))]
+    pub queue_timeout_ms: u64,
+}
+
+fn default_queue_timeout_ms() -> u64 {
+    1000
 }
 
 impl Settings {
@@ -335,6 +346,7 @@ impl Settings {
         anyhow::ensure!(self.limits.max_line_bytes >= 1024, "settings field limits.max_line_bytes: must be ≥ 1024");
         anyhow::ensure!(self.limits.max_query_bytes >= 16, "settings field limits.max_query_bytes: must be ≥ 16");
         anyhow::ensure!(self.limits.request_timeout_ms >= 1, "settings field limits.request_timeout_ms: must be ≥ 1");
+        anyhow::ensure!(self.limits.queue_timeout_ms >= 1, "settings field limits.queue_timeout_ms: must be ≥ 1");
         Ok(())
     }
 }
@@ -362,5 +374,17 @@ mod tests {
         value["fusion"]["geo"] = serde_json::json!("high");
         let err = Settings::from_json(&value.to_string()).unwrap_err().to_string();
         assert!(err.contains("fusion.geo"), "{err}");
+    }
+
+    /// A settings file written before `limits.queue_timeout_ms` existed still loads, with the
+    /// default; a zero is refused by name.
+    #[test]
+    fn files_without_the_queue_timeout_get_the_default() {
+        let mut value: serde_json::Value = serde_json::from_str(DEFAULT_SETTINGS).unwrap();
+        value["limits"].as_object_mut().unwrap().remove("queue_timeout_ms").unwrap();
+        assert_eq!(Settings::from_json(&value.to_string()).unwrap().limits.queue_timeout_ms, 1000);
+        value["limits"]["queue_timeout_ms"] = serde_json::json!(0);
+        let err = Settings::from_json(&value.to_string()).unwrap_err().to_string();
+        assert!(err.contains("limits.queue_timeout_ms"), "{err}");
     }
 }

@@ -1,7 +1,8 @@
 //! `POST /api/v1/match`: the query path over HTTP. The body is one JSON object
 //! ([`MatchRequest`]); unknown fields, wrong types and out-of-range values are 400s naming the
 //! field. Interpretation, embedding and retrieval run on the blocking pool, at most as many
-//! at once as the vector index has search slots.
+//! at once as the vector index has search slots; a query that waits longer than
+//! `limits.queue_timeout_ms` for one is answered 503 `overloaded`.
 
 use std::sync::Arc;
 
@@ -24,9 +25,20 @@ pub async fn match_companies(
     }
     let request = parse_request(&body)?;
     state.matcher.check(&request).map_err(field_error)?;
-    let permit = Arc::clone(&state.search_permits)
-        .acquire_owned()
+    // A query that cannot start within the queue timeout would be answered too late to be of
+    // use, and would make every query behind it later still: shed it.
+    let queue_timeout = std::time::Duration::from_millis(state.settings.limits.queue_timeout_ms);
+    let permit = tokio::time::timeout(queue_timeout, Arc::clone(&state.search_permits).acquire_owned())
         .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::Overloaded,
+                format!(
+                    "no search slot came free within {} ms (limits.queue_timeout_ms): the server has more queries than it can answer; retry later",
+                    queue_timeout.as_millis()
+                ),
+            )
+        })?
         .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the server is shutting down"))?;
     let worker = Arc::clone(&state);
     let response = blocking(move || {
