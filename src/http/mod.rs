@@ -44,6 +44,8 @@ pub struct AppState {
     pub query_embedder: Option<marketlounge_index::embed::QueryEmbedder>,
     /// Queries running at once (the vector index has this many search slots).
     pub search_permits: Arc<tokio::sync::Semaphore>,
+    /// Admission to those slots: how long a query may wait for one.
+    pub search_queue: search::SearchQueue,
     /// Typeahead sources (concepts and places built at start, company names per segment).
     pub suggester: Arc<marketlounge_index::suggest::Suggester>,
     /// The opportunity scorer's store and current model.
@@ -89,6 +91,7 @@ impl AppState {
             matcher,
             query_embedder,
             search_permits: Arc::new(tokio::sync::Semaphore::new(search_threads.max(1))),
+            search_queue: search::SearchQueue::default(),
             suggester,
             scoring,
         })

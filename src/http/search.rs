@@ -1,16 +1,18 @@
 //! `POST /api/v1/match`: the query path over HTTP. The body is one JSON object
 //! ([`MatchRequest`]); unknown fields, wrong types and out-of-range values are 400s naming the
 //! field. Interpretation, embedding and retrieval run on the blocking pool, at most as many
-//! at once as the vector index has search slots; a query that waits longer than
-//! `limits.queue_timeout_ms` for one is answered 503 `overloaded`.
+//! at once as the vector index has search slots; a query that waits too long for one is
+//! answered 503 `overloaded` ([`SearchQueue`]).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use marketlounge_index::search::{MatchRequest, MatchResponse, RequestError, SearchError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use super::{AppState, BodyKind, blocking, body_kind};
 use crate::error::{ApiError, ErrorCode};
@@ -25,21 +27,7 @@ pub async fn match_companies(
     }
     let request = parse_request(&body)?;
     state.matcher.check(&request).map_err(field_error)?;
-    // A query that cannot start within the queue timeout would be answered too late to be of
-    // use, and would make every query behind it later still: shed it.
-    let queue_timeout = std::time::Duration::from_millis(state.settings.limits.queue_timeout_ms);
-    let permit = tokio::time::timeout(queue_timeout, Arc::clone(&state.search_permits).acquire_owned())
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                ErrorCode::Overloaded,
-                format!(
-                    "no search slot came free within {} ms (limits.queue_timeout_ms): the server has more queries than it can answer; retry later",
-                    queue_timeout.as_millis()
-                ),
-            )
-        })?
-        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the server is shutting down"))?;
+    let permit = state.search_queue.admit(&state.search_permits, state.settings.limits.queue_timeout_ms).await?;
     let worker = Arc::clone(&state);
     let response = blocking(move || {
         let _permit = permit;
@@ -61,6 +49,56 @@ pub async fn match_companies(
     })
     .await??;
     Ok(Json(response))
+}
+
+/// How long a query may wait for a search slot: CoDel's idea applied to admission. A queue
+/// that forms in a burst drains by itself, so a query may wait up to `limits.queue_timeout_ms`.
+/// A queue that has stood for [`STANDING_QUEUE_INTERVAL`] — no arriving query found a slot free
+/// in that time — means more queries arrive than the machine answers: waiting would only make
+/// every answer late (each would wait the whole timeout), so the wait drops to
+/// [`STANDING_QUEUE_TARGET`]. The queries that get a slot are then answered promptly, and the
+/// rest are told at once to retry (503 `overloaded`, `Retry-After`).
+#[derive(Debug, Default)]
+pub struct SearchQueue {
+    /// When arriving queries started finding every slot taken; `None` once one finds a slot.
+    saturated_since: parking_lot::Mutex<Option<Instant>>,
+}
+
+/// How long every slot must have stayed taken before the queue counts as standing.
+pub const STANDING_QUEUE_INTERVAL: Duration = Duration::from_millis(100);
+/// The longest wait for a slot while the queue stands: a few queries' service time.
+pub const STANDING_QUEUE_TARGET: Duration = Duration::from_millis(10);
+
+impl SearchQueue {
+    /// A search slot, or `overloaded` when none came free within the allowed wait.
+    pub async fn admit(&self, slots: &Arc<Semaphore>, queue_timeout_ms: u64) -> Result<OwnedSemaphorePermit, ApiError> {
+        let shutting_down = || ApiError::new(ErrorCode::Unavailable, "the server is shutting down");
+        let since = match Arc::clone(slots).try_acquire_owned() {
+            Ok(permit) => {
+                *self.saturated_since.lock() = None;
+                return Ok(permit);
+            }
+            Err(TryAcquireError::Closed) => return Err(shutting_down()),
+            Err(TryAcquireError::NoPermits) => *self.saturated_since.lock().get_or_insert_with(Instant::now),
+        };
+        let timeout = Duration::from_millis(queue_timeout_ms);
+        let (wait, why) = if since.elapsed() >= STANDING_QUEUE_INTERVAL {
+            (timeout.min(STANDING_QUEUE_TARGET), "every search slot has been taken for a while")
+        } else {
+            (timeout, "limits.queue_timeout_ms")
+        };
+        match tokio::time::timeout(wait, Arc::clone(slots).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(shutting_down()),
+            Err(_) => Err(ApiError::new(
+                ErrorCode::Overloaded,
+                format!(
+                    "no search slot came free within {} ms ({why}): the server has more queries than it can answer; retry later",
+                    wait.as_millis()
+                ),
+            )),
+        }
+    }
 }
 
 fn field_error(err: RequestError) -> ApiError {
