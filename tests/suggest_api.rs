@@ -91,6 +91,41 @@ async fn deleted_companies_are_not_suggested() {
     assert_eq!(texts, ["Laser Inox Lyonnais"], "{after}");
 }
 
+/// Requests that need a new segment's company index at the same moment wait for one build of
+/// it, instead of each reading every record of the segment.
+#[test]
+fn a_segment_company_index_is_built_once_for_concurrent_requests() {
+    let data = tempfile::tempdir().unwrap();
+    let state = Arc::new(AppState::open(Settings::default_settings(), data.path()).unwrap());
+    // Enough records that the build takes a while and every request arrives during it.
+    let companies: Vec<Company> = (1..=3000).map(|n| serde_json::from_value(common::company(n)).unwrap()).collect();
+    state.engine.upsert(companies).unwrap();
+    state.engine.flush().unwrap();
+    let snapshot = state.engine.snapshot();
+    let before = state.suggester.company_index_builds();
+    let request = marketlounge_index::suggest::SuggestRequest {
+        q: "meca".into(),
+        k: 8,
+        kinds: vec![marketlounge_index::suggest::Kind::Company],
+        fuzzy: true,
+    };
+    let start = std::sync::Barrier::new(8);
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    state.suggester.suggest(&snapshot, &request).unwrap()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(state.suggester.company_index_builds() - before, snapshot.segments.len());
+    assert!(!answers[0].suggestions.is_empty());
+    assert!(answers.iter().all(|a| a == &answers[0]));
+}
+
 #[tokio::test]
 async fn bad_query_strings_are_400_with_the_parameter_named() {
     let (_data, state) = state();

@@ -79,8 +79,49 @@ pub struct Suggester {
     labels: Vec<(String, String)>,
     locations: SuggestIndex,
     queries: SuggestIndex,
-    companies: Arc<Mutex<HashMap<SegmentKey, Arc<CompanyNames>>>>,
+    companies: Arc<CompanyIndexes>,
+    /// Large segments whose index a background thread is building.
     building: Arc<Mutex<HashSet<SegmentKey>>>,
+}
+
+/// The company-name indexes of the live segments, each built once.
+#[derive(Default)]
+struct CompanyIndexes {
+    built: Mutex<HashMap<SegmentKey, Arc<CompanyNames>>>,
+    /// Per segment being built, the lock its builder holds: whoever else needs that index
+    /// meanwhile waits for it instead of reading every record again.
+    gates: Mutex<HashMap<SegmentKey, Arc<Mutex<()>>>>,
+    /// Indexes built so far (each reads all of a segment's records).
+    builds: std::sync::atomic::AtomicUsize,
+}
+
+impl CompanyIndexes {
+    fn get(&self, key: SegmentKey) -> Option<Arc<CompanyNames>> {
+        self.built.lock().get(&key).cloned()
+    }
+
+    /// The segment's index, built here unless it is built already or is being built, in which
+    /// case this waits for that build.
+    fn get_or_build(&self, live: &LiveSegment) -> Result<Arc<CompanyNames>, IndexError> {
+        let key = segment_key(live);
+        if let Some(names) = self.get(key) {
+            return Ok(names);
+        }
+        let gate = Arc::clone(self.gates.lock().entry(key).or_default());
+        let _building = gate.lock();
+        if let Some(names) = self.get(key) {
+            return Ok(names);
+        }
+        let built = build_company_names(live).map(Arc::new);
+        if let Ok(names) = &built {
+            self.builds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.built.lock().insert(key, Arc::clone(names));
+        }
+        // Still holding the gate: a caller that finds no gate from now on finds the index (or,
+        // after a failure, tries again).
+        self.gates.lock().remove(&key);
+        built
+    }
 }
 
 impl std::fmt::Debug for Suggester {
@@ -89,7 +130,7 @@ impl std::fmt::Debug for Suggester {
             .field("concepts", &self.concepts.len())
             .field("locations", &self.locations.len())
             .field("queries", &self.queries.len())
-            .field("company_segments", &self.companies.lock().len())
+            .field("company_segments", &self.companies.built.lock().len())
             .finish()
     }
 }
@@ -139,7 +180,7 @@ impl Suggester {
         let mut segments = Vec::new();
         if wanted(Kind::Company) {
             for live in &snapshot.segments {
-                if !build && !self.companies.lock().contains_key(&segment_key(live)) {
+                if !build && self.companies.get(segment_key(live)).is_none() {
                     return Ok(None);
                 }
                 match self.company_names(live)? {
@@ -234,25 +275,24 @@ impl Suggester {
     /// after opening or publishing, off the request path).
     pub fn warm(&self, snapshot: &Snapshot) -> Result<(), IndexError> {
         for live in &snapshot.segments {
-            let key = segment_key(live);
-            let missing = !self.companies.lock().contains_key(&key);
-            if missing {
-                let names = Arc::new(build_company_names(live)?);
-                self.companies.lock().insert(key, names);
-            }
+            self.companies.get_or_build(live)?;
         }
         Ok(())
     }
 
+    /// Company-name indexes built since start: one per segment, however many requests needed
+    /// it at once.
+    pub fn company_index_builds(&self) -> usize {
+        self.companies.builds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn company_names(&self, live: &LiveSegment) -> Result<Option<Arc<CompanyNames>>, IndexError> {
         let key = segment_key(live);
-        if let Some(names) = self.companies.lock().get(&key) {
-            return Ok(Some(Arc::clone(names)));
+        if let Some(names) = self.companies.get(key) {
+            return Ok(Some(names));
         }
         if live.segment.doc_count() <= SYNC_BUILD_MAX {
-            let names = Arc::new(build_company_names(live)?);
-            self.companies.lock().insert(key, Arc::clone(&names));
-            return Ok(Some(names));
+            return self.companies.get_or_build(live).map(Some);
         }
         if self.building.lock().insert(key) {
             let live_dir = live.segment.dir().to_owned();
@@ -260,11 +300,8 @@ impl Suggester {
             std::thread::Builder::new()
                 .name("suggest-build".into())
                 .spawn(move || {
-                    match build_company_names(&live) {
-                        Ok(names) => {
-                            companies.lock().insert(key, Arc::new(names));
-                        }
-                        Err(err) => tracing::error!(segment = key.0, %err, "building the company suggestions failed"),
+                    if let Err(err) = companies.get_or_build(&live) {
+                        tracing::error!(segment = key.0, %err, "building the company suggestions failed");
                     }
                     building.lock().remove(&key);
                 })
@@ -278,7 +315,7 @@ impl Suggester {
 
     /// Drops the indexes of segments no longer in the live set (merged away).
     fn forget_unused(&self, snapshot: &Snapshot) {
-        let mut companies = self.companies.lock();
+        let mut companies = self.companies.built.lock();
         if companies.len() > snapshot.segments.len() {
             let live: HashSet<SegmentKey> = snapshot.segments.iter().map(segment_key).collect();
             companies.retain(|key, _| live.contains(key));
