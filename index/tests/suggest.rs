@@ -59,6 +59,76 @@ proptest! {
     }
 }
 
+/// A query typed from a phrase, with one edit (substitution, deletion, insertion or swap) or
+/// two.
+fn typed_with_typos() -> impl Strategy<Value = (usize, usize, Vec<(u8, usize, char)>)> {
+    (
+        0usize..1200,
+        3usize..16,
+        prop::collection::vec((0u8..4, 0usize..16, prop::sample::select(vec!['e', 'a', 'x', 'é', 's'])), 1..3),
+    )
+}
+
+fn apply_typos(text: &str, typos: &[(u8, usize, char)]) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for &(kind, at, c) in typos {
+        if chars.len() < 2 {
+            break;
+        }
+        let at = at % chars.len();
+        match kind {
+            0 => chars[at] = c,
+            1 => {
+                chars.remove(at);
+            }
+            2 => chars.insert(at, c),
+            _ => {
+                let at = at.min(chars.len() - 2);
+                chars.swap(at, at + 1);
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// With typo tolerance, the fast path — exact completions, then the automaton's walk over
+    /// the keys with stored top lists — returns exactly the naive reference's list: every
+    /// entry at its smallest distance over its word starts and their prefixes, closest first,
+    /// then heaviest.
+    #[test]
+    fn fuzzy_top_k_equals_a_naive_scan(
+        phrases in prop::collection::vec((phrase(), 0u32..1000), 1..1200),
+        (query_idx, cut, typos) in typed_with_typos(),
+        k in 1usize..20,
+        deleted_share in prop::sample::select(vec![0u32, 10, 60]),
+    ) {
+        let entries: Vec<Entry> = phrases.iter().map(|(t, w)| entry(t, *w as f32 / 10.0)).collect();
+        let index = SuggestIndex::build(entries.clone());
+        let source: String = phrases[query_idx % phrases.len()].0.chars().take(cut).collect();
+        let query = apply_typos(&source, &typos);
+        let keep = |e: u32| (e.wrapping_mul(2_654_435_761) >> 7) % 100 >= deleted_share;
+        let fast: Vec<(u32, u8)> = index
+            .candidates(&suggest::Typed::new(&query), k, true, &keep)
+            .into_iter()
+            .map(|c| (c.entry_index(), c.edits))
+            .collect();
+        prop_assert_eq!(fast, suggest::scan_fuzzy(&entries, &query, k, &keep), "query {:?}", query);
+    }
+}
+
+#[test]
+fn prefix_distance_counts_the_closest_prefix_and_swaps_as_one() {
+    assert_eq!(suggest::prefix_distance("usinnage", "usinage de precision", 2), Some(1));
+    assert_eq!(suggest::prefix_distance("lsaer", "laser cutting", 1), Some(1));
+    assert_eq!(suggest::prefix_distance("decoupe", "decoupe laser", 0), Some(0));
+    assert_eq!(suggest::prefix_distance("xecoupe", "decoupe", 2), None, "the first byte as typed");
+    assert_eq!(suggest::prefix_distance("decolltaeg", "decolletage", 1), None);
+    assert_eq!(suggest::prefix_distance("decolltaeg", "decolletage", 2), Some(2));
+}
+
 #[test]
 fn heavy_prefixes_exist_at_scale() {
     let entries: Vec<Entry> = (0..5000).map(|i| entry(&format!("découpe {i}"), (i % 97) as f32)).collect();

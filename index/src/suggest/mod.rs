@@ -15,8 +15,9 @@
 //! of the FST), so a scan reads a slice instead of walking the subtree. Typo tolerance walks the
 //! FST with a Levenshtein prefix automaton (1 edit from 4 characters, 2 from 8, transpositions
 //! count one, the first character as typed) and, where the automaton accepts everything below a node, takes that node's
-//! stored top list or scans it, without descending further. Exact matches rank above fuzzy ones;
-//! within each, heavier first.
+//! stored top list or scans it, descending further only while a longer path could come closer
+//! (an entry's distance is the smallest over its keys' prefixes: [`scan_fuzzy`] is the naive
+//! reference). Exact matches rank above fuzzy ones; within each, closer first, then heavier.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -98,6 +99,13 @@ pub struct Candidate {
     pub edits: u8,
     /// The entry's weight (less inside the text), over 1 + edits.
     pub score: f32,
+}
+
+impl Candidate {
+    /// The entry matched (an index into [`SuggestIndex::entries`]).
+    pub fn entry_index(&self) -> u32 {
+        entry_of(self.hit)
+    }
 }
 
 /// The normalised form of a text — folded, alphanumerics and single spaces — with, for each of
@@ -369,7 +377,7 @@ impl SuggestIndex {
                     let state = dfa.transition(dfa.initial_state(), first);
                     if state != SINK_STATE {
                         walk.path.push(first);
-                        walk.visit(fst.node(t.addr), state, t.out, &mut found);
+                        walk.visit(fst.node(t.addr), state, t.out, None, &mut found);
                     }
                 }
                 for h in &exact {
@@ -497,17 +505,34 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// Entries whose key has a prefix within the automaton's distance, with that distance
-    /// (the smallest found).
-    fn visit(&mut self, node: Node<'_>, state: u32, output: Output, found: &mut HashMap<u32, (u8, Hit)>) {
+    /// Entries whose key has a prefix within the automaton's distance, with the smallest such
+    /// distance. `best` is the distance already reached higher on this path: everything below
+    /// was taken with it, and only a closer match deeper down adds anything.
+    fn visit(
+        &mut self,
+        node: Node<'_>,
+        state: u32,
+        output: Output,
+        best: Option<u8>,
+        found: &mut HashMap<u32, (u8, Hit)>,
+    ) {
+        let mut best = best;
         if let Distance::Exact(d) = self.dfa.distance(state) {
-            // A prefix automaton accepts everything below an accepted node.
-            let (ids, _) = self.index.below(&self.path, node, output, self.need, self.keep);
-            for h in ids {
-                let best = found.entry(entry_of(h)).or_insert((d, h));
-                *best = (*best).min((d, h));
+            if best.is_none_or(|b| d < b) {
+                // A prefix automaton accepts everything below an accepted node.
+                let (ids, _) = self.index.below(&self.path, node, output, self.need, self.keep);
+                for h in ids {
+                    let seen = found.entry(entry_of(h)).or_insert((d, h));
+                    *seen = (*seen).min((d, h));
+                }
+                best = Some(d);
             }
-            return;
+            // Deeper, the distance can only fall, and the automaton stops on a state that maps
+            // every character to itself once it cannot ("usinnage" is 2 edits from "usinag"
+            // but 1 from "usinage").
+            if d == 0 || self.dfa.transition(state, 1) == state {
+                return;
+            }
         }
         for t in node.transitions() {
             if t.inp == 0 {
@@ -519,7 +544,7 @@ impl Walk<'_> {
                 continue;
             }
             self.path.push(t.inp);
-            self.visit(self.fst.node(t.addr), next, output.cat(t.out), found);
+            self.visit(self.fst.node(t.addr), next, output.cat(t.out), best, found);
             self.path.pop();
         }
     }
@@ -624,4 +649,65 @@ pub fn scan(entries: &[Entry], query: &str, k: usize, keep: &dyn Fn(u32) -> bool
     let mut sanitised = entries.to_vec();
     sanitise_weights(&mut sanitised);
     top_k(&sanitised, matching, k).into_iter().map(entry_of).collect()
+}
+
+/// The distance from `query` to the closest prefix of `text` (both normalised), counting a
+/// swap of two neighbouring characters as one edit (optimal string alignment), as the typo walk
+/// measures it: the first byte as typed, `None` beyond `budget`.
+pub fn prefix_distance(query: &str, text: &str, budget: u8) -> Option<u8> {
+    if query.is_empty() || text.as_bytes().first() != query.as_bytes().first() {
+        return None;
+    }
+    let q: Vec<char> = query.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    // rows[i][j]: from the first j characters of the query to the first i of the text.
+    let mut rows = vec![vec![0usize; q.len() + 1]; t.len() + 1];
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    let mut best = q.len();
+    for i in 1..=t.len() {
+        rows[i][0] = i;
+        for j in 1..=q.len() {
+            let substitution = rows[i - 1][j - 1] + usize::from(q[j - 1] != t[i - 1]);
+            let mut d = substitution.min(rows[i - 1][j] + 1).min(rows[i][j - 1] + 1);
+            if i > 1 && j > 1 && q[j - 1] == t[i - 2] && q[j - 2] == t[i - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+        best = best.min(rows[i][q.len()]);
+    }
+    u8::try_from(best).ok().filter(|&d| d <= budget)
+}
+
+/// The naive reference for typo-tolerant completion: [`scan`]'s exact matches, then, when they
+/// are fewer than `k`, the entries closest to the query by [`prefix_distance`] over their word
+/// starts (ties: heavier first), as `(entry, edits)`.
+pub fn scan_fuzzy(entries: &[Entry], query: &str, k: usize, keep: &dyn Fn(u32) -> bool) -> Vec<(u32, u8)> {
+    let (norm, _) = normalise(query);
+    let exact = scan(entries, query, k, keep);
+    let mut out: Vec<(u32, u8)> = exact.iter().map(|&e| (e, 0)).collect();
+    let k = k.min(TOP_MAX);
+    let budget = allowed_edits(norm.chars().count());
+    if norm.is_empty() || out.len() >= k || budget == 0 {
+        return out;
+    }
+    let mut sanitised = entries.to_vec();
+    sanitise_weights(&mut sanitised);
+    let mut fuzzy: Vec<(u8, Hit)> = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i as u32) && !exact.contains(&(*i as u32)))
+        .filter_map(|(i, e)| {
+            let (text, _) = normalise(&e.text);
+            word_starts(&text)
+                .filter_map(|s| prefix_distance(&norm, key_text(&text, s), budget).map(|d| (d, hit(i as u32, s > 0))))
+                .min()
+        })
+        .collect();
+    fuzzy.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| heavier(&sanitised, a.1, b.1)));
+    fuzzy.truncate(k - out.len());
+    out.extend(fuzzy.into_iter().map(|(d, h)| (entry_of(h), d.max(1))));
+    out
 }
