@@ -35,8 +35,9 @@ pub enum ErrorCode {
     Timeout,
     /// The server is shutting down or not ready.
     Unavailable,
-    /// More queries arrive than the server can answer: this one waited longer than
-    /// `limits.queue_timeout_ms` for a search slot. Retry after the `Retry-After` seconds.
+    /// More queries arrive than the server can answer: this one waited longer than allowed for a
+    /// search slot (`limits.queue_timeout_ms`, or 10 ms while the queue stands). Retry after the
+    /// `Retry-After` seconds.
     Overloaded,
     /// No opportunity model is trained or applied yet, or the current one does not load; the
     /// message says which command fixes it.
