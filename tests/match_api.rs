@@ -211,8 +211,8 @@ async fn queries_waiting_past_the_queue_timeout_are_shed() {
         }
     };
     // Every search slot busy, as when more queries arrive than the machine answers.
-    let slots = u32::try_from(state.search_permits.available_permits()).unwrap();
-    let busy = Arc::clone(&state.search_permits).acquire_many_owned(slots).await.unwrap();
+    let slots = u32::try_from(state.search_queue.slots.available_permits()).unwrap();
+    let busy = Arc::clone(&state.search_queue.slots).acquire_many_owned(slots).await.unwrap();
     // A burst: the query waits the whole queue timeout.
     let (waited, message) = shed(&state).await;
     assert!(waited >= std::time::Duration::from_millis(300), "shed after {waited:?}, before the timeout");

@@ -42,9 +42,7 @@ pub struct AppState {
     pub matcher: marketlounge_index::search::Matcher,
     /// Query vectors from the index's own model (cached), when it has one.
     pub query_embedder: Option<marketlounge_index::embed::QueryEmbedder>,
-    /// Queries running at once (the vector index has this many search slots).
-    pub search_permits: Arc<tokio::sync::Semaphore>,
-    /// Admission to those slots: how long a query may wait for one.
+    /// The search slots (as many as the vector index has) and how long a query may wait for one.
     pub search_queue: search::SearchQueue,
     /// Typeahead sources (concepts and places built at start, company names per segment).
     pub suggester: Arc<marketlounge_index::suggest::Suggester>,
@@ -90,8 +88,7 @@ impl AppState {
             scrub: parking_lot::Mutex::new(None),
             matcher,
             query_embedder,
-            search_permits: Arc::new(tokio::sync::Semaphore::new(search_threads.max(1))),
-            search_queue: search::SearchQueue::default(),
+            search_queue: search::SearchQueue::new(search_threads),
             suggester,
             scoring,
         })

@@ -27,7 +27,7 @@ pub async fn match_companies(
     }
     let request = parse_request(&body)?;
     state.matcher.check(&request).map_err(field_error)?;
-    let permit = state.search_queue.admit(&state.search_permits, state.settings.limits.queue_timeout_ms).await?;
+    let permit = state.search_queue.admit(state.settings.limits.queue_timeout_ms).await?;
     let worker = Arc::clone(&state);
     let response = blocking(move || {
         let _permit = permit;
@@ -58,8 +58,10 @@ pub async fn match_companies(
 /// every answer late (each would wait the whole timeout), so the wait drops to
 /// [`STANDING_QUEUE_TARGET`]. The queries that get a slot are then answered promptly, and the
 /// rest are told at once to retry (503 `overloaded`, `Retry-After`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SearchQueue {
+    /// Queries running at once (the vector index has this many search slots).
+    pub slots: Arc<Semaphore>,
     /// When arriving queries started finding every slot taken; `None` once one finds a slot.
     saturated_since: parking_lot::Mutex<Option<Instant>>,
 }
@@ -70,8 +72,14 @@ pub const STANDING_QUEUE_INTERVAL: Duration = Duration::from_millis(100);
 pub const STANDING_QUEUE_TARGET: Duration = Duration::from_millis(10);
 
 impl SearchQueue {
+    /// `slots` queries at once (at least one).
+    pub fn new(slots: usize) -> SearchQueue {
+        SearchQueue { slots: Arc::new(Semaphore::new(slots.max(1))), saturated_since: parking_lot::Mutex::new(None) }
+    }
+
     /// A search slot, or `overloaded` when none came free within the allowed wait.
-    pub async fn admit(&self, slots: &Arc<Semaphore>, queue_timeout_ms: u64) -> Result<OwnedSemaphorePermit, ApiError> {
+    pub async fn admit(&self, queue_timeout_ms: u64) -> Result<OwnedSemaphorePermit, ApiError> {
+        let slots = &self.slots;
         let shutting_down = || ApiError::new(ErrorCode::Unavailable, "the server is shutting down");
         let since = match Arc::clone(slots).try_acquire_owned() {
             Ok(permit) => {
