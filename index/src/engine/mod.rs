@@ -37,6 +37,7 @@ use parking_lot::{Mutex, RwLock};
 pub use backup::restore;
 pub use build::BuildPhase;
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentRef};
+pub use reindex::DropLimit;
 pub use snapshot::{GlobalStats, Hit, LiveSegment, Sidecar, Snapshot};
 pub use wal::{Wal, WalOp};
 
