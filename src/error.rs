@@ -23,6 +23,10 @@ pub enum ErrorCode {
     InvalidRecord,
     /// The request conflicts with work in progress (e.g. a reindex is already running).
     Conflict,
+    /// A reindex would have dropped more of the live documents than
+    /// `index.reindex_max_drop_share` allows; the message gives the counts and the share, and
+    /// the live index is unchanged. Reported by the failed task; `allow_shrink=true` overrides.
+    ShrinkRefused,
     /// The body is larger than the configured limit.
     PayloadTooLarge,
     /// The body's content type is not JSON or NDJSON.
@@ -47,12 +51,13 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidJson,
         ErrorCode::InvalidField,
         ErrorCode::InvalidRecord,
         ErrorCode::Conflict,
+        ErrorCode::ShrinkRefused,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::NotFound,
@@ -69,7 +74,7 @@ impl ErrorCode {
             ErrorCode::BadRequest | ErrorCode::InvalidJson | ErrorCode::InvalidField | ErrorCode::InvalidRecord => {
                 StatusCode::BAD_REQUEST
             }
-            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::ShrinkRefused => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -89,6 +94,7 @@ impl ErrorCode {
             ErrorCode::InvalidField => "invalid_field",
             ErrorCode::InvalidRecord => "invalid_record",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::ShrinkRefused => "shrink_refused",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::NotFound => "not_found",
@@ -98,6 +104,18 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::ModelUnavailable => "model_unavailable",
             ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The code of an index error: the caller's (a bad record, work in progress, a reindex that
+    /// would drop too much) or `internal`.
+    pub fn for_index(error: &marketlounge_index::segment::IndexError) -> ErrorCode {
+        use marketlounge_index::segment::IndexError;
+        match error {
+            IndexError::Record { .. } | IndexError::Invalid(_) => ErrorCode::InvalidRecord,
+            IndexError::Busy(_) => ErrorCode::Conflict,
+            IndexError::ShrinkRefused { .. } => ErrorCode::ShrinkRefused,
+            _ => ErrorCode::Internal,
         }
     }
 
@@ -124,6 +142,7 @@ impl ErrorCode {
             ErrorCode::InvalidField => "a field is invalid",
             ErrorCode::InvalidRecord => "one or more records are invalid",
             ErrorCode::Conflict => "the request conflicts with work in progress",
+            ErrorCode::ShrinkRefused => "the reindex would drop more of the live documents than allowed",
             ErrorCode::PayloadTooLarge => "the request body is larger than the server accepts",
             ErrorCode::UnsupportedMediaType => "the content type is not supported here",
             ErrorCode::NotFound => "no such route or resource",
@@ -159,13 +178,9 @@ impl ApiError {
 
     /// An index error: the caller's fault (bad record) or ours (logged, answered generically).
     pub fn from_index(error: marketlounge_index::segment::IndexError) -> ApiError {
-        use marketlounge_index::segment::IndexError;
-        match error {
-            IndexError::Record { .. } | IndexError::Invalid(_) => {
-                ApiError::new(ErrorCode::InvalidRecord, error.to_string())
-            }
-            IndexError::Busy(_) => ApiError::new(ErrorCode::Conflict, error.to_string()),
-            other => ApiError::internal(&other),
+        match ErrorCode::for_index(&error) {
+            ErrorCode::Internal => ApiError::internal(&error),
+            code => ApiError::new(code, error.to_string()),
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use marketlounge_index::embed::{Embedder, HashedEmbedder, ModelPaths, OnnxEmbedder, OnnxOptions, StaticEmbedder};
-use marketlounge_index::engine::EngineOptions;
+use marketlounge_index::engine::{DropLimit, EngineOptions};
 use marketlounge_index::ndjson::{Parsed, RecordReader};
 use marketlounge_index::record::Company;
 use marketlounge_index::refdata::RefData;
@@ -64,6 +64,12 @@ pub fn engine_options(settings: &Settings, kind: EmbedderKind) -> anyhow::Result
         search_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         vector_cache: (!cache_dir.is_empty()).then(|| cache_dir.into()),
     })
+}
+
+/// How much of the live index a reindex may drop: `index.reindex_max_drop_share`, or anything
+/// when the request says so explicitly (`allow_shrink`).
+pub fn drop_limit(settings: &Settings, allow_shrink: bool) -> DropLimit {
+    if allow_shrink { DropLimit::Unlimited } else { DropLimit::Share(settings.index.reindex_max_drop_share) }
 }
 
 /// Reads companies from NDJSON, validating each line. Invalid lines are skipped and remembered;

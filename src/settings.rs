@@ -102,6 +102,18 @@ pub struct IndexSettings {
     /// (the default), sizes and small files are checked on open and every byte right after, in
     /// the background (`/health` reports it), so a large index serves at once.
     pub verify_checksums_on_open: bool,
+    /// Largest share of the live documents a reindex (`POST /admin/reindex`, `marketlounge
+    /// index build`) may drop: a new generation that loses more is refused and the live index
+    /// stays as it was, unless the request says `allow_shrink` (an empty or truncated input
+    /// would otherwise publish an empty index). 0 refuses any loss, 1 allows any; an empty
+    /// index can always be filled. Settings files written before this field get 0.5.
+    #[serde(default = "default_reindex_max_drop_share")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub reindex_max_drop_share: f64,
+}
+
+fn default_reindex_max_drop_share() -> f64 {
+    0.5
 }
 
 /// The embedding models (`index.embedder` chooses which one documents use).
@@ -331,6 +343,11 @@ impl Settings {
         anyhow::ensure!(index.memory_budget_mb >= 32, "settings field index.memory_budget_mb: must be ≥ 32");
         anyhow::ensure!(index.max_segments >= 1, "settings field index.max_segments: must be ≥ 1");
         anyhow::ensure!(
+            (0.0..=1.0).contains(&index.reindex_max_drop_share),
+            "settings field index.reindex_max_drop_share: {} must be within [0, 1]",
+            index.reindex_max_drop_share
+        );
+        anyhow::ensure!(
             (10..=1000).contains(&index.flush_interval_ms),
             "settings field index.flush_interval_ms: must be within [10, 1000] (writes are searchable within one second)"
         );
@@ -388,5 +405,19 @@ mod tests {
         value["limits"]["queue_timeout_ms"] = serde_json::json!(0);
         let err = Settings::from_json(&value.to_string()).unwrap_err().to_string();
         assert!(err.contains("limits.queue_timeout_ms"), "{err}");
+    }
+
+    /// A settings file written before `index.reindex_max_drop_share` existed still loads, with
+    /// the default; a share outside [0, 1] is refused by name.
+    #[test]
+    fn files_without_the_reindex_drop_share_get_the_default() {
+        let mut value: serde_json::Value = serde_json::from_str(DEFAULT_SETTINGS).unwrap();
+        value["index"].as_object_mut().unwrap().remove("reindex_max_drop_share").unwrap();
+        assert_eq!(Settings::from_json(&value.to_string()).unwrap().index.reindex_max_drop_share, 0.5);
+        for wrong in [-0.1, 1.5] {
+            value["index"]["reindex_max_drop_share"] = serde_json::json!(wrong);
+            let err = Settings::from_json(&value.to_string()).unwrap_err().to_string();
+            assert!(err.contains("index.reindex_max_drop_share") && err.contains("[0, 1]"), "{err}");
+        }
     }
 }

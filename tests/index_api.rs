@@ -1,5 +1,6 @@
 //! The index endpoints over HTTP: company upsert/get/delete, background reindex with task
-//! progress, snapshot, priors refresh, and their errors.
+//! progress, snapshot, priors refresh, and their errors; the reindex drop limit over HTTP and in
+//! `marketlounge index build`.
 
 mod common;
 
@@ -149,12 +150,95 @@ async fn reindex_runs_in_the_background_and_swaps_the_generation() {
     std::io::Write::write_all(&mut encoder, ndjson(&(200..205).map(common::company).collect::<Vec<_>>()).as_bytes())
         .unwrap();
     std::fs::write(&path, encoder.finish().unwrap()).unwrap();
+    // 40 documents → 5 drops more than the default share: asked for explicitly.
     let request = json!({ "companies_path": path }).to_string();
-    let (status, accepted) = server.send("POST", "/admin/reindex", "application/json", request).await;
+    let (status, accepted) = server.send("POST", "/admin/reindex?allow_shrink=true", "application/json", request).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     let task = server.wait_task(accepted["task_id"].as_u64().unwrap()).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert_eq!(server.state.engine.snapshot().live_count(), 5);
+}
+
+/// An empty body (or a gzip stream cut short, or any input much smaller than the index) would
+/// replace a populated index with an empty one: the task fails with `shrink_refused` and the
+/// live documents stay, unless the request says `allow_shrink=true`.
+#[tokio::test]
+async fn a_reindex_that_would_drop_most_documents_is_refused_unless_asked() {
+    let server = server();
+    let batch = ndjson(&(0..200).map(common::company).collect::<Vec<_>>());
+    let (status, body) = server.send("POST", "/api/v1/companies", "application/x-ndjson", batch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    server.state.engine.flush().unwrap();
+    let generation = server.state.engine.snapshot().generation();
+
+    let (status, accepted) = server.send("POST", "/admin/reindex", "application/x-ndjson", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let task = server.wait_task(accepted["task_id"].as_u64().unwrap()).await;
+    assert_eq!(
+        (task["status"].as_str(), task["error_code"].as_str()),
+        (Some("failed"), Some("shrink_refused")),
+        "{task}"
+    );
+    let message = task["error"].as_str().unwrap();
+    for part in ["0 documents where 200 are live", "drop 100.0 %", "allows 50.0 %", "allow_shrink=true"] {
+        assert!(message.contains(part), "{part:?} not in {message:?}");
+    }
+    assert_eq!(server.state.engine.snapshot().live_count(), 200);
+    assert_eq!(server.state.engine.snapshot().generation(), generation);
+    let (status, _) = server.get(&format!("/api/v1/companies/{}", common::siren(7))).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Half of them is within the default share.
+    let half = ndjson(&(0..100).map(common::company).collect::<Vec<_>>());
+    let (_, accepted) = server.send("POST", "/admin/reindex", "application/x-ndjson", half).await;
+    let task = server.wait_task(accepted["task_id"].as_u64().unwrap()).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert!(task.get("error_code").is_none(), "{task}");
+    assert_eq!(server.state.engine.snapshot().live_count(), 100);
+
+    // Said explicitly, the empty body empties the index.
+    let (status, accepted) = server.send("POST", "/admin/reindex?allow_shrink=true", "application/x-ndjson", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let task = server.wait_task(accepted["task_id"].as_u64().unwrap()).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(server.state.engine.snapshot().live_count(), 0);
+
+    for (uri, field) in [("/admin/reindex?allow_shrink=yes", "allow_shrink"), ("/admin/reindex?force=true", "force")] {
+        let (status, body) = server.send("POST", uri, "application/x-ndjson", "").await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_field")),
+            "{body}"
+        );
+        assert_eq!(body["error"]["details"]["field"], field, "{body}");
+    }
+}
+
+/// `marketlounge index build` refuses the same loss unless `--allow-shrink` says so.
+#[test]
+fn index_build_refuses_to_drop_most_documents_without_allow_shrink() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (full, empty) = (dir.path().join("full.ndjson"), dir.path().join("empty.ndjson"));
+    std::fs::write(&full, ndjson(&(0..20).map(common::company).collect::<Vec<_>>())).unwrap();
+    std::fs::write(&empty, "").unwrap();
+    let build = |file: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["index", "build", "--data", data.to_str().unwrap(), "--companies", file.to_str().unwrap()];
+        args.extend(extra);
+        common::run(&args)
+    };
+    let live_docs = || {
+        let output = common::run(&["index", "info", "--data", data.to_str().unwrap()]);
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()["live_docs"].as_u64().unwrap()
+    };
+    assert!(build(&full, &[]).status.success());
+    let refused = build(&empty, &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("reindex refused") && stderr.contains("--allow-shrink"), "{stderr}");
+    assert_eq!(live_docs(), 20);
+    assert!(build(&empty, &["--allow-shrink"]).status.success());
+    assert_eq!(live_docs(), 0);
 }
 
 #[tokio::test]

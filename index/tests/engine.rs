@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use marketlounge_index::engine::{BuildPhase, Engine, EngineOptions, restore};
+use marketlounge_index::engine::{BuildPhase, DropLimit, Engine, EngineOptions, restore};
 use marketlounge_index::record::{Company, is_valid_siren};
 use marketlounge_index::segment::{IndexError, Quantization, VectorOptions};
 
@@ -230,6 +230,79 @@ fn a_failed_reindex_leaves_the_live_set_alone() {
     // And a new reindex can run.
     engine.reindex((20..22).map(|n| Ok(company(n))), &mut |_, _| {}).unwrap();
     assert_eq!(engine.snapshot().live_count(), 2);
+}
+
+/// An empty or truncated input must not replace a populated index: a reindex that would drop
+/// more than the allowed share of the live documents is refused before anything is published.
+#[test]
+fn a_reindex_that_drops_too_many_documents_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.upsert((0..20).map(company).collect()).unwrap();
+    engine.flush().unwrap();
+    let generation = engine.snapshot().generation();
+    let half = DropLimit::Share(0.5);
+    let reindex = |range: std::ops::Range<u32>, limit| {
+        engine.reindex_with_limit(range.map(|n| Ok(company(n))), limit, &mut |_, _| {})
+    };
+
+    // 9 of 20 documents left: 55 % dropped. And nothing at all: 100 %.
+    for (input, new_docs) in [(100..109, 9), (0..0, 0)] {
+        let err = reindex(input, half).unwrap_err();
+        assert_eq!(err.code(), "shrink_refused");
+        match &err {
+            IndexError::ShrinkRefused { live_docs, new_docs: found, max_drop_share, .. } => {
+                assert_eq!((*live_docs, *found, *max_drop_share), (20, new_docs, 0.5), "{err}")
+            }
+            other => panic!("{other}"),
+        }
+        let message = err.to_string();
+        assert!(message.contains("allow_shrink=true") && message.contains("--allow-shrink"), "{message}");
+        assert_eq!((engine.snapshot().generation(), engine.snapshot().live_count()), (generation, 20));
+        assert_eq!(std::fs::read_dir(dir.path().join("segments")).unwrap().count(), 1, "the built segment is deleted");
+    }
+    assert!(reindex(0..0, half).unwrap_err().to_string().contains("would drop 100.0 %"));
+    assert_eq!(engine.get(&siren(3)).unwrap().unwrap().name, "Atelier 3");
+
+    // Exactly the allowed share (10 of 20) is published, and so is anything when asked explicitly.
+    reindex(100..110, half).unwrap();
+    assert_eq!(engine.snapshot().live_count(), 10);
+    reindex(0..0, DropLimit::Unlimited).unwrap();
+    assert_eq!(engine.snapshot().live_count(), 0);
+    // An empty index can always be filled, even when no loss at all is allowed…
+    reindex(0..3, DropLimit::Share(0.0)).unwrap();
+    assert_eq!(engine.snapshot().live_count(), 3);
+    // …but then losing one document is refused.
+    assert_eq!(reindex(0..2, DropLimit::Share(0.0)).unwrap_err().code(), "shrink_refused");
+    let reopened = {
+        drop(engine);
+        open(dir.path())
+    };
+    assert_eq!(reopened.snapshot().live_count(), 3);
+}
+
+/// The new generation counts the writes flushed while it was built: they are kept on top of it.
+#[test]
+fn writes_made_during_a_reindex_count_for_the_drop_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.upsert((0..10).map(company).collect()).unwrap();
+    engine.flush().unwrap();
+    let mut during = Some(|| {
+        engine.upsert((10..14).map(company).collect()).unwrap();
+        engine.flush().unwrap();
+    });
+    let records = (0..4).map(|n| {
+        if n == 2
+            && let Some(f) = during.take()
+        {
+            f();
+        }
+        Ok(company(n))
+    });
+    // 14 live when it publishes; 4 from the input and the 4 written meanwhile: 43 % dropped.
+    engine.reindex_with_limit(records, DropLimit::Share(0.5), &mut |_, _| {}).unwrap();
+    assert_eq!(engine.snapshot().live_count(), 8);
 }
 
 #[test]

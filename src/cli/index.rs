@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use marketlounge_index::engine::{BuildPhase, Engine};
 
-use crate::indexing::{CompanySource, DataDirLock, engine_options, read_priors};
+use crate::indexing::{CompanySource, DataDirLock, drop_limit, engine_options, read_priors};
 use crate::settings::{EmbedderKind, Settings};
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +50,10 @@ struct BuildArgs {
     /// Where vectors come from (overrides the settings).
     #[arg(long, value_enum)]
     embedder: Option<EmbedderKind>,
+    /// Publish even if the new generation drops more of the live documents than
+    /// `index.reindex_max_drop_share` allows (an empty or truncated file is refused otherwise).
+    #[arg(long)]
+    allow_shrink: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,7 +135,7 @@ fn build(args: &BuildArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
             eprintln!("{phase:?}: {docs} companies, {rate:.0}/s, {:.1}s", started.elapsed().as_secs_f64());
         }
     };
-    let result = engine.reindex(source, &mut progress);
+    let result = engine.reindex_with_limit(source, drop_limit(settings, args.allow_shrink), &mut progress);
     let generation = match result {
         Ok(generation) => generation,
         Err(err) => {

@@ -13,15 +13,15 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use marketlounge_index::engine::BuildPhase;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::{AppState, BodyKind, blocking, body_kind};
+use super::{AppState, BodyKind, blocking, body_kind, invalid_param, query_pairs};
 use crate::error::{ApiError, ErrorCode};
-use crate::indexing::{CompanySource, CountingReader, read_priors};
+use crate::indexing::{CompanySource, CountingReader, drop_limit, read_priors};
 
 /// Finished tasks kept for `GET /admin/tasks/{id}`.
 const KEEP_FINISHED: usize = 100;
@@ -52,6 +52,9 @@ pub struct TaskInfo {
     /// Generation published on success.
     pub generation: Option<u64>,
     pub error: Option<String>,
+    /// The stable code of a failed reindex's `error`, from the error table (`shrink_refused`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<ErrorCode>,
     /// What a finished scoring task produced (model version and metrics, or the apply report).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
@@ -89,6 +92,7 @@ impl Tasks {
                 elapsed_seconds: 0.0,
                 generation: None,
                 error: None,
+                error_code: None,
                 result: None,
             },
         );
@@ -132,11 +136,30 @@ pub struct Accepted {
     pub(crate) status_url: String,
 }
 
+/// `?allow_shrink=true`: publish even if the new generation drops more of the live documents
+/// than `index.reindex_max_drop_share` allows.
+fn allow_shrink(raw: Option<&str>) -> Result<bool, ApiError> {
+    let mut allow = false;
+    for (name, value) in query_pairs(raw)? {
+        allow = match (name.as_str(), value.as_str()) {
+            ("allow_shrink", "true") => true,
+            ("allow_shrink", "false") => false,
+            ("allow_shrink", other) => {
+                return Err(invalid_param("allow_shrink", format!("{other:?} is not true or false")));
+            }
+            (other, _) => return Err(invalid_param(other, "unknown parameter (allow_shrink)")),
+        };
+    }
+    Ok(allow)
+}
+
 pub async fn reindex(
     State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let allow_shrink = allow_shrink(query.as_deref())?;
     let (source, bytes_total) = match body_kind(&headers)? {
         BodyKind::Ndjson => {
             let len = body.len() as u64;
@@ -168,12 +191,12 @@ pub async fn reindex(
     let worker_state = Arc::clone(&state);
     std::thread::Builder::new()
         .name(format!("reindex-{task_id}"))
-        .spawn(move || run_reindex(&worker_state, task_id, source))
+        .spawn(move || run_reindex(&worker_state, task_id, source, allow_shrink))
         .map_err(|err| ApiError::internal(&err))?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { task_id, status_url: format!("/admin/tasks/{task_id}") })))
 }
 
-fn run_reindex(state: &AppState, task_id: u64, source: Source) {
+fn run_reindex(state: &AppState, task_id: u64, source: Source, allow_shrink: bool) {
     let started = Instant::now();
     let bytes_read = Arc::new(AtomicU64::new(0));
     let tasks = &state.tasks;
@@ -187,7 +210,7 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source) {
     };
     let result = input
         .and_then(|input| marketlounge_index::ndjson::open_reader(CountingReader::new(input, Arc::clone(&bytes_read))))
-        .map_err(|err| format!("cannot read the companies: {err}"))
+        .map_err(|err| (ErrorCode::BadRequest, format!("cannot read the companies: {err}")))
         .and_then(|input| {
             let companies = CompanySource::new(input, state.settings.limits.max_line_bytes);
             let mut progress = |phase: BuildPhase, docs: u64| {
@@ -211,7 +234,11 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source) {
                     };
                 });
             };
-            state.engine.reindex(companies, &mut progress).map_err(|err| err.to_string())
+            let limit = drop_limit(&state.settings, allow_shrink);
+            state
+                .engine
+                .reindex_with_limit(companies, limit, &mut progress)
+                .map_err(|err| (ErrorCode::for_index(&err), err.to_string()))
         });
     let succeeded = result.is_ok();
     let elapsed = started.elapsed().as_secs_f64();
@@ -226,10 +253,11 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source) {
                 t.docs_per_second = t.docs_processed as f64 / elapsed.max(1e-9);
                 tracing::info!(task_id, generation, docs = t.docs_processed, elapsed, "reindex published");
             }
-            Err(error) => {
-                tracing::warn!(task_id, %error, "reindex failed; the live index is unchanged");
+            Err((code, error)) => {
+                tracing::warn!(task_id, code = code.as_str(), %error, "reindex failed; the live index is unchanged");
                 t.status = TaskStatus::Failed;
                 t.error = Some(error);
+                t.error_code = Some(code);
             }
         }
     });

@@ -4,6 +4,12 @@
 //! policy that bounds the segment count, bulk reindex into a new generation, priors refresh
 //! without re-indexing text, and consistent backups. See `README.md` beside this file.
 //!
+//! This file keeps the life cycle: open (with garbage collection), get, upsert, delete, flush,
+//! and `commit`, the one way a new state is published. Around it, each in its own file and
+//! each an `impl Engine` block: `build.rs` (one new segment from records, and where its
+//! vectors come from), `merge.rs` (the merge policy), `reindex.rs` (a bulk new generation),
+//! `backup.rs` (backups and restore).
+//!
 //! Invariants:
 //! - at most one live copy of an id exists across segments (every publish that adds a copy
 //!   tombstones the older ones in the same manifest);
@@ -15,6 +21,11 @@ pub mod manifest;
 pub mod snapshot;
 pub mod wal;
 
+mod backup;
+mod build;
+mod merge;
+mod reindex;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,36 +34,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 
+pub use backup::restore;
+pub use build::BuildPhase;
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentRef};
+pub use reindex::DropLimit;
 pub use snapshot::{GlobalStats, Hit, LiveSegment, Sidecar, Snapshot};
 pub use wal::{Wal, WalOp};
+
+use build::{SegmentInput, VectorReuse, opportunity_of};
+use reindex::ReindexState;
 
 use crate::record::{Company, Record};
 use crate::refdata::RefData;
 use crate::segment::files::{FileEntry, OwnedPath, parse_id};
 use crate::segment::writer::{PRIOR_COLUMNS, now_unix_ms};
 use crate::segment::{
-    BuildOptions, CompanyFields, IndexDoc, IndexError, OpenOptions, Segment, SegmentBuilder, Tombstones, VectorOptions,
-    segment_dir_name,
+    BuildOptions, CompanyFields, IndexError, OpenOptions, Segment, Tombstones, VectorOptions, segment_dir_name,
 };
-use crate::storage::{ColumnsReader, fsync_dir, write_atomically, write_columns};
+use crate::storage::{ColumnsReader, write_atomically, write_columns};
 
 pub const SEGMENTS_DIR: &str = "segments";
 pub const LIVE_DIR: &str = "live";
 pub const WAL_DIR: &str = "wal";
 /// Default home of the persistent vector cache (see [`crate::embed::VectorCache`]).
 pub const VECTOR_CACHE_DIR: &str = "vector-cache";
-
-/// Documents whose vectors are computed together (the embedder batches and parallelises them).
-const EMBED_BATCH: usize = 64;
-
-/// A segment with more than this fraction of its documents deleted is rewritten…
-const COMPACT_DELETED_RATIO: f64 = 0.3;
-/// …once at least this many are deleted.
-const COMPACT_MIN_DELETED: u32 = 1_000;
-
-/// Segments smaller than this are built with one indexing thread.
-const SMALL_SEGMENT_DOCS: usize = 20_000;
 
 /// How the engine builds and opens segments.
 #[derive(Debug, Clone)]
@@ -140,14 +145,6 @@ struct PublishState {
     reindex: Option<ReindexState>,
 }
 
-#[derive(Debug)]
-struct ReindexState {
-    /// Segments with this id or above were published by flushes after the reindex started.
-    first_new_segment_id: u64,
-    /// Ids deleted by flushes since the reindex started.
-    deleted_since: HashSet<String>,
-}
-
 /// What one publish changes.
 #[derive(Default)]
 struct Change {
@@ -156,104 +153,6 @@ struct Change {
     tombstones: HashMap<u64, Tombstones>,
     priors: HashMap<u64, (FileEntry, ColumnsReader)>,
     checkpoint: Option<u64>,
-}
-
-/// One document to build: the record, and what an earlier copy of it already had.
-struct SegmentInput {
-    company: Company,
-    /// Its vector, carried over by a merge.
-    vector: Option<Vec<f32>>,
-    /// Its capability vectors, carried over by a merge.
-    chunks: Option<Vec<Vec<f32>>>,
-    /// Its opportunity prior, carried over from the live copy.
-    opportunity: Option<f32>,
-}
-
-impl SegmentInput {
-    fn new(company: Company) -> SegmentInput {
-        SegmentInput { company, vector: None, chunks: None, opportunity: None }
-    }
-}
-
-/// The finite opportunity prior of the document at `ord`.
-fn opportunity_of(live: &LiveSegment, ord: u32) -> Option<f32> {
-    live.prior_column("opportunity").and_then(|c| c.get(ord as usize)).copied().filter(|p| p.is_finite())
-}
-
-/// A record on its way into a segment, waiting for its vector.
-struct Prepared {
-    company: Company,
-    vector: Option<Vec<f32>>,
-    /// The passage text while its vector is still to be computed.
-    text: Option<String>,
-    opportunity: Option<f32>,
-    content_hash: u64,
-    /// Capability vectors (`None` when the segment stores none); rows still to compute are
-    /// empty until then.
-    chunks: Option<Vec<Vec<f32>>>,
-    /// Capability texts still to embed: (row, text, content hash).
-    chunk_texts: Vec<(usize, String, u64)>,
-}
-
-/// A document's capability vectors, one per capability text.
-type CapabilityVectors = Vec<Vec<f32>>;
-
-/// Where a build may find vectors already computed for the same text and model.
-enum VectorReuse<'a> {
-    None,
-    /// The live copy of the same id (an incremental update whose text did not change).
-    SameId(&'a Snapshot),
-    /// Any live document with the same content hash (a bulk reindex).
-    ByHash(&'a Snapshot, HashMap<u64, (usize, u32)>),
-}
-
-impl VectorReuse<'_> {
-    /// The vector (and capability vectors, if stored) of a live document with this text.
-    fn find(&self, id: &str, content_hash: u64) -> Option<(Vec<f32>, Option<CapabilityVectors>)> {
-        let (snapshot, idx, ord) = match self {
-            VectorReuse::None => return None,
-            VectorReuse::SameId(snapshot) => {
-                let (idx, ord) = snapshot.locate(id)?;
-                (*snapshot, idx, ord)
-            }
-            VectorReuse::ByHash(snapshot, by_hash) => {
-                let &(idx, ord) = by_hash.get(&content_hash)?;
-                (*snapshot, idx, ord)
-            }
-        };
-        let segment = &snapshot.segments[idx].segment;
-        if segment.content_hash(ord) != Some(content_hash) {
-            return None;
-        }
-        let vector = segment.vector(ord)?;
-        Some((vector, segment.chunks().map(|c| c.vectors(ord))))
-    }
-
-    /// Every live document's content hash in `snapshot`, for segments of the same model.
-    fn by_hash<'a>(snapshot: &'a Snapshot, model: &str) -> VectorReuse<'a> {
-        let mut by_hash = HashMap::new();
-        for (idx, live) in snapshot.segments.iter().enumerate() {
-            if live.segment.meta().vectors.as_ref().is_none_or(|v| v.model != model) {
-                continue;
-            }
-            for ord in 0..live.segment.doc_count() {
-                if let Some(hash) = live.segment.content_hash(ord)
-                    && live.is_live(ord)
-                {
-                    by_hash.insert(hash, (idx, ord));
-                }
-            }
-        }
-        VectorReuse::ByHash(snapshot, by_hash)
-    }
-}
-
-/// Progress of a bulk build, reported as it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuildPhase {
-    Reading,
-    Finishing,
-    Publishing,
 }
 
 /// The index over one data directory.
@@ -515,192 +414,6 @@ impl Engine {
         self.commit(&base, change)
     }
 
-    /// Builds and opens one segment from records, in order.
-    /// `expected_docs`, when known, sizes the build: small segments use one indexing thread
-    /// (one tantivy segment instead of one per thread). Each record may come with its vector
-    /// (a merge carries it over); otherwise a provided vector is used, or one is reused through
-    /// `reuse`, or the embedder computes it.
-    fn build_segment(
-        &self,
-        records: impl Iterator<Item = Result<SegmentInput, IndexError>>,
-        expected_docs: Option<usize>,
-        reuse: &VectorReuse<'_>,
-        progress: &mut dyn FnMut(BuildPhase, u64),
-    ) -> Result<Arc<Segment>, IndexError> {
-        let segment_id = self.next_segment_id.fetch_add(1, Ordering::SeqCst);
-        let segments_dir = self.root.join(SEGMENTS_DIR);
-        let mut build_options = self.options.build_options();
-        if expected_docs.is_some_and(|n| n < SMALL_SEGMENT_DOCS) {
-            build_options.threads = 1;
-            build_options.memory_budget_bytes = build_options.memory_budget_bytes.min(32 << 20);
-        }
-        let chunk_vectors = build_options.chunks;
-        let mut builder = SegmentBuilder::new(&segments_dir, segment_id, &build_options)?;
-        let model = self.options.vectors.as_ref().map(|v| v.model.as_str());
-        let mut count = 0u64;
-        // Records wait here until the vectors they need are computed, in batches; they are added
-        // in input order, so ordinals follow the input.
-        let mut waiting: Vec<Prepared> = Vec::new();
-        let mut to_compute = 0usize;
-        for record in records {
-            let SegmentInput { company, vector: carried, chunks: carried_chunks, opportunity } = record?;
-            let mut prepared = Prepared {
-                company,
-                vector: None,
-                text: None,
-                opportunity,
-                content_hash: 0,
-                chunks: None,
-                chunk_texts: Vec::new(),
-            };
-            if let Some(model) = model {
-                let text = crate::embed::passage_text(&prepared.company);
-                prepared.content_hash = crate::embed::content_hash(model, &text);
-                let mut found_chunks = None;
-                prepared.vector = if carried.is_some() {
-                    found_chunks = carried_chunks;
-                    carried
-                } else if let Some(provided) = &prepared.company.vector {
-                    Some(provided.clone())
-                } else if self.options.embedder.is_some() {
-                    let found = match reuse.find(&prepared.company.id, prepared.content_hash) {
-                        Some((vector, chunks)) => {
-                            found_chunks = chunks;
-                            Some(vector)
-                        }
-                        None => self.vector_cache.as_ref().and_then(|cache| cache.get(prepared.content_hash)),
-                    };
-                    if found.is_some() {
-                        self.vectors_reused.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        prepared.text = Some(text);
-                        to_compute += 1;
-                    }
-                    found
-                } else {
-                    None
-                };
-                // Capability vectors: reused with the document's, else from the cache by text,
-                // else computed. A caller-supplied vector brings none.
-                if chunk_vectors && prepared.company.vector.is_none() {
-                    let texts = crate::embed::capability_texts(&prepared.company);
-                    match found_chunks.filter(|c| c.len() == texts.len()) {
-                        Some(chunks) => {
-                            self.vectors_reused.fetch_add(chunks.len() as u64, Ordering::Relaxed);
-                            prepared.chunks = Some(chunks);
-                        }
-                        None => {
-                            let mut rows = Vec::with_capacity(texts.len());
-                            for (row, text) in texts.into_iter().enumerate() {
-                                let hash = crate::embed::content_hash(model, &text);
-                                match self.vector_cache.as_ref().and_then(|cache| cache.get(hash)) {
-                                    Some(vector) => {
-                                        self.vectors_reused.fetch_add(1, Ordering::Relaxed);
-                                        rows.push(vector);
-                                    }
-                                    None => {
-                                        rows.push(Vec::new());
-                                        prepared.chunk_texts.push((row, text, hash));
-                                        to_compute += 1;
-                                    }
-                                }
-                            }
-                            prepared.chunks = Some(rows);
-                        }
-                    }
-                }
-            }
-            waiting.push(prepared);
-            if to_compute == 0 || to_compute >= EMBED_BATCH {
-                self.add_waiting(&mut waiting, &mut builder, &mut count, progress)?;
-                to_compute = 0;
-            }
-        }
-        self.add_waiting(&mut waiting, &mut builder, &mut count, progress)?;
-        progress(BuildPhase::Finishing, count);
-        let (_, dir) = builder.finish()?;
-        // Checksums were computed from these very files a moment ago: check sizes only.
-        let open_options = OpenOptions { verify_checksums: false, ..self.options.open_options() };
-        let segment = Segment::open(&dir, &self.fields, &open_options);
-        if segment.is_err() {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        Ok(Arc::new(segment?))
-    }
-
-    /// Computes the vectors `waiting` records still need, in one batch (remembered in the vector
-    /// cache), then adds the records to `builder` in order.
-    fn add_waiting(
-        &self,
-        waiting: &mut Vec<Prepared>,
-        builder: &mut SegmentBuilder,
-        count: &mut u64,
-        progress: &mut dyn FnMut(BuildPhase, u64),
-    ) -> Result<(), IndexError> {
-        self.embed_waiting(waiting)?;
-        for prepared in waiting.drain(..) {
-            builder.add(IndexDoc {
-                company: &prepared.company,
-                vector: prepared.vector.as_deref(),
-                opportunity: prepared.opportunity,
-                content_hash: prepared.content_hash,
-                chunks: prepared.chunks.as_deref(),
-            })?;
-            *count += 1;
-            if count.is_multiple_of(1_000) {
-                progress(BuildPhase::Reading, *count);
-            }
-        }
-        Ok(())
-    }
-
-    /// Computes the vectors `waiting` records still need, in one batch, and remembers them in the
-    /// vector cache.
-    fn embed_waiting(&self, waiting: &mut [Prepared]) -> Result<(), IndexError> {
-        let Some(embedder) = &self.options.embedder else { return Ok(()) };
-        let mut texts: Vec<&str> = Vec::new();
-        for prepared in waiting.iter() {
-            texts.extend(prepared.text.as_deref());
-            texts.extend(prepared.chunk_texts.iter().map(|(_, text, _)| text.as_str()));
-        }
-        if texts.is_empty() {
-            return Ok(());
-        }
-        let vectors =
-            embedder.embed(crate::embed::TextKind::Passage, &texts).map_err(|err| IndexError::Embedding(err.0))?;
-        if vectors.len() != texts.len() {
-            return Err(IndexError::Embedding(format!(
-                "the embedder returned {} vectors for {} texts",
-                vectors.len(),
-                texts.len()
-            )));
-        }
-        self.vectors_computed.fetch_add(vectors.len() as u64, Ordering::Relaxed);
-        let mut vectors = vectors.into_iter();
-        let mut computed: Vec<(u64, Vec<f32>)> = Vec::new();
-        for prepared in waiting.iter_mut() {
-            if prepared.text.take().is_some() {
-                let vector = vectors.next().expect("one vector per text");
-                computed.push((prepared.content_hash, vector.clone()));
-                prepared.vector = Some(vector);
-            }
-            for (row, _, hash) in std::mem::take(&mut prepared.chunk_texts) {
-                let vector = vectors.next().expect("one vector per text");
-                computed.push((hash, vector.clone()));
-                if let Some(rows) = prepared.chunks.as_mut() {
-                    rows[row] = vector;
-                }
-            }
-        }
-        if let Some(cache) = &self.vector_cache
-            && let Err(err) = cache.put_many(computed.iter().map(|(hash, vector)| (*hash, vector.as_slice())))
-        {
-            // A cache: the build goes on, the next one recomputes.
-            tracing::warn!(path = %cache.path().display(), error = %err, "vector cache: cannot append");
-        }
-        Ok(())
-    }
-
     /// Checksums every byte of every live segment file not yet verified (an open checks sizes,
     /// and checksums only small files unless `verify_checksums`). Returns the first problem; the
     /// server runs this in the background after opening and reports the result in `/health`.
@@ -828,195 +541,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Merges the smallest segments when there are more than `max_segments`. Returns whether a
-    /// merge was published. Runs beside queries and incremental writes; only one merge runs at a
-    /// time, and none while a reindex runs.
-    pub fn merge_if_needed(&self) -> Result<bool, IndexError> {
-        let Some(_merging) = self.merging.try_lock() else { return Ok(false) };
-        let base = self.snapshot();
-        if self.publish.lock().reindex.is_some() {
-            return Ok(false);
-        }
-        let max_segments = self.options.max_segments.max(1);
-        if base.segments.len() > max_segments {
-            let mut order: Vec<usize> = (0..base.segments.len()).collect();
-            order.sort_by_key(|&i| (base.segments[i].live_count(), base.segments[i].segment.id()));
-            let take = (base.segments.len() - max_segments + 1).max(2);
-            let chosen: Vec<usize> = order.into_iter().take(take).collect();
-            return self.merge(&base, &chosen);
-        }
-        // A segment mostly made of deleted documents (a large one updated piecemeal) is rewritten
-        // on its own: the smallest-first rule above would never pick it.
-        let wasteful = base.segments.iter().position(|live| {
-            let deleted = live.tombstones.value.deleted_count();
-            deleted >= COMPACT_MIN_DELETED
-                && f64::from(deleted) > COMPACT_DELETED_RATIO * f64::from(live.segment.doc_count())
-        });
-        match wasteful {
-            Some(idx) => self.merge(&base, &[idx]),
-            None => Ok(false),
-        }
-    }
-
-    /// Merges every segment into one (for tests and maintenance).
-    pub fn merge_all(&self) -> Result<bool, IndexError> {
-        let _merging = self.merging.lock();
-        let base = self.snapshot();
-        if base.segments.len() < 2 {
-            return Ok(false);
-        }
-        let chosen: Vec<usize> = (0..base.segments.len()).collect();
-        self.merge(&base, &chosen)
-    }
-
-    fn merge(&self, base: &Arc<Snapshot>, chosen: &[usize]) -> Result<bool, IndexError> {
-        // New ordinal → (segment id, old ordinal), to carry deletions made during the merge.
-        let mut origin: Vec<(u64, u32)> = Vec::new();
-        let mut docs = Vec::new();
-        for &idx in chosen {
-            let live = &base.segments[idx];
-            for ord in 0..live.segment.doc_count() {
-                if live.is_live(ord) {
-                    docs.push((idx, ord));
-                    origin.push((live.segment.id(), ord));
-                }
-            }
-        }
-        let records = docs.iter().map(|&(idx, ord)| {
-            let segment = &base.segments[idx].segment;
-            let source = segment.source(ord)?.ok_or_else(|| {
-                IndexError::Corrupt(format!("{}: document {ord} has no stored record", segment.dir().display()))
-            })?;
-            let company: Company = serde_json::from_slice(&source)
-                .map_err(|err| IndexError::Corrupt(format!("{}: stored record: {err}", segment.dir().display())))?;
-            let vector = if company.vector.is_none() { segment.vector(ord) } else { None };
-            let chunks = vector.as_ref().and(segment.chunks()).map(|c| c.vectors(ord));
-            let opportunity = opportunity_of(&base.segments[idx], ord);
-            Ok(SegmentInput { company, vector, chunks, opportunity })
-        });
-        let merged = self.build_segment(records, Some(docs.len()), &VectorReuse::None, &mut |_, _| {})?;
-        let publish = self.publish.lock();
-        let current = self.snapshot();
-        let chosen_ids: Vec<u64> = chosen.iter().map(|&i| base.segments[i].segment.id()).collect();
-        // The chosen segments must still be live with the priors the merge copied (a priors
-        // refresh meanwhile would be undone): otherwise give up, the next round retries.
-        let unchanged = chosen.iter().all(|&idx| {
-            let before = &base.segments[idx];
-            current.segments.iter().any(|now| {
-                Arc::ptr_eq(&now.segment, &before.segment)
-                    && match (&now.priors, &before.priors) {
-                        (None, None) => true,
-                        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                        _ => false,
-                    }
-            })
-        });
-        if !unchanged || publish.reindex.is_some() {
-            merged.mark_obsolete();
-            return Ok(false);
-        }
-        let mut tombstones = Tombstones::none(merged.doc_count());
-        for (new_ord, (segment_id, old_ord)) in origin.iter().enumerate() {
-            let live = current.segments.iter().find(|l| l.segment.id() == *segment_id).expect("checked above");
-            if !live.is_live(*old_ord) {
-                tombstones.delete(new_ord as u32);
-            }
-        }
-        let tombstones = (tombstones.deleted_count() > 0).then_some(tombstones);
-        let change = Change { remove: chosen_ids, add: vec![(merged, tombstones)], ..Change::default() };
-        self.commit(&current, change)?;
-        drop(publish);
-        Ok(true)
-    }
-
-    /// Replaces the whole index with `companies`, built in the background of running queries
-    /// and incremental writes; the new generation is swapped in atomically. Writes acknowledged
-    /// while the build runs are kept on top of it.
-    pub fn reindex(
-        &self,
-        companies: impl Iterator<Item = Result<Company, IndexError>>,
-        progress: &mut dyn FnMut(BuildPhase, u64),
-    ) -> Result<u64, IndexError> {
-        {
-            // Flush and mark the start under one lock: a flush in between would publish writes
-            // into a segment the swap would then treat as older than the reindex.
-            let mut publish = self.publish.lock();
-            if publish.reindex.is_some() {
-                return Err(IndexError::Busy("a reindex is already running".into()));
-            }
-            self.flush_locked(&mut publish)?;
-            publish.reindex = Some(ReindexState {
-                first_new_segment_id: self.next_segment_id.load(Ordering::SeqCst),
-                deleted_since: HashSet::new(),
-            });
-        }
-        /// Clears the reindex state if the build unwinds before taking it back.
-        struct Running<'a> {
-            publish: &'a Mutex<PublishState>,
-            armed: bool,
-        }
-        impl Drop for Running<'_> {
-            fn drop(&mut self) {
-                if self.armed {
-                    self.publish.lock().reindex = None;
-                }
-            }
-        }
-        let mut running = Running { publish: &self.publish, armed: true };
-        let base = self.snapshot();
-        let reuse = match (&self.options.embedder, &self.options.vectors) {
-            (Some(_), Some(vectors)) => VectorReuse::by_hash(&base, &vectors.model),
-            _ => VectorReuse::None,
-        };
-        // Priors change daily while texts rarely do: a company keeps its prior across a reindex
-        // until the next refresh.
-        let mut priors: HashMap<u32, f32> = HashMap::new();
-        for live in &base.segments {
-            for (ord, id) in live.segment.ids().iter() {
-                if live.is_live(ord)
-                    && let Some(p) = opportunity_of(live, ord)
-                {
-                    priors.insert(id, p);
-                }
-            }
-        }
-        let records = companies.map(|c| {
-            c.map(|company| {
-                let opportunity = parse_id(&company.id).and_then(|id| priors.get(&id).copied());
-                SegmentInput { opportunity, ..SegmentInput::new(company) }
-            })
-        });
-        let built = self.build_segment(records, None, &reuse, progress);
-        drop(reuse);
-        let mut publish = self.publish.lock();
-        let state = publish.reindex.take().expect("set above");
-        running.armed = false;
-        let segment = built?;
-        progress(BuildPhase::Publishing, u64::from(segment.doc_count()));
-        let current = self.snapshot();
-        let keep: Vec<&LiveSegment> =
-            current.segments.iter().filter(|l| l.segment.id() >= state.first_new_segment_id).collect();
-        let mut tombstones = Tombstones::none(segment.doc_count());
-        for live in &keep {
-            for (_, id) in live.segment.ids().iter() {
-                if let Some(ord) = segment.ord_of(&crate::segment::format_id(id)) {
-                    tombstones.delete(ord);
-                }
-            }
-        }
-        for id in &state.deleted_since {
-            if let Some(ord) = segment.ord_of(id) {
-                tombstones.delete(ord);
-            }
-        }
-        let remove =
-            current.segments.iter().map(|l| l.segment.id()).filter(|&id| id < state.first_new_segment_id).collect();
-        let tombstones = (tombstones.deleted_count() > 0).then_some(tombstones);
-        let change = Change { remove, add: vec![(segment, tombstones)], ..Change::default() };
-        self.commit(&current, change)?;
-        Ok(self.snapshot().generation())
-    }
-
     /// Replaces the `opportunity` prior of the given companies in the live set, without touching
     /// text or vectors. Returns how many live documents changed.
     pub fn refresh_priors(&self, values: &HashMap<String, f32>) -> Result<usize, IndexError> {
@@ -1074,107 +598,6 @@ impl Engine {
         }
         Ok(updated)
     }
-
-    /// Writes a consistent copy of the published state (after publishing pending writes) into
-    /// `dest`, which must not exist. Files are hard-linked when possible (they never change).
-    pub fn backup(&self, dest: &Path) -> Result<Manifest, IndexError> {
-        self.flush()?;
-        let snapshot = self.snapshot();
-        if dest.exists() {
-            return Err(IndexError::Invalid(format!("{} already exists", dest.display())));
-        }
-        let tmp = unique_temp_dir(dest)?;
-        if let Err(err) = copy_state(&self.root, &snapshot.files(&self.root), &tmp) {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(err);
-        }
-        snapshot.manifest.write(&tmp)?;
-        fsync_tree(&tmp)?;
-        std::fs::rename(&tmp, dest).map_err(IndexError::io(dest))?;
-        if let Some(parent) = dest.parent() {
-            fsync_dir(parent).map_err(IndexError::io(parent))?;
-        }
-        Ok(snapshot.manifest.clone())
-    }
-}
-
-/// Restores a backup into `target`, which must not exist or be empty: every file is verified
-/// (full checksums) before anything is written, and the copy appears under its final name only
-/// once complete.
-pub fn restore(backup: &Path, target: &Path) -> Result<Manifest, IndexError> {
-    let manifest = Manifest::read(backup)?
-        .ok_or_else(|| IndexError::Invalid(format!("{}: no {MANIFEST_FILE}; not a backup", backup.display())))?;
-    let fields = Arc::new(CompanyFields::new());
-    let options = OpenOptions { verify_checksums: true, expected_model: None, search_threads: 1 };
-    let segments = manifest
-        .segments
-        .iter()
-        .map(|entry| open_live_segment(backup, entry, &fields, &options))
-        .collect::<Result<Vec<_>, _>>()?;
-    let files = Snapshot { manifest: manifest.clone(), segments }.files(backup);
-    let is_empty = |p: &Path| std::fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(false);
-    if target.exists() && !is_empty(target) {
-        return Err(IndexError::Invalid(format!(
-            "{} is not empty; restore into a new directory (stop the server, move the old one away)",
-            target.display()
-        )));
-    }
-    let tmp = unique_temp_dir(target)?;
-    if let Err(err) = copy_state(backup, &files, &tmp) {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(err);
-    }
-    for dir in [SEGMENTS_DIR, LIVE_DIR, WAL_DIR] {
-        std::fs::create_dir_all(tmp.join(dir)).map_err(IndexError::io(tmp.join(dir)))?;
-    }
-    manifest.write(&tmp)?;
-    fsync_tree(&tmp)?;
-    if target.exists() {
-        std::fs::remove_dir(target).map_err(IndexError::io(target))?;
-    }
-    std::fs::rename(&tmp, target).map_err(IndexError::io(target))?;
-    if let Some(parent) = target.parent() {
-        fsync_dir(parent).map_err(IndexError::io(parent))?;
-    }
-    Ok(manifest)
-}
-
-/// Creates a fresh, exclusively owned temporary directory beside `dest`.
-fn unique_temp_dir(dest: &Path) -> Result<PathBuf, IndexError> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp =
-        dest.with_file_name(format!(".{name}.tmp-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    if let Some(parent) = tmp.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(IndexError::io(parent))?;
-    }
-    std::fs::create_dir(&tmp).map_err(IndexError::io(&tmp))?;
-    Ok(tmp)
-}
-
-fn copy_state(root: &Path, files: &[PathBuf], dest: &Path) -> Result<(), IndexError> {
-    for relative in files {
-        let from = root.join(relative);
-        let to = dest.join(relative);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent).map_err(IndexError::io(parent))?;
-        }
-        if std::fs::hard_link(&from, &to).is_err() {
-            std::fs::copy(&from, &to).map_err(IndexError::io(&from))?;
-            std::fs::File::open(&to).and_then(|f| f.sync_all()).map_err(IndexError::io(&to))?;
-        }
-    }
-    Ok(())
-}
-
-fn fsync_tree(dir: &Path) -> Result<(), IndexError> {
-    for entry in std::fs::read_dir(dir).map_err(IndexError::io(dir))? {
-        let entry = entry.map_err(IndexError::io(dir))?;
-        if entry.file_type().map_err(IndexError::io(entry.path()))?.is_dir() {
-            fsync_tree(&entry.path())?;
-        }
-    }
-    fsync_dir(dir).map_err(IndexError::io(dir))
 }
 
 fn open_live_segment(

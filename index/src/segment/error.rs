@@ -45,6 +45,17 @@ pub enum IndexError {
     /// Index files disagree with each other: the message names them and says what to do.
     #[error("{0}")]
     Corrupt(String),
+    /// A reindex would have dropped more of the live documents than allowed (shares from 0 to
+    /// 1); nothing was published.
+    #[error(
+        "reindex refused: the new generation has {new_docs} documents where {live_docs} are live, \
+         it would drop {dropped:.1} % of them and index.reindex_max_drop_share allows {allowed:.1} %; \
+         the live index is unchanged. If the input is right, say so: POST /admin/reindex?allow_shrink=true \
+         or `marketlounge index build --allow-shrink`",
+        dropped = .drop_share * 100.0,
+        allowed = .max_drop_share * 100.0
+    )]
+    ShrinkRefused { live_docs: u64, new_docs: u64, drop_share: f64, max_drop_share: f64 },
 }
 
 impl IndexError {
@@ -67,6 +78,7 @@ impl IndexError {
             IndexError::ModelMismatch { .. } => "index_model_mismatch",
             IndexError::Record { .. } | IndexError::Invalid(_) => "invalid_record",
             IndexError::Busy(_) => "busy",
+            IndexError::ShrinkRefused { .. } => "shrink_refused",
             IndexError::Embedding(_) => "embedding_failed",
             IndexError::Storage(_)
             | IndexError::Corrupt(_)
