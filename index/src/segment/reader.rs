@@ -292,7 +292,7 @@ impl Segment {
                 if let Ok(got) = index.get(u64::from(ord), &mut buffer)
                     && got > 0
                 {
-                    crate::embed::normalise(&mut buffer);
+                    crate::math::normalise(&mut buffer);
                     sample.extend_from_slice(&buffer);
                 }
             }
@@ -326,7 +326,7 @@ impl Segment {
                 }
                 sample.starts.push(sample.rows.len());
                 for mut vector in vectors {
-                    crate::embed::normalise(&mut vector);
+                    crate::math::normalise(&mut vector);
                     sample.rows.extend_from_slice(&vector);
                 }
             }
