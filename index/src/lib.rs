@@ -9,6 +9,7 @@ pub mod dict;
 pub mod embed;
 pub mod engine;
 pub mod interpret;
+mod math;
 pub mod ndjson;
 pub mod record;
 pub mod refdata;

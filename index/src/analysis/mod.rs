@@ -5,7 +5,11 @@
 //! query typed without accents ("decoupe") analyses exactly like the accented text ("découpe").
 //! Elided articles (`l'`, `d'`, `qu'`) become one-letter words that the stopword list removes.
 //!
-//! Invariant: analysis does no IO and allocates only its output.
+//! Invariant: analysis does no IO. Besides its output it allocates only into two bounded
+//! per-thread memo caches (folded word → stem, raw word → folded stem; at most
+//! `STEM_CACHE_CAPACITY` entries per thread and language, cleared when full, words over
+//! `WORD_CACHE_MAX_KEY` bytes never cached), which change no result: a cached and an uncached
+//! analysis give the same tokens.
 
 mod stopwords;
 pub mod tokenizer;
@@ -481,6 +485,24 @@ mod tests {
                 let analysed: Vec<_> =
                     analyzer.analyze(&text).into_iter().filter_map(|t| Some((t.start, t.end, t.stem?))).collect();
                 proptest::prop_assert_eq!(streamed, analysed);
+            }
+        }
+
+        #[test]
+        fn the_per_thread_caches_change_no_result(
+            words in proptest::collection::vec("(les|de|Découpes|usinage|aciers|acier|œuvre|[a-zéA-Z]{1,12}|[a-z]{45,60})", 1..24)
+        ) {
+            // Each word twice: the first analysis fills the caches, the second reads them.
+            for language in [Language::French, Language::English] {
+                let stemmer = frostem::Stemmer::new(language.algorithm());
+                let (mut folded, mut cached) = (String::new(), String::new());
+                for word in words.iter().chain(&words) {
+                    let mut uncached_folded = String::new();
+                    let uncached = (fold_word(word, &mut uncached_folded) && !language.is_stopword(&uncached_folded))
+                        .then(|| stem(language, &stemmer, &uncached_folded));
+                    let is_token = cached_word_into(language, word, &mut folded, &mut cached);
+                    proptest::prop_assert_eq!(is_token.then(|| cached.clone()), uncached);
+                }
             }
         }
 

@@ -35,12 +35,9 @@ impl Lexicon {
     pub fn embedded() -> &'static Lexicon {
         static LEXICON: OnceLock<Lexicon> = OnceLock::new();
         LEXICON.get_or_init(|| {
-            let mut reader = csv::Reader::from_reader(EMBEDDED.as_bytes());
-            let pairs: Vec<(String, String)> = reader
-                .records()
-                .filter_map(Result::ok)
-                .filter_map(|r| Some((r.get(1)?.to_owned(), r.get(2)?.to_owned())))
-                .collect();
+            // Compiled-in data: a broken row is a bug that `embedded_labels_are_valid` catches in
+            // the test suite, never a row silently left out.
+            let pairs = parse_labels(EMBEDDED).unwrap_or_else(|err| panic!("schema/ref/cpv2008_fr_en.csv: {err}"));
             Lexicon::align(pairs.iter().map(|(fr, en)| (fr.as_str(), en.as_str())))
         })
     }
@@ -98,6 +95,50 @@ impl Lexicon {
     }
 }
 
+/// A row of the CPV label table that cannot be used, with its line number (1-based, header
+/// included) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct LabelError {
+    pub line: u64,
+    pub message: String,
+}
+
+/// The header every CPV label table starts with.
+const LABEL_HEADER: [&str; 3] = ["code", "label_fr", "label_en"];
+
+/// (French, English) label pairs of a CPV table (`code,label_fr,label_en`): every row must have
+/// an eight-digit code and both labels, or the whole table is refused with the first bad line.
+pub fn parse_labels(csv_text: &str) -> Result<Vec<(String, String)>, LabelError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(csv_text.as_bytes());
+    let header = reader.headers().map_err(|err| LabelError { line: 1, message: err.to_string() })?;
+    if header.iter().ne(LABEL_HEADER) {
+        return Err(LabelError { line: 1, message: format!("header is {header:?}, expected {LABEL_HEADER:?}") });
+    }
+    let mut pairs = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|err| LabelError {
+            line: err.position().map_or(0, csv::Position::line),
+            message: err.to_string(),
+        })?;
+        let line = row.position().map_or(0, csv::Position::line);
+        let bad = |message: String| LabelError { line, message };
+        if row.len() != LABEL_HEADER.len() {
+            return Err(bad(format!("{} fields, expected {}", row.len(), LABEL_HEADER.len())));
+        }
+        let code = &row[0];
+        if code.len() != 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(format!("code {code:?} is not eight digits")));
+        }
+        let (french, english) = (row[1].trim(), row[2].trim());
+        if french.is_empty() || english.is_empty() {
+            return Err(bad(format!("code {code}: a label is empty")));
+        }
+        pairs.push((french.to_owned(), english.to_owned()));
+    }
+    Ok(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +174,28 @@ mod tests {
             let found = lexicon.translate(&stem(Language::English, en));
             assert!(found.iter().any(|(f, _)| *f == stem(Language::French, fr)), "{en}: {found:?}");
         }
+    }
+
+    #[test]
+    fn embedded_labels_are_valid() {
+        let pairs = parse_labels(EMBEDDED).unwrap();
+        // Every data row of the table is used (the header aside).
+        assert_eq!(pairs.len(), EMBEDDED.lines().count() - 1);
+    }
+
+    #[test]
+    fn a_bad_label_row_is_refused_with_its_line() {
+        let check = |csv_text: &str, line: u64, needle: &str| {
+            let err = parse_labels(csv_text).unwrap_err();
+            assert_eq!(err.line, line, "{err}");
+            assert!(err.message.contains(needle), "{err}");
+        };
+        let good = "code,label_fr,label_en\n03000000,Produits agricoles,Agricultural products\n";
+        assert_eq!(parse_labels(good).unwrap().len(), 1);
+        check("code,label,label_en\n", 1, "header");
+        check(&format!("{good}4510000,Travaux,Works\n"), 3, "eight digits");
+        check(&format!("{good}45100000,Travaux\n"), 3, "2 fields");
+        check(&format!("{good}45100000,,Works\n"), 3, "empty");
+        check(&format!("{good}45100000,Travaux,Works,extra\n"), 3, "4 fields");
     }
 }

@@ -29,8 +29,10 @@ pub use vector_cache::VectorCache;
 use std::fmt::Debug;
 
 use crate::analysis::{Analyzer, Language};
+use crate::math::fnv1a64;
+pub(crate) use crate::math::normalise;
+pub use crate::math::{cosine, dot_and_norm};
 use crate::record::Company;
-use crate::segment::schema::fnv1a64;
 
 /// An embedding failed (the model could not run): the message says why.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -77,20 +79,6 @@ pub trait Embedder: Send + Sync + Debug {
     }
 }
 
-/// Scales `vector` to unit length; a zero vector becomes the first axis, so that every text
-/// (even one with no known token) has a valid unit vector.
-pub(crate) fn normalise(vector: &mut [f32]) {
-    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
-    if norm > 0.0 && norm.is_finite() {
-        vector.iter_mut().for_each(|v| *v /= norm);
-    } else {
-        vector.iter_mut().for_each(|v| *v = 0.0);
-        if let Some(first) = vector.first_mut() {
-            *first = 1.0;
-        }
-    }
-}
-
 /// A vector supplied by the caller (a `provided` document or query vector): checked against the
 /// index's dimension and for finite values, then normalised like every computed vector.
 pub fn provided_vector(vector: &[f32], dims: u32) -> Result<Vec<f32>, EmbedError> {
@@ -103,38 +91,6 @@ pub fn provided_vector(vector: &[f32], dims: u32) -> Result<Vec<f32>, EmbedError
     let mut vector = vector.to_vec();
     normalise(&mut vector);
     Ok(vector)
-}
-
-/// Cosine similarity of two vectors (not assumed normalised).
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let (dot, norm_b) = dot_and_norm(a, b);
-    let (_, norm_a) = dot_and_norm(b, a);
-    if norm_a == 0.0 || norm_b == 0.0 { 0.0 } else { dot / (norm_a.sqrt() * norm_b.sqrt()) }
-}
-
-/// Σ a·b and Σ b² over the common length, in 8 interleaved lanes: independent additions the
-/// compiler keeps in vector registers, where one running sum is a chain of dependent additions
-/// (a cosine of 384 dimensions took about a microsecond that way, and the query path takes
-/// hundreds per query).
-pub fn dot_and_norm(a: &[f32], b: &[f32]) -> (f32, f32) {
-    const LANES: usize = 8;
-    let len = a.len().min(b.len());
-    let (a, b) = (&a[..len], &b[..len]);
-    let (mut dot, mut norm) = ([0f32; LANES], [0f32; LANES]);
-    let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (rest_a, rest_b) = (chunks_a.remainder(), chunks_b.remainder());
-    for (x, y) in chunks_a.zip(chunks_b) {
-        for lane in 0..LANES {
-            dot[lane] += x[lane] * y[lane];
-            norm[lane] += y[lane] * y[lane];
-        }
-    }
-    let (mut dot, mut norm) = (dot.iter().sum::<f32>(), norm.iter().sum::<f32>());
-    for (x, y) in rest_a.iter().zip(rest_b) {
-        dot += x * y;
-        norm += y * y;
-    }
-    (dot, norm)
 }
 
 /// The text of a company that is embedded: name, savoir-faire, then the description.

@@ -176,7 +176,7 @@ impl ChunkVectors {
         decode_f16(bytes, buffer);
         let mut best = f32::NEG_INFINITY;
         for row in buffer.chunks_exact(self.dims) {
-            let (dot, norm) = crate::embed::dot_and_norm(query, row);
+            let (dot, norm) = crate::math::dot_and_norm(query, row);
             best = best.max(if norm > 0.0 { dot / norm.sqrt() } else { 0.0 });
         }
         Some(best)

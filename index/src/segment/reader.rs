@@ -292,7 +292,7 @@ impl Segment {
                 if let Ok(got) = index.get(u64::from(ord), &mut buffer)
                     && got > 0
                 {
-                    crate::embed::normalise(&mut buffer);
+                    crate::math::normalise(&mut buffer);
                     sample.extend_from_slice(&buffer);
                 }
             }
@@ -326,7 +326,7 @@ impl Segment {
                 }
                 sample.starts.push(sample.rows.len());
                 for mut vector in vectors {
-                    crate::embed::normalise(&mut vector);
+                    crate::math::normalise(&mut vector);
                     sample.rows.extend_from_slice(&vector);
                 }
             }
@@ -417,16 +417,28 @@ fn open_fst(path: &Path) -> Result<fst::Map<Mmap>, IndexError> {
 }
 
 /// Files up to this size are always checksummed on open; larger ones only with
-/// `verify_checksums` (their sizes are always checked).
+/// `verify_checksums` (their sizes are always checked), except the vector graph.
 const ALWAYS_VERIFY_BYTES: u64 = 8 << 20;
 
+/// Whether `file` is checksummed before the segment opens, whatever its size.
+///
+/// usearch reads its graph in C++ (`view`) without bounds checks: a corrupt byte there is
+/// undefined behaviour (a wild read, a crash), not an error, so it is verified first (about a
+/// second per GB on one core, mostly the read that also warms the page cache for the first
+/// searches). The other large files are read by Rust code (tantivy, the forward lists, the
+/// capability vectors) that checks its bounds: until the background scrub has verified them, a
+/// corrupt byte there can cost a wrong score or a failed request, never memory safety.
+fn always_verified(file: &str, len: u64) -> bool {
+    len <= ALWAYS_VERIFY_BYTES || file == VECTORS_FILE
+}
+
 fn verify_files(dir: &Path, meta: &SegmentMeta, full: bool) -> Result<(), IndexError> {
-    // Every recorded file: its size always, its checksum when small or when asked; two threads,
-    // since a million-document segment has more than a gigabyte to read.
+    // Every recorded file: its size always, its checksum when small, read by C++, or when asked;
+    // two threads, since a million-document segment has more than a gigabyte to read.
     let sizes: Vec<u64> = meta.files.iter().map(|entry| entry.len).collect();
     super::files::on_two_threads(&sizes, |idx| {
         let entry = &meta.files[idx];
-        if full || entry.len <= ALWAYS_VERIFY_BYTES { entry.verify(dir) } else { entry.verify_size(dir) }
+        if full || always_verified(&entry.name, entry.len) { entry.verify(dir) } else { entry.verify_size(dir) }
     })?;
     Ok(())
 }

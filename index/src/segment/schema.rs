@@ -11,6 +11,7 @@ use tantivy::schema::{
 };
 
 use crate::analysis::tokenizer::{FOLDED_TOKENIZER, FRENCH_TOKENIZER};
+use crate::math::fnv1a64;
 use crate::record::Company;
 use crate::refdata::RefData;
 
@@ -197,14 +198,6 @@ impl<'a> Location<'a> {
             lon: address.lon.or(commune.and_then(|c| c.lon)),
         }
     }
-}
-
-pub(crate) fn fnv1a64(mut hash: u64, bytes: &[u8]) -> u64 {
-    for &byte in bytes {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
 }
 
 #[cfg(test)]
