@@ -2,6 +2,8 @@
 //! change that breaks them needs a new version number (and this test tells you so).
 
 mod common;
+#[path = "../index/tests/support/top_k.rs"]
+mod top_k;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -97,8 +99,8 @@ fn open_frozen(frozen: &Path) -> (tempfile::TempDir, Engine) {
     assert_eq!(live.segment.vector(ord).unwrap(), [5.0, 1.0, 0.0, 0.5]);
     let (idx, ord) = snapshot.locate(&common::siren(1)).unwrap();
     assert_eq!(snapshot.segments[idx].prior_column("opportunity").unwrap()[ord as usize], 0.25);
-    let query = snapshot.text_query("fraisage", &[(engine.fields().capabilities, 1.0)]);
-    assert_eq!(snapshot.search(query.as_ref(), 10).unwrap().len(), 5);
+    let query = top_k::text_query("fraisage", &[(engine.fields().capabilities, 1.0)]);
+    assert_eq!(top_k::search(&snapshot, query.as_ref(), 10).unwrap().len(), 5);
     (dir, engine)
 }
 
