@@ -1,15 +1,19 @@
 //! Benchmarks of the storage engine at a size CI can afford (20,000 generated companies):
-//! opening the live set, a lexical search with global statistics, a stored-record lookup, and
-//! a small incremental flush. The million-company numbers come from the CLI on `datagen` output
-//! (see the closing notes and `marketlounge index build` / `index info`).
+//! opening the live set, a lexical query through `Matcher` (the path `/match` takes), a
+//! stored-record lookup, and a small incremental flush. The million-company numbers come from
+//! the CLI on `datagen` output (see the closing notes and `marketlounge index build` /
+//! `index info`).
 //!
 //! `cargo bench --bench index` (add `-- --quick` for a fast pass).
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use marketlounge_index::engine::{Engine, EngineOptions};
+use marketlounge_index::interpret::Interpreter;
 use marketlounge_index::record::{Company, is_valid_siren};
+use marketlounge_index::search::{MatchRequest, Matcher, Mode, SearchConfig};
 
 const DOCS: u32 = 20_000;
 const TRADES: [(&str, &str); 4] = [
@@ -50,14 +54,12 @@ fn engine_benches(c: &mut Criterion) {
         b.iter(|| black_box(Engine::open(dir.path(), options.clone()).unwrap()))
     });
     let engine = Engine::open(dir.path(), options.clone()).unwrap();
-    let fields = engine.fields().clone();
-    c.bench_function("lexical top-10 'découpe laser inox', 20k", |b| {
-        b.iter(|| {
-            let snapshot = engine.snapshot();
-            let query = snapshot
-                .text_query(black_box("découpe laser inox"), &[(fields.capabilities, 2.0), (fields.description, 1.0)]);
-            black_box(snapshot.search(query.as_ref(), 10).unwrap())
-        })
+    // The path `/match` takes: `Matcher::run` in lexical mode (interpretation, filters, the
+    // MaxScore pass, exact scores, fusion, then the page's records and snippets).
+    let matcher = Matcher::new(Arc::new(Interpreter::embedded().unwrap()), SearchConfig::default());
+    let request = MatchRequest { k: 10, mode: Mode::Lexical, ..MatchRequest::new("découpe laser inox") };
+    c.bench_function("match lexical top-10 'découpe laser inox', 20k", |b| {
+        b.iter(|| black_box(matcher.run(&engine.snapshot(), black_box(&request), None).unwrap()))
     });
     c.bench_function("get stored record by id", |b| {
         let mut n = 0;

@@ -2,6 +2,8 @@
 //! change that breaks them needs a new version number (and this test tells you so).
 
 mod common;
+#[path = "../index/tests/support/top_k.rs"]
+mod top_k;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,7 +63,7 @@ fn index_v1_still_opens() {
 /// (`forward.bin`), which exact scoring reads; they score as the postings do.
 #[test]
 fn index_v2_still_opens() {
-    use marketlounge_index::search::retrieve;
+    use marketlounge_index::search::{DocRef, exact};
     let (_dir, engine) = open_frozen(&frozen_index_v2());
     let snapshot = engine.snapshot();
     assert!(snapshot.segments.iter().all(|live| live.segment.forward().is_some()));
@@ -69,16 +71,15 @@ fn index_v2_still_opens() {
         (tantivy::Term::from_field_text(engine.fields().capabilities, "frais"), 1.5),
         (tantivy::Term::from_field_text(engine.fields().name, "mecan"), 1.0),
     ];
-    let every: Vec<retrieve::DocRef> = snapshot
+    let every: Vec<DocRef> = snapshot
         .segments
         .iter()
         .enumerate()
-        .flat_map(|(segment, live)| (0..live.segment.doc_count()).map(move |ord| retrieve::DocRef { segment, ord }))
+        .flat_map(|(segment, live)| (0..live.segment.doc_count()).map(move |ord| DocRef { segment, ord }))
         .collect();
-    let addressed = retrieve::address(&snapshot, &every).unwrap();
-    let forward = retrieve::score_clauses(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
-    let postings =
-        retrieve::score_clauses_by_postings(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
+    let addressed = exact::address(&snapshot, &every).unwrap();
+    let forward = exact::score_clauses(&snapshot, exact::Clauses::Bm25(&clauses), &addressed).unwrap();
+    let postings = exact::score_clauses_by_postings(&snapshot, exact::Clauses::Bm25(&clauses), &addressed).unwrap();
     assert!(forward.iter().all(|s| *s > 0.0), "{forward:?}");
     assert_eq!(forward, postings);
 }
@@ -98,8 +99,8 @@ fn open_frozen(frozen: &Path) -> (tempfile::TempDir, Engine) {
     assert_eq!(live.segment.vector(ord).unwrap(), [5.0, 1.0, 0.0, 0.5]);
     let (idx, ord) = snapshot.locate(&common::siren(1)).unwrap();
     assert_eq!(snapshot.segments[idx].prior_column("opportunity").unwrap()[ord as usize], 0.25);
-    let query = snapshot.text_query("fraisage", &[(engine.fields().capabilities, 1.0)]);
-    assert_eq!(snapshot.search(query.as_ref(), 10).unwrap().len(), 5);
+    let query = top_k::text_query("fraisage", &[(engine.fields().capabilities, 1.0)]);
+    assert_eq!(top_k::search(&snapshot, query.as_ref(), 10).unwrap().len(), 5);
     (dir, engine)
 }
 

@@ -3,6 +3,8 @@
 //! `marketlounge index build`.
 
 mod common;
+#[path = "../index/tests/support/top_k.rs"]
+mod top_k;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -320,6 +322,6 @@ async fn the_background_flush_makes_writes_searchable() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let snapshot = server.state.engine.snapshot();
-    let query = snapshot.text_query("fraisage", &[(server.state.engine.fields().capabilities, 1.0)]);
-    assert_eq!(snapshot.search(query.as_ref(), 10).unwrap().len(), 5);
+    let query = top_k::text_query("fraisage", &[(server.state.engine.fields().capabilities, 1.0)]);
+    assert_eq!(top_k::search(&snapshot, query.as_ref(), 10).unwrap().len(), 5);
 }

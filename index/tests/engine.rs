@@ -8,6 +8,9 @@ use marketlounge_index::engine::{BuildPhase, DropLimit, Engine, EngineOptions, r
 use marketlounge_index::record::{Company, is_valid_siren};
 use marketlounge_index::segment::{IndexError, Quantization, VectorOptions};
 
+#[path = "support/top_k.rs"]
+mod top_k;
+
 fn siren(n: u32) -> String {
     let body = format!("{:08}", n % 100_000_000);
     (0..10).map(|c| format!("{body}{c}")).find(|c| is_valid_siren(c)).expect("a check digit fits")
@@ -38,8 +41,9 @@ fn company(n: u32) -> Company {
 fn ids_for(engine: &Engine, text: &str) -> Vec<String> {
     let snapshot = engine.snapshot();
     let fields = engine.fields();
-    let query = snapshot.text_query(text, &[(fields.capabilities, 2.0), (fields.description, 1.0)]);
-    let mut ids: Vec<String> = snapshot.search(query.as_ref(), 1000).unwrap().into_iter().map(|h| h.id).collect();
+    let query = top_k::text_query(text, &[(fields.capabilities, 2.0), (fields.description, 1.0)]);
+    let mut ids: Vec<String> =
+        top_k::search(&snapshot, query.as_ref(), 1000).unwrap().into_iter().map(|(id, _)| id).collect();
     ids.sort();
     ids
 }
@@ -127,8 +131,8 @@ fn a_document_scores_the_same_whichever_segment_holds_it() {
     let scores = |engine: &Engine| -> HashMap<String, f32> {
         let snapshot = engine.snapshot();
         let f = engine.fields();
-        let query = snapshot.text_query("soudage inox", &[(f.capabilities, 2.0), (f.description, 1.0)]);
-        snapshot.search(query.as_ref(), 100).unwrap().into_iter().map(|h| (h.id, h.score)).collect()
+        let query = top_k::text_query("soudage inox", &[(f.capabilities, 2.0), (f.description, 1.0)]);
+        top_k::search(&snapshot, query.as_ref(), 100).unwrap().into_iter().collect()
     };
     let (a, b) = (scores(&single), scores(&split));
     assert!(!a.is_empty());
@@ -509,12 +513,13 @@ fn reindex_swaps_under_constant_query_load_lose_no_query() {
                 while !stop.load(Ordering::Relaxed) {
                     let snapshot = engine.snapshot();
                     let f = engine.fields();
-                    let query = snapshot.text_query("découpe laser", &[(f.capabilities, 2.0), (f.description, 1.0)]);
-                    let hits = snapshot.search(query.as_ref(), 10).expect("a search never fails during a swap");
+                    let query = top_k::text_query("découpe laser", &[(f.capabilities, 2.0), (f.description, 1.0)]);
+                    let hits =
+                        top_k::search(&snapshot, query.as_ref(), 10).expect("a search never fails during a swap");
                     assert_eq!(hits.len(), 10, "every generation has laser cutters");
-                    for hit in &hits {
+                    for (id, _) in &hits {
                         // Every hit resolves in the snapshot it came from.
-                        assert!(snapshot.get(&hit.id).unwrap().is_some(), "{} vanished", hit.id);
+                        assert!(snapshot.get(id).unwrap().is_some(), "{id} vanished");
                     }
                     queries.fetch_add(1, Ordering::Relaxed);
                 }

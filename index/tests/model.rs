@@ -7,6 +7,9 @@ use marketlounge_index::engine::{Engine, EngineOptions};
 use marketlounge_index::record::{Company, is_valid_siren};
 use proptest::prelude::*;
 
+#[path = "support/top_k.rs"]
+mod top_k;
+
 const TRADES: [(&str, &str); 3] = [
     ("fraisage", "Usinage de pièces en fraisage."),
     ("laser", "Découpe laser de tôles."),
@@ -76,9 +79,9 @@ fn check(engine: &Engine, model: &BTreeMap<u32, usize>) {
         let snapshot = engine.snapshot();
         assert_eq!(snapshot.live_count(), model.len() as u64);
         for (trade, (word, _)) in TRADES.iter().enumerate() {
-            let query = snapshot.text_query(word, &[(engine.fields().capabilities, 1.0)]);
+            let query = top_k::text_query(word, &[(engine.fields().capabilities, 1.0)]);
             let mut found: Vec<String> =
-                snapshot.search(query.as_ref(), 100).unwrap().into_iter().map(|h| h.id).collect();
+                top_k::search(&snapshot, query.as_ref(), 100).unwrap().into_iter().map(|(id, _)| id).collect();
             found.sort();
             let mut expected: Vec<String> =
                 model.iter().filter(|&(_, &t)| t == trade).map(|(&n, _)| siren(n)).collect();

@@ -9,8 +9,8 @@ use marketlounge_index::embed::{Embedder, HashedEmbedder};
 use marketlounge_index::engine::{Engine, EngineOptions, Snapshot};
 use marketlounge_index::interpret::Interpreter;
 use marketlounge_index::record::{Company, HeadcountBand, is_valid_siren};
+use marketlounge_index::search::filter::haversine_km;
 use marketlounge_index::search::fusion::{self, Calibration};
-use marketlounge_index::search::retrieve::haversine_km;
 use marketlounge_index::search::{
     Filters, LocationUse, MatchRequest, Matcher, Mode, Near, SearchConfig, WeightOverrides,
 };
@@ -154,7 +154,7 @@ fn segmented_engine<const N: usize>(
 }
 
 /// Every live document of the snapshot, in index order.
-fn live_docs(snapshot: &Snapshot) -> Vec<marketlounge_index::search::retrieve::DocRef> {
+fn live_docs(snapshot: &Snapshot) -> Vec<marketlounge_index::search::DocRef> {
     snapshot
         .segments
         .iter()
@@ -162,7 +162,7 @@ fn live_docs(snapshot: &Snapshot) -> Vec<marketlounge_index::search::retrieve::D
         .flat_map(|(segment, live)| {
             (0..live.segment.doc_count())
                 .filter(move |&ord| live.is_live(ord))
-                .map(move |ord| marketlounge_index::search::retrieve::DocRef { segment, ord })
+                .map(move |ord| marketlounge_index::search::DocRef { segment, ord })
         })
         .collect()
 }
@@ -370,7 +370,7 @@ proptest! {
         n in 1usize..12,
         certification in proptest::option::of(0usize..CERTIFICATIONS.len()),
     ) {
-        use marketlounge_index::search::retrieve;
+        use marketlounge_index::search::{DocRef, exact, lexical};
         use marketlounge_index::segment::schema::CompanyFields;
         use tantivy::Term;
 
@@ -394,12 +394,12 @@ proptest! {
         let matcher = matcher(n);
         let allowed = matcher.allowed(&snapshot, &filters).unwrap();
 
-        let top = retrieve::top_pass(&snapshot, &clauses, &allowed, n).unwrap();
-        let every: Vec<retrieve::DocRef> =
+        let top = lexical::top_pass(&snapshot, &clauses, &allowed, n).unwrap();
+        let every: Vec<DocRef> =
             live_docs(&snapshot).into_iter().filter(|doc| allowed.allows(&snapshot, doc.segment, doc.ord)).collect();
-        let addressed = retrieve::address(&snapshot, &every).unwrap();
-        let exact = retrieve::score_clauses(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
-        let mut expected: Vec<f32> = exact.iter().copied().filter(|s| *s > 0.0).collect();
+        let addressed = exact::address(&snapshot, &every).unwrap();
+        let scores = exact::score_clauses(&snapshot, exact::Clauses::Bm25(&clauses), &addressed).unwrap();
+        let mut expected: Vec<f32> = scores.iter().copied().filter(|s| *s > 0.0).collect();
         expected.sort_by(|a, b| b.total_cmp(a));
         expected.truncate(n);
         let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(1.0);
@@ -408,7 +408,7 @@ proptest! {
             prop_assert!(close(got.score, *want), "{} vs {}", got.score, want);
         }
         if let Some(last) = top.last() {
-            for (doc, score) in every.iter().zip(&exact) {
+            for (doc, score) in every.iter().zip(&scores) {
                 if *score > last.score && !close(*score, last.score) {
                     prop_assert!(top.iter().any(|s| s.doc == *doc), "{:?} ({}) missing", doc, score);
                 }
@@ -428,7 +428,7 @@ proptest! {
         clauses in proptest::collection::vec((0usize..8, 0usize..6, 0.1f32..3.0), 1..12),
         phrase_picks in proptest::collection::vec((0usize..6, 0usize..3, 0.1f32..3.0), 1..6),
     ) {
-        use marketlounge_index::search::retrieve;
+        use marketlounge_index::search::exact;
         use marketlounge_index::segment::schema::{CompanyFields, TEXT_FIELDS};
         use tantivy::Term;
 
@@ -446,16 +446,16 @@ proptest! {
             })
             .collect();
         let every = live_docs(&snapshot);
-        let addressed = retrieve::address(&snapshot, &every).unwrap();
-        let forward = retrieve::score_clauses(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
-        let postings = retrieve::score_clauses_by_postings(&snapshot, retrieve::Clauses::Bm25(&clauses), &addressed).unwrap();
+        let addressed = exact::address(&snapshot, &every).unwrap();
+        let forward = exact::score_clauses(&snapshot, exact::Clauses::Bm25(&clauses), &addressed).unwrap();
+        let postings = exact::score_clauses_by_postings(&snapshot, exact::Clauses::Bm25(&clauses), &addressed).unwrap();
         for ((doc, f), p) in every.iter().zip(&forward).zip(&postings) {
             prop_assert_eq!(f.to_bits(), p.to_bits(), "{:?}: forward {} postings {}", doc, f, p);
         }
 
         // Phrases: the forward lists only spare the phrase scorers the candidates lacking a word.
         let pairs = [("decoup", "las"), ("las", "decoup"), ("soud", "tig"), ("pli", "tol"), ("trait", "thermiqu"), ("decoup", "absentissim")];
-        let phrases: Vec<retrieve::Phrase> = phrase_picks
+        let phrases: Vec<exact::Phrase> = phrase_picks
             .iter()
             .map(|&(pair, field, boost)| {
                 let field = fields.text_field(["name", "capabilities", "description"][field]).unwrap();
@@ -463,8 +463,8 @@ proptest! {
                 (vec![(0, Term::from_field_text(field, a)), (1, Term::from_field_text(field, b))], boost)
             })
             .collect();
-        let forward = retrieve::score_clauses(&snapshot, retrieve::Clauses::Phrases(&phrases), &addressed).unwrap();
-        let postings = retrieve::score_clauses_by_postings(&snapshot, retrieve::Clauses::Phrases(&phrases), &addressed).unwrap();
+        let forward = exact::score_clauses(&snapshot, exact::Clauses::Phrases(&phrases), &addressed).unwrap();
+        let postings = exact::score_clauses_by_postings(&snapshot, exact::Clauses::Phrases(&phrases), &addressed).unwrap();
         for ((doc, f), p) in every.iter().zip(&forward).zip(&postings) {
             prop_assert_eq!(f.to_bits(), p.to_bits(), "{:?}: phrases, forward {} postings {}", doc, f, p);
         }

@@ -38,7 +38,7 @@ pub use backup::restore;
 pub use build::BuildPhase;
 pub use manifest::{MANIFEST_FILE, Manifest, SegmentRef};
 pub use reindex::DropLimit;
-pub use snapshot::{GlobalStats, Hit, LiveSegment, Sidecar, Snapshot};
+pub use snapshot::{GlobalStats, LiveSegment, Sidecar, Snapshot};
 pub use wal::{Wal, WalOp};
 
 use build::{SegmentInput, VectorReuse, opportunity_of};

@@ -1,18 +1,16 @@
 //! A snapshot of the live set: the segments a manifest names, with their tombstones and prior
 //! columns, held by `Arc` so that a publish never disturbs a query that started before it.
-//! Lexical retrieval with BM25 statistics that are global across segments lives here too.
+//! The BM25 statistics that make a document score the same whichever segment holds it live
+//! here too.
 
-use std::collections::BinaryHeap;
 use std::path::Path;
 use std::sync::Arc;
 
-use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocId, Score, SegmentReader, Term};
+use tantivy::Term;
+use tantivy::query::Bm25StatisticsProvider;
+use tantivy::schema::Field;
 
 use super::manifest::Manifest;
-use crate::analysis::{Analyzer, Language};
 use crate::record::Company;
 use crate::segment::files::OwnedPath;
 use crate::segment::{IndexError, Segment, Tombstones};
@@ -71,16 +69,6 @@ pub struct Snapshot {
     pub segments: Vec<LiveSegment>,
 }
 
-/// A document found by retrieval.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
-    pub id: String,
-    /// Index of the segment in `Snapshot::segments`.
-    pub segment: usize,
-    pub ord: u32,
-    pub score: f32,
-}
-
 impl Snapshot {
     pub fn generation(&self) -> u64 {
         self.manifest.generation
@@ -109,53 +97,6 @@ impl Snapshot {
         })
     }
 
-    /// Top `k` live documents for a tantivy query, scored with BM25 statistics summed over every
-    /// segment, so that a document scores the same whichever segment holds it.
-    pub fn search(&self, query: &dyn Query, k: usize) -> Result<Vec<Hit>, IndexError> {
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let stats = GlobalStats { snapshot: self };
-        let mut heap = BinaryHeap::new();
-        for (idx, live) in self.segments.iter().enumerate() {
-            let searcher = live.segment.searcher();
-            let collector = LiveTopK { k, tombstones: Arc::clone(&live.tombstones) };
-            let hits = searcher
-                .search_with_statistics_provider(query, &collector, &stats)
-                .map_err(IndexError::lexical(live.segment.dir()))?;
-            for (score, ord) in hits {
-                heap.push(Ranked { score, segment: idx, ord });
-                if heap.len() > k {
-                    heap.pop();
-                }
-            }
-        }
-        let mut ranked = heap.into_vec();
-        ranked.sort();
-        Ok(ranked
-            .into_iter()
-            .filter_map(|r| {
-                let id = self.segments[r.segment].segment.ids().id(r.ord)?;
-                Some(Hit { id, segment: r.segment, ord: r.ord, score: r.score })
-            })
-            .collect())
-    }
-
-    /// A disjunction of the analysed words of `text` over weighted text fields.
-    pub fn text_query(&self, text: &str, fields: &[(Field, f32)]) -> Box<dyn Query> {
-        let tokens = Analyzer::new(Language::French).analyze(text);
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for token in tokens {
-            let Some(stem) = token.stem else { continue };
-            for &(field, weight) in fields {
-                let term = Term::from_field_text(field, &stem);
-                let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), weight))));
-            }
-        }
-        Box::new(BooleanQuery::new(clauses))
-    }
-
     /// Every file this snapshot needs, relative to the data directory (for backups).
     pub fn files(&self, root: &Path) -> Vec<std::path::PathBuf> {
         let mut files = Vec::new();
@@ -173,33 +114,6 @@ impl Snapshot {
             }
         }
         files.into_iter().filter_map(|f| f.strip_prefix(root).ok().map(Path::to_owned)).collect()
-    }
-}
-
-#[derive(Debug, PartialEq)]
-struct Ranked {
-    score: f32,
-    segment: usize,
-    ord: u32,
-}
-
-impl Eq for Ranked {}
-
-impl Ord for Ranked {
-    /// Best first: higher score, then lower (segment, ord) for a stable order among ties. In a
-    /// max-heap the *worst* is on top, which is what a bounded top-k heap pops.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other
-            .score
-            .total_cmp(&self.score)
-            .then_with(|| self.segment.cmp(&other.segment))
-            .then_with(|| self.ord.cmp(&other.ord))
-    }
-}
-
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
     }
 }
 
@@ -238,65 +152,5 @@ impl Bm25StatisticsProvider for GlobalStats<'_> {
             total += live.segment.searcher().doc_freq(term)?;
         }
         Ok(total)
-    }
-}
-
-/// Top-k by score over the live documents of one hybrid segment, returning ordinals.
-struct LiveTopK {
-    k: usize,
-    tombstones: Arc<Sidecar<Tombstones>>,
-}
-
-struct LiveTopKSegment {
-    k: usize,
-    tombstones: Arc<Sidecar<Tombstones>>,
-    ords: tantivy::columnar::Column<u64>,
-    heap: BinaryHeap<Ranked>,
-}
-
-impl Collector for LiveTopK {
-    type Fruit = Vec<(f32, u32)>;
-    type Child = LiveTopKSegment;
-
-    fn for_segment(&self, _segment_local_id: u32, reader: &SegmentReader) -> tantivy::Result<LiveTopKSegment> {
-        let ords = reader.fast_fields().u64("ord")?;
-        Ok(LiveTopKSegment { k: self.k, tombstones: Arc::clone(&self.tombstones), ords, heap: BinaryHeap::new() })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Vec<(f32, u32)>>) -> tantivy::Result<Vec<(f32, u32)>> {
-        let mut all: Vec<(f32, u32)> = fruits.into_iter().flatten().collect();
-        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        all.truncate(self.k);
-        Ok(all)
-    }
-}
-
-impl SegmentCollector for LiveTopKSegment {
-    type Fruit = Vec<(f32, u32)>;
-
-    fn collect(&mut self, doc: DocId, score: Score) {
-        let Some(ord) = self.ords.first(doc) else { return };
-        let ord = ord as u32;
-        if self.tombstones.value.is_deleted(ord) {
-            return;
-        }
-        if self.heap.len() == self.k {
-            let worst = self.heap.peek().expect("k > 0");
-            if score < worst.score || (score == worst.score && ord > worst.ord) {
-                return;
-            }
-        }
-        self.heap.push(Ranked { score, segment: 0, ord });
-        if self.heap.len() > self.k {
-            self.heap.pop();
-        }
-    }
-
-    fn harvest(self) -> Vec<(f32, u32)> {
-        self.heap.into_iter().map(|r| (r.score, r.ord)).collect()
     }
 }

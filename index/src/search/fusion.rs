@@ -14,8 +14,8 @@
 
 use serde::Serialize;
 
+use super::lexical::Background;
 use super::request::{Mode, WeightOverrides};
-use super::retrieve::Background;
 use super::{RankedDoc, Ranking};
 use crate::analysis::Language;
 

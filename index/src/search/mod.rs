@@ -7,11 +7,25 @@
 //! candidate set and the formula in [`fusion`]. Lexical and vector scores are calibrated
 //! against the query's own background (its score statistics over every live document, or over a
 //! fixed sample of vectors), not min-maxed over the few best.
+//!
+//! [`Matcher::rank`] reads as the pipeline; its phases live in: `terms` (the clauses a query
+//! searches for), `geo` (the query's places: filters, proximity), [`filter`] (the documents a
+//! request allows), [`lexical`] (BM25 top-N by MaxScore, concept candidates, the lexical
+//! background), [`vector`] (nearest vectors, vector and capability similarities, their
+//! backgrounds), [`exact`] (every candidate's exact lexical, phrase and concept scores),
+//! [`fusion`] (calibration, the formulas, explanations); `snippet` and [`Matcher::run`] build
+//! the page's hits.
 
+pub mod exact;
+pub mod filter;
 pub mod fusion;
+mod geo;
+pub mod lexical;
 pub mod request;
-pub mod retrieve;
 mod snippet;
+mod terms;
+mod top;
+pub mod vector;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,28 +36,23 @@ use rayon::prelude::*;
 
 use serde::Serialize;
 use tantivy::Term;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption};
 
 pub use fusion::{Components, FusionWeights};
 pub use request::{Filters, LocationUse, MatchRequest, Mode, Near, RequestError, WeightOverrides};
-use retrieve::{Allowed, Circle, DocRef, Scored};
+pub use top::{DocRef, Scored};
 
-use crate::analysis::{Analyzer, Language};
-use crate::dict::gazetteer::PlaceKind;
+use exact::Clauses;
+use filter::Allowed;
+use lexical::Background;
+use vector::VectorPlan;
+
+use crate::analysis::Language;
 use crate::engine::Snapshot;
 use crate::interpret::{ConceptHit, Interpretation, Interpreter, LocationHit, SynonymHit};
 use crate::record::Company;
 use crate::refdata::RefData;
 use crate::segment::IndexError;
 use crate::segment::schema::{CompanyFields, TEXT_FIELDS};
-
-/// The fields expansions search (see [`Matcher::query_terms`]).
-const MAIN_TEXT_FIELDS: [&str; 3] = ["name", "capabilities", "description"];
-
-/// The fields searched for phrases: the short curated texts (positions in a long description
-/// cost the most to read, and its words are often near each other by chance).
-const PHRASE_FIELDS: [&str; 2] = ["name", "capabilities"];
 
 /// How the query path is configured (from the server's settings).
 #[derive(Debug, Clone)]
@@ -162,10 +171,10 @@ pub struct Ranking {
     pub filters_applied: Filters,
     /// Every candidate, best first, with calibrated components and fused score.
     pub ranked: Vec<RankedDoc>,
-    pub lexical_background: retrieve::Background,
+    pub lexical_background: Background,
     pub vector_background: Option<(f64, f64)>,
     pub chunk_background: Option<(f64, f64)>,
-    pub vector_plans: Vec<retrieve::VectorPlan>,
+    pub vector_plans: Vec<VectorPlan>,
     /// Query stems with their weights (for highlights).
     pub query_terms: Vec<(String, f32)>,
     pub weights: FusionWeights,
@@ -178,6 +187,84 @@ pub struct RankedDoc {
     pub raw: fusion::RawComponents,
     pub components: Components,
     pub score: f32,
+}
+
+/// What a request searches for, decided before the index is read ([`Matcher::plan`]).
+#[derive(Debug)]
+struct Plan {
+    mode: Mode,
+    /// Candidates each pass contributes at most.
+    n: usize,
+    /// Whether the vector pass runs (and candidates get vector components).
+    use_vector: bool,
+    language: Language,
+    weights: FusionWeights,
+    /// Query stems with their weights.
+    query_terms: Vec<(String, f32)>,
+    /// Every (term, boost) clause: a candidate's lexical score is their Σ BM25.
+    lexical_clauses: Vec<(Term, f32)>,
+    /// The user's own words in the main texts: what the lexical pass retrieves on when staged.
+    own_clauses: Vec<(Term, f32)>,
+    /// Staged hybrid search (see [`Matcher::plan`]).
+    staged: bool,
+    /// (concept term, level) pairs of the concept pass and component.
+    concept_terms: Vec<(Term, f32)>,
+}
+
+impl Plan {
+    /// Whether the query has lexical clauses (and candidates a lexical component).
+    fn has_lexical(&self) -> bool {
+        !self.lexical_clauses.is_empty()
+    }
+
+    /// The clauses the lexical pass retrieves on.
+    fn retrieval_clauses(&self) -> &[(Term, f32)] {
+        if self.staged { &self.own_clauses } else { &self.lexical_clauses }
+    }
+}
+
+/// The candidate pool and what the passes that found it know about the query.
+#[derive(Debug)]
+struct Candidates {
+    /// Each candidate once, in index order.
+    pool: Vec<DocRef>,
+    vector_ranks: HashMap<DocRef, usize>,
+    concept_ranks: HashMap<DocRef, usize>,
+    lexical_background: Background,
+    vector_background: Option<(f64, f64)>,
+    chunk_background: Option<(f64, f64)>,
+    vector_plans: Vec<VectorPlan>,
+}
+
+/// Exact scores of the candidates, by their index in the pool.
+#[derive(Debug)]
+struct ExactScores {
+    /// Σ BM25 of every lexical clause, phrases included.
+    lexical: Vec<f32>,
+    phrase: Vec<f32>,
+    /// The level of the best concept term held.
+    concept: Vec<f32>,
+    /// Above 0 when inside a département or région the query names.
+    member: Vec<f32>,
+    /// Rank among the `n` best lexical scores of the pool.
+    lexical_ranks: HashMap<DocRef, usize>,
+}
+
+/// Cumulative time at the end of each phase of a ranking (µs), for the debug log.
+#[derive(Debug)]
+struct Phases {
+    started: Instant,
+    marks: Vec<(&'static str, u128)>,
+}
+
+impl Phases {
+    fn start() -> Phases {
+        Phases { started: Instant::now(), marks: Vec::with_capacity(8) }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        self.marks.push((name, self.started.elapsed().as_micros()));
+    }
 }
 
 impl Matcher {
@@ -281,7 +368,10 @@ impl Matcher {
         })
     }
 
-    /// Candidates of a request, scored and sorted, deep enough for `depth` hits.
+    /// Candidates of a request, scored and sorted, deep enough for `depth` hits. The pipeline:
+    /// the request's filters and the places used as filters, the plan (which passes run, with
+    /// which clauses), the candidate passes, exact scores of every candidate, calibration and
+    /// fusion. Each phase's cumulative time is logged at debug level.
     pub fn rank(
         &self,
         snapshot: &Snapshot,
@@ -290,7 +380,6 @@ impl Matcher {
         depth: usize,
     ) -> Result<Ranking, SearchError> {
         let interpretation = self.interpreter.interpret(&request.query);
-        let weights = self.config.weights.with(&request.weights);
         // Similarities below are dot products with unit vectors.
         let unit_query: Option<Vec<f32>> = query_vector.map(|v| {
             let mut v = v.to_vec();
@@ -298,33 +387,51 @@ impl Matcher {
             v
         });
         let query_vector = unit_query.as_deref();
-
-        // Filters: the request's, plus places used as filters.
-        let mut filters = request.filters.clone();
-        let mut geo_targets: Vec<&LocationHit> = Vec::new();
-        for location in &interpretation.locations {
-            match request.location {
-                LocationUse::Ignore => {}
-                LocationUse::Boost => geo_targets.push(location),
-                LocationUse::Filter => match location.place.kind {
-                    PlaceKind::Departement => filters.departement.push(location.place.code.clone()),
-                    PlaceKind::Region => filters.region.push(location.place.name.clone()),
-                    PlaceKind::Commune => {
-                        if let (Some(lat), Some(lon)) = (location.place.lat, location.place.lon) {
-                            filters.near = Some(Near { lat, lon, km: f64::from(self.config.geo_half_distance_km) });
-                        }
-                    }
-                },
-            }
-        }
-        let started = Instant::now();
-        let mut phases: Vec<(&str, u128)> = Vec::with_capacity(8);
-        let mark = |name: &'static str, phases: &mut Vec<(&str, u128)>| {
-            phases.push((name, started.elapsed().as_micros()));
-        };
+        let (filters, geo_targets) = self.place_filters(request, &interpretation);
+        let mut phases = Phases::start();
         let allowed = self.allowed(snapshot, &filters)?;
-        mark("filters", &mut phases);
+        phases.mark("filters");
+        let plan = self.plan(snapshot, request, &interpretation, query_vector, depth)?;
+        let candidates = self.candidates(snapshot, &plan, &allowed, query_vector, &geo_targets, &mut phases)?;
+        let exact = self.exact_scores(snapshot, &plan, &interpretation, &candidates.pool, &geo_targets, &mut phases)?;
+        let ranked = self.fuse(snapshot, &plan, &candidates, &exact, query_vector, &geo_targets);
+        phases.mark("vectors_and_fusion");
+        tracing::debug!(
+            query = %request.query,
+            candidates = candidates.pool.len(),
+            clauses = plan.lexical_clauses.len(),
+            retrieval_clauses = plan.retrieval_clauses().len(),
+            phases = ?phases.marks,
+            "ranked (cumulative µs per phase)"
+        );
+        Ok(Ranking {
+            interpretation,
+            filters_applied: filters,
+            ranked,
+            lexical_background: candidates.lexical_background,
+            vector_background: candidates.vector_background,
+            chunk_background: candidates.chunk_background,
+            vector_plans: candidates.vector_plans,
+            query_terms: plan.query_terms,
+            weights: plan.weights,
+        })
+    }
 
+    /// The documents `filters` allow (ordinal sets per segment; everything without filters).
+    pub fn allowed(&self, snapshot: &Snapshot, filters: &Filters) -> Result<Allowed, IndexError> {
+        filter::allowed(snapshot, &self.fields, filters)
+    }
+
+    /// Which passes run with which clauses, and how deep; refuses a vector request the index
+    /// cannot answer (no vectors, or vectors of another dimension).
+    fn plan(
+        &self,
+        snapshot: &Snapshot,
+        request: &MatchRequest,
+        interpretation: &Interpretation,
+        query_vector: Option<&[f32]>,
+        depth: usize,
+    ) -> Result<Plan, SearchError> {
         // The pool: every retriever contributes at least `candidates`, more for deep pages
         // (rounded to a power of two so that nearby pages share a pool).
         let n = self.config.candidates.max(depth.next_power_of_two());
@@ -352,9 +459,8 @@ impl Matcher {
         let use_vector = request.mode != Mode::Lexical && has_vectors && query_vector.is_some();
         let use_concept = matches!(request.mode, Mode::Hybrid | Mode::Rrf);
 
-        let query_terms = if use_lexical { self.query_terms(&interpretation) } else { Vec::new() };
+        let query_terms = if use_lexical { self.query_terms(interpretation) } else { Vec::new() };
         let lexical_clauses = self.lexical_clauses(&query_terms, false);
-        let has_lexical = !lexical_clauses.is_empty();
         // Staged hybrid search: the lexical pass retrieves on the user's own words in the main
         // texts; expansions (synonyms, translations, concept labels) and the other fields only
         // score the candidates. Recall beyond the user's words is the vector and concept passes'
@@ -365,9 +471,34 @@ impl Matcher {
             && use_vector
             && !own_clauses.is_empty()
             && own_clauses.len() < lexical_clauses.len();
-        let concept_terms = if use_concept { self.concept_terms(&interpretation) } else { Vec::new() };
+        let concept_terms = if use_concept { self.concept_terms(interpretation) } else { Vec::new() };
+        Ok(Plan {
+            mode: request.mode,
+            n,
+            use_vector,
+            language: interpretation.language,
+            weights: self.config.weights.with(&request.weights),
+            query_terms,
+            lexical_clauses,
+            own_clauses,
+            staged,
+            concept_terms,
+        })
+    }
 
-        let mut lexical_ranks: HashMap<DocRef, usize> = HashMap::new();
+    /// The candidate pool: the lexical and vector passes side by side, then the concept pass
+    /// (or, with nothing to match on, the allowed documents nearest the query's places), each
+    /// document once, in index order.
+    fn candidates(
+        &self,
+        snapshot: &Snapshot,
+        plan: &Plan,
+        allowed: &Allowed,
+        query_vector: Option<&[f32]>,
+        geo_targets: &[&LocationHit],
+        phases: &mut Phases,
+    ) -> Result<Candidates, IndexError> {
+        let n = plan.n;
         let mut vector_ranks: HashMap<DocRef, usize> = HashMap::new();
         let mut concept_ranks: HashMap<DocRef, usize> = HashMap::new();
         let mut pool: Vec<DocRef> = Vec::new();
@@ -384,10 +515,10 @@ impl Matcher {
         let vector_job = || -> Result<_, IndexError> {
             let _time = TimeOnDrop("vector pass", Instant::now());
             match query_vector {
-                Some(vector) if use_vector => {
-                    let (top, plans) = retrieve::vector_pass(snapshot, vector, &allowed, n)?;
-                    let background = retrieve::vector_background(snapshot, vector);
-                    let chunks = retrieve::chunk_background(snapshot, vector);
+                Some(vector) if plan.use_vector => {
+                    let (top, plans) = vector::vector_pass(snapshot, vector, allowed, n)?;
+                    let background = vector::vector_background(snapshot, vector);
+                    let chunks = vector::chunk_background(snapshot, vector);
                     Ok(Some((top, plans, background, chunks)))
                 }
                 _ => Ok(None),
@@ -395,26 +526,27 @@ impl Matcher {
         };
         let lexical_job = || -> Result<_, IndexError> {
             let _time = TimeOnDrop("lexical pass", Instant::now());
-            if !has_lexical {
+            if !plan.has_lexical() {
                 return Ok(None);
             }
-            let background = retrieve::term_background(snapshot, &lexical_clauses)?;
+            let background = lexical::term_background(snapshot, &plan.lexical_clauses)?;
             // The pass only chooses candidates: every candidate's lexical score (and rank) is
-            // computed below by one function, so a document scores the same in any pool.
-            let top = retrieve::top_pass(snapshot, if staged { &own_clauses } else { &lexical_clauses }, &allowed, n)?;
+            // computed by one function ([`Matcher::exact_scores`]), so a document scores the
+            // same in any pool.
+            let top = lexical::top_pass(snapshot, plan.retrieval_clauses(), allowed, n)?;
             Ok(Some((top, background)))
         };
-        let (lexical_pass, vector_pass) = if has_lexical && use_vector && query_vector.is_some() {
+        let (lexical_pass, vector_pass) = if plan.has_lexical() && plan.use_vector && query_vector.is_some() {
             rayon::join(lexical_job, vector_job)
         } else {
             (lexical_job(), vector_job())
         };
-        let mut lexical_background = retrieve::Background::default();
+        let mut lexical_background = Background::default();
         if let Some((top, background)) = lexical_pass? {
             lexical_background = background;
             pool.extend(top.iter().map(|s| s.doc));
         }
-        mark("lexical", &mut phases);
+        phases.mark("lexical");
         let mut vector_plans = Vec::new();
         let mut vector_background = None;
         let mut chunk_background = None;
@@ -424,46 +556,65 @@ impl Matcher {
             chunk_background = chunks;
             add(&top, &mut vector_ranks, &mut pool);
         }
-        mark("vector", &mut phases);
-        if !concept_terms.is_empty() {
-            let top = retrieve::leveled_pass(snapshot, &concept_terms, &allowed, n)?;
+        phases.mark("vector");
+        if !plan.concept_terms.is_empty() {
+            let top = lexical::leveled_pass(snapshot, &plan.concept_terms, allowed, n)?;
             add(&top, &mut concept_ranks, &mut pool);
         }
-        if !has_lexical && !use_vector && concept_terms.is_empty() {
+        if !plan.has_lexical() && !plan.use_vector && plan.concept_terms.is_empty() {
             // Nothing to match on but a place or the filters: the allowed documents nearest
             // the place (or in ordinal order).
-            pool.extend(self.geo_pool(snapshot, &allowed, &geo_targets, n));
+            pool.extend(self.geo_pool(snapshot, allowed, geo_targets, n));
         }
         pool.sort_unstable();
         pool.dedup();
+        phases.mark("concept");
+        Ok(Candidates {
+            pool,
+            vector_ranks,
+            concept_ranks,
+            lexical_background,
+            vector_background,
+            chunk_background,
+            vector_plans,
+        })
+    }
 
-        // Exact components for every candidate.
-        mark("concept", &mut phases);
-        let membership = self.membership_terms(&geo_targets);
+    /// Exact lexical (with phrases), concept and membership scores of every candidate, and the
+    /// lexical ranks among them.
+    fn exact_scores(
+        &self,
+        snapshot: &Snapshot,
+        plan: &Plan,
+        interpretation: &Interpretation,
+        pool: &[DocRef],
+        geo_targets: &[&LocationHit],
+        phases: &mut Phases,
+    ) -> Result<ExactScores, IndexError> {
+        let has_lexical = plan.has_lexical();
+        let membership = self.membership_terms(geo_targets);
         // Exact scores of every candidate (one lexical-index lookup each, when a query needs it).
-        let addressed = if has_lexical || !concept_terms.is_empty() || !membership.is_empty() {
-            retrieve::address(snapshot, &pool)?
+        let addressed = if has_lexical || !plan.concept_terms.is_empty() || !membership.is_empty() {
+            exact::address(snapshot, pool)?
         } else {
             Vec::new()
         };
-        mark("address", &mut phases);
-        let by_terms = |clauses: retrieve::Clauses<'_>| -> Result<Vec<f32>, IndexError> {
+        phases.mark("address");
+        let by_terms = |clauses: Clauses<'_>| -> Result<Vec<f32>, IndexError> {
             match clauses {
-                retrieve::Clauses::Bm25(c) | retrieve::Clauses::MaxWeight(c) if c.is_empty() => {
-                    Ok(vec![0.0; pool.len()])
-                }
-                _ => retrieve::score_clauses(snapshot, clauses, &addressed),
+                Clauses::Bm25(c) | Clauses::MaxWeight(c) if c.is_empty() => Ok(vec![0.0; pool.len()]),
+                _ => exact::score_clauses(snapshot, clauses, &addressed),
             }
         };
-        let mut lexical_raw = by_terms(retrieve::Clauses::Bm25(&lexical_clauses))?;
-        mark("exact_lexical", &mut phases);
-        let phrases = if has_lexical { self.phrases(&interpretation) } else { Vec::new() };
+        let mut lexical_raw = by_terms(Clauses::Bm25(&plan.lexical_clauses))?;
+        phases.mark("exact_lexical");
+        let phrases = if has_lexical { self.phrases(interpretation) } else { Vec::new() };
         let phrase_raw = if phrases.is_empty() {
             vec![0.0; pool.len()]
         } else {
-            retrieve::score_clauses(snapshot, retrieve::Clauses::Phrases(&phrases), &addressed)?
+            exact::score_clauses(snapshot, Clauses::Phrases(&phrases), &addressed)?
         };
-        mark("phrases", &mut phases);
+        phases.mark("phrases");
         for (raw, phrase) in lexical_raw.iter_mut().zip(&phrase_raw) {
             *raw += phrase;
         }
@@ -472,328 +623,71 @@ impl Matcher {
         let mut by_score: Vec<(f32, DocRef)> =
             pool.iter().zip(&lexical_raw).filter(|(_, s)| **s > 0.0).map(|(d, s)| (*s, *d)).collect();
         by_score.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        lexical_ranks.extend(by_score.iter().take(n).enumerate().map(|(rank, (_, doc))| (*doc, rank)));
-        let concept_raw = by_terms(retrieve::Clauses::MaxWeight(&concept_terms))?;
-        let member = by_terms(retrieve::Clauses::MaxWeight(&membership))?;
-        mark("exact_lexical_concept", &mut phases);
+        let lexical_ranks = by_score.iter().take(plan.n).enumerate().map(|(rank, (_, doc))| (*doc, rank)).collect();
+        let concept_raw = by_terms(Clauses::MaxWeight(&plan.concept_terms))?;
+        let member = by_terms(Clauses::MaxWeight(&membership))?;
+        phases.mark("exact_lexical_concept");
+        Ok(ExactScores { lexical: lexical_raw, phrase: phrase_raw, concept: concept_raw, member, lexical_ranks })
+    }
+
+    /// Every candidate's components calibrated against the query's backgrounds and fused into
+    /// its score; the candidates with evidence, best first.
+    fn fuse(
+        &self,
+        snapshot: &Snapshot,
+        plan: &Plan,
+        candidates: &Candidates,
+        exact: &ExactScores,
+        query_vector: Option<&[f32]>,
+        geo_targets: &[&LocationHit],
+    ) -> Vec<RankedDoc> {
         let calibration = fusion::Calibration {
-            lexical: lexical_background,
-            vector: vector_background,
-            chunk: chunk_background,
+            lexical: candidates.lexical_background,
+            vector: candidates.vector_background,
+            chunk: candidates.chunk_background,
             prior_base_rate: self.prior_base_rate(),
-            language: interpretation.language,
+            language: plan.language,
         };
         // Vector similarities read each candidate's vector: side by side over the pool.
-        let mut ranked: Vec<RankedDoc> = pool
+        let mut ranked: Vec<RankedDoc> = candidates
+            .pool
             .par_iter()
             .enumerate()
-            .map_init(retrieve::VectorScratch::default, |scratch, (idx, &doc)| {
+            .map_init(vector::VectorScratch::default, |scratch, (idx, &doc)| {
                 let live = &snapshot.segments[doc.segment];
                 let (vector, chunk) = match query_vector {
-                    Some(q) if use_vector => (
-                        retrieve::vector_score(snapshot, q, doc, scratch),
-                        retrieve::chunk_score(snapshot, q, doc, scratch),
+                    Some(q) if plan.use_vector => (
+                        vector::vector_score(snapshot, q, doc, scratch),
+                        vector::chunk_score(snapshot, q, doc, scratch),
                     ),
                     _ => (None, None),
                 };
-                let geo = self.geo_raw(live, doc.ord, &geo_targets, member[idx] > 0.0);
+                let geo = self.geo_raw(live, doc.ord, geo_targets, exact.member[idx] > 0.0);
                 let opportunity = live.prior_column("opportunity").and_then(|c| c.get(doc.ord as usize)).copied();
                 let raw = fusion::RawComponents {
-                    lexical: has_lexical.then(|| lexical_raw[idx]),
-                    phrase: phrase_raw[idx],
+                    lexical: plan.has_lexical().then(|| exact.lexical[idx]),
+                    phrase: exact.phrase[idx],
                     vector,
                     chunk,
-                    concept: (!concept_terms.is_empty()).then(|| concept_raw[idx]),
+                    concept: (!plan.concept_terms.is_empty()).then(|| exact.concept[idx]),
                     geo,
                     opportunity: opportunity.filter(|p| p.is_finite()),
-                    lexical_rank: lexical_ranks.get(&doc).copied(),
-                    vector_rank: vector_ranks.get(&doc).copied(),
-                    concept_rank: concept_ranks.get(&doc).copied(),
+                    lexical_rank: exact.lexical_ranks.get(&doc).copied(),
+                    vector_rank: candidates.vector_ranks.get(&doc).copied(),
+                    concept_rank: candidates.concept_ranks.get(&doc).copied(),
                 };
                 let components = fusion::calibrate(&raw, &calibration);
-                let score = fusion::score(request.mode, &raw, &components, &weights, self.config.rrf_k);
+                let score = fusion::score(plan.mode, &raw, &components, &plan.weights, self.config.rrf_k);
                 RankedDoc { doc, raw, components, score }
             })
             .collect();
         // A candidate without evidence (no word matched, a similarity no better than the
         // query's background, no concept) is not a match; vector mode ranks every neighbour.
-        if request.mode != Mode::Vector {
+        if plan.mode != Mode::Vector {
             ranked.retain(|r| r.score > 0.0);
         }
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.doc.cmp(&b.doc)));
-        mark("vectors_and_fusion", &mut phases);
-        tracing::debug!(
-            query = %request.query,
-            candidates = pool.len(),
-            clauses = lexical_clauses.len(),
-            retrieval_clauses = if staged { own_clauses.len() } else { lexical_clauses.len() },
-            ?phases,
-            "ranked (cumulative µs per phase)"
-        );
-        Ok(Ranking {
-            interpretation,
-            filters_applied: filters,
-            ranked,
-            lexical_background,
-            vector_background,
-            chunk_background,
-            vector_plans,
-            query_terms,
-            weights,
-        })
-    }
-
-    /// The documents `filters` allow (ordinal sets per segment; everything without filters).
-    pub fn allowed(&self, snapshot: &Snapshot, filters: &Filters) -> Result<Allowed, IndexError> {
-        let f = &self.fields;
-        let mut groups: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if !filters.naf.is_empty() {
-            let terms = filters.naf.iter().map(|code| {
-                let field = if code.len() == 2 { f.naf_division } else { f.naf };
-                Term::from_field_text(field, code)
-            });
-            groups.push((Occur::Must, retrieve::any_term(terms)));
-        }
-        if !filters.departement.is_empty() {
-            let terms = filters.departement.iter().map(|code| Term::from_field_text(f.departement, code));
-            groups.push((Occur::Must, retrieve::any_term(terms)));
-        }
-        if !filters.region.is_empty() {
-            let terms = filters.region.iter().map(|name| Term::from_field_text(f.region, name));
-            groups.push((Occur::Must, retrieve::any_term(terms)));
-        }
-        if !filters.headcount.is_empty() {
-            let terms = filters.headcount.iter().map(|band| Term::from_field_u64(f.headcount, *band as u64));
-            groups.push((Occur::Must, retrieve::any_term(terms)));
-        }
-        if !filters.certifications.is_empty() {
-            let analyzer = Analyzer::new(Language::French);
-            let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            for value in &filters.certifications {
-                let all: Vec<(Occur, Box<dyn Query>)> = analyzer
-                    .analyze(value)
-                    .into_iter()
-                    .filter_map(|t| t.stem)
-                    .map(|stem| {
-                        let term = Term::from_field_text(f.certifications, &stem);
-                        (Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>)
-                    })
-                    .collect();
-                if !all.is_empty() {
-                    any.push((Occur::Should, Box::new(BooleanQuery::new(all))));
-                }
-            }
-            // A value with no searchable word matches nothing.
-            groups.push((Occur::Must, Box::new(BooleanQuery::new(any))));
-        }
-        let query: Option<Box<dyn Query>> = (!groups.is_empty()).then(|| Box::new(BooleanQuery::new(groups)) as _);
-        let circles: Vec<Circle> =
-            filters.near.iter().map(|near| Circle { lat: near.lat, lon: near.lon, km: near.km }).collect();
-        retrieve::allowed(snapshot, query.as_deref(), &circles)
-    }
-
-    /// The stems searched for with their weights: the user's words (1.0; in English queries
-    /// both pipelines), synonym expansions and the labels of detected concepts (lower).
-    pub fn query_terms(&self, interpretation: &Interpretation) -> Vec<(String, f32)> {
-        let mut weights: HashMap<String, f32> = HashMap::new();
-        let mut put = |stem: &str, weight: f32| {
-            if stem.is_empty() || weight <= 0.0 {
-                return;
-            }
-            let entry = weights.entry(stem.to_owned()).or_insert(0.0);
-            *entry = entry.max(weight);
-        };
-        let text = &interpretation.text_query;
-        let french = Analyzer::new(Language::French);
-        for token in french.analyze(text) {
-            if let Some(stem) = &token.stem {
-                put(stem, 1.0);
-            }
-        }
-        if interpretation.language == Language::English && self.config.detect_query_language {
-            // English stems (cognates, names, codes) and their French translations.
-            let lexicon = crate::dict::lexicon::Lexicon::embedded();
-            for token in Analyzer::new(Language::English).analyze(text) {
-                if let Some(stem) = &token.stem {
-                    put(stem, 1.0);
-                    for (french, weight) in lexicon.translate(stem) {
-                        put(french, self.config.translation_weight * weight);
-                    }
-                }
-            }
-        }
-        for hit in &interpretation.synonyms {
-            for expansion in &hit.expansions {
-                // The documents are French: an English synonym of a French query's words adds
-                // clauses that cost time and rarely match.
-                if interpretation.language == Language::French
-                    && crate::analysis::detect_language(&expansion.text) == Language::English
-                {
-                    continue;
-                }
-                for stem in expansion.key.split(' ') {
-                    put(stem, self.config.synonym_weight * expansion.weight);
-                }
-            }
-        }
-        let glossary = self.interpreter.glossary();
-        for hit in &interpretation.concepts {
-            let Some(idx) = glossary.index_of(&hit.id) else { continue };
-            let concept = glossary.concept(idx);
-            for label in std::iter::once(&concept.label).chain(&concept.synonyms) {
-                for token in french.analyze(label) {
-                    if let Some(stem) = &token.stem {
-                        put(stem, self.config.concept_label_weight);
-                    }
-                }
-            }
-        }
-        let mut terms: Vec<(String, f32)> = weights.into_iter().collect();
-        terms.sort_by(|a, b| a.0.cmp(&b.0));
-        terms
-    }
-
-    /// (term, boost) for every query stem in every weighted field.
-    /// The user's own words search every weighted field; expansions (weight below 1: synonyms,
-    /// concept labels, translations) only the main texts — name, savoir-faire, description —
-    /// which halves the clauses a long expansion adds, for little lost. `own_words_only` keeps
-    /// the user's words in the main texts alone: the retrieval query of a staged search.
-    fn lexical_clauses(&self, terms: &[(String, f32)], own_words_only: bool) -> Vec<(Term, f32)> {
-        let fields: Vec<(&str, Field, f32)> = self
-            .config
-            .field_weights
-            .iter()
-            .filter(|(_, w)| *w > 0.0)
-            .filter_map(|(name, w)| Some((name.as_str(), self.fields.text_field(name)?, *w)))
-            .collect();
-        let mut clauses = Vec::with_capacity(terms.len() * fields.len());
-        for (stem, term_weight) in terms {
-            let own_word = *term_weight >= 1.0;
-            if own_words_only && !own_word {
-                continue;
-            }
-            for &(name, field, field_weight) in &fields {
-                if (own_word && !own_words_only) || MAIN_TEXT_FIELDS.contains(&name) {
-                    clauses.push((Term::from_field_text(field, stem), term_weight * field_weight));
-                }
-            }
-        }
-        clauses
-    }
-
-    /// Pairs of consecutive words of the user's (French stems, at their distance in the query)
-    /// in the name and the savoir-faire: a company whose savoir-faire says "découpe laser" scores above one
-    /// that has "découpe" and "laser" in different lines.
-    fn phrases(&self, interpretation: &Interpretation) -> Vec<retrieve::Phrase> {
-        if self.config.phrase_weight <= 0.0 {
-            return Vec::new();
-        }
-        let words: Vec<(usize, String)> = Analyzer::new(Language::French)
-            .analyze(&interpretation.text_query)
-            .into_iter()
-            .filter_map(|t| Some((t.position, t.stem?)))
-            .collect();
-        let fields: Vec<(Field, f32)> = self
-            .config
-            .field_weights
-            .iter()
-            .filter(|(name, w)| *w > 0.0 && PHRASE_FIELDS.contains(&name.as_str()))
-            .filter_map(|(name, w)| Some((self.fields.text_field(name)?, *w)))
-            .collect();
-        let mut phrases = Vec::new();
-        for pair in words.windows(2) {
-            let ((first_at, first), (second_at, second)) = (&pair[0], &pair[1]);
-            let gap = second_at.saturating_sub(*first_at);
-            if gap == 0 || gap > 3 || first == second {
-                continue;
-            }
-            for &(field, weight) in &fields {
-                let terms = vec![(0, Term::from_field_text(field, first)), (gap, Term::from_field_text(field, second))];
-                phrases.push((terms, self.config.phrase_weight * weight));
-            }
-        }
-        phrases
-    }
-
-    /// Companies activated with a detected concept (1.0) or one below it (weaker by level):
-    /// (concept term, level) pairs. A company's concept score is the level of its best term.
-    fn concept_terms(&self, interpretation: &Interpretation) -> Vec<(Term, f32)> {
-        let glossary = self.interpreter.glossary();
-        let mut factors: HashMap<String, f32> = HashMap::new();
-        for hit in &interpretation.concepts {
-            let Some(idx) = glossary.index_of(&hit.id) else { continue };
-            let depth = glossary.path(idx).len();
-            let mut put = |id: &str, factor: f32| {
-                let entry = factors.entry(id.to_owned()).or_insert(0.0);
-                *entry = entry.max(factor);
-            };
-            put(&hit.id, 1.0);
-            for child in glossary.descendants(idx) {
-                let below = glossary.path(child).len().saturating_sub(depth) as i32;
-                put(&glossary.concept(child).id, fusion::CONCEPT_DESCENDANT_FACTOR.powi(below));
-            }
-        }
-        let mut factors: Vec<(String, f32)> = factors.into_iter().collect();
-        factors.sort_by(|a, b| a.0.cmp(&b.0));
-        factors.into_iter().map(|(id, factor)| (Term::from_field_text(self.fields.concept, &id), factor)).collect()
-    }
-
-    /// Companies inside a département or région named in the query: (term, 1) pairs, any of
-    /// which a company holds when it is inside.
-    fn membership_terms(&self, targets: &[&LocationHit]) -> Vec<(Term, f32)> {
-        targets
-            .iter()
-            .filter_map(|t| match t.place.kind {
-                PlaceKind::Departement => Some(Term::from_field_text(self.fields.departement, &t.place.code)),
-                PlaceKind::Region => Some(Term::from_field_text(self.fields.region, &t.place.name)),
-                PlaceKind::Commune => None,
-            })
-            .map(|term| (term, 1.0))
-            .collect()
-    }
-
-    /// Proximity to the nearest place of the query, from 1 (there) halving every
-    /// `geo_half_distance_km`; inside a named département or région counts as there.
-    fn geo_raw(
-        &self,
-        live: &crate::engine::LiveSegment,
-        ord: u32,
-        targets: &[&LocationHit],
-        member: bool,
-    ) -> Option<fusion::GeoRaw> {
-        if targets.is_empty() {
-            return None;
-        }
-        let coordinates = retrieve::coordinates(live, ord);
-        let mut best: Option<fusion::GeoRaw> = None;
-        for target in targets {
-            let (Some(lat), Some(lon)) = (target.place.lat, target.place.lon) else { continue };
-            let km = coordinates.map(|(clat, clon)| retrieve::haversine_km(lat, lon, clat, clon));
-            let inside = member && target.place.kind != PlaceKind::Commune;
-            let proximity = if inside {
-                1.0
-            } else {
-                km.map_or(0.0, |km| 0.5f64.powf(km / f64::from(self.config.geo_half_distance_km)) as f32)
-            };
-            if best.as_ref().is_none_or(|b| proximity > b.proximity) {
-                best = Some(fusion::GeoRaw { km: km.map(|k| k as f32), proximity, place: target.place.name.clone() });
-            }
-        }
-        best
-    }
-
-    fn geo_pool(&self, snapshot: &Snapshot, allowed: &Allowed, targets: &[&LocationHit], n: usize) -> Vec<DocRef> {
-        let mut top = retrieve::TopN::new(n);
-        for (seg, live) in snapshot.segments.iter().enumerate() {
-            for ord in 0..live.segment.doc_count() {
-                if !allowed.allows(snapshot, seg, ord) {
-                    continue;
-                }
-                let proximity = self.geo_raw(live, ord, targets, false).map_or(0.0, |g| g.proximity);
-                top.offer(Scored { doc: DocRef { segment: seg, ord }, score: proximity });
-            }
-        }
-        top.into_sorted().into_iter().map(|s| s.doc).collect()
+        ranked
     }
 
     fn hit(

@@ -6,7 +6,8 @@
 //!
 //! Built from the committed tantivy index itself (two passes over each field's postings), so a
 //! forward list holds exactly what the postings hold and scores are bit-for-bit those of
-//! tantivy's `TermScorer` ([`crate::search::retrieve`] checks this in a property test).
+//! tantivy's `TermScorer` ([`crate::search::exact`] relies on this; a property test in
+//! `index/tests/search.rs` checks it).
 //!
 //! File `forward.bin` (written streaming, memory-mapped on open):
 //! `[sections][table][n_fields u32][field ids: n_fields × u32][n_segments u32][table_at u64]`
