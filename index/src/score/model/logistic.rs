@@ -32,11 +32,12 @@
 //! `O(n d)` pass per line-search trial (usually one), which also yields the gradient at the new
 //! point for the convergence test. Memory beyond the input is `O(d^2)`: rows are standardised on
 //! the fly into small reused buffers, so nothing is allocated per row and the input is not copied.
-//! Newton typically needs 4 to 8 iterations. The fit is single-threaded: 3 million rows of 60
-//! features (5 iterations) took 13 seconds on one core of the project's 2-core machine while the
-//! other core was busy. Sign constraints add, per iteration, a `d x d` copy of the Hessian and at
-//! most one more `O(d^3)` solve per weight that the step would push off its bound; nearly
-//! collinear features can take a few more iterations than without constraints.
+//! Newton typically needs 4 to 8 iterations. The fit is single-threaded: `cargo bench --bench
+//! scoring` fits 3 million rows of 60 features in 13 seconds (12 with half of the weights
+//! sign-constrained) on the project's 2-core machine shared with other builds. Sign constraints
+//! add, per iteration, a `d x d` copy of the Hessian and at most one more `O(d^3)` solve per
+//! weight that the step would push off its bound; nearly collinear features can take a few more
+//! iterations than without constraints.
 
 use serde::{Deserialize, Serialize};
 
