@@ -351,4 +351,23 @@ fn the_table_trainer_names_bad_lines_and_columns() {
     assert!((report.n_train as f64 / 4000.0 - 0.7).abs() < 0.03, "{}", report.n_train);
     assert!(report.auc > 0.8 && report.ece < 0.05, "{report:?}");
     assert_eq!(report, train::train_table(&table, &TrainOptions::default()).unwrap());
+    // The coefficients are on the columns' own scale, named by column: near the generating
+    // slopes (class balancing moves the intercept, not the slopes of a well-specified model).
+    let slopes: Vec<(&str, f64)> = report.coefficients.iter().map(|c| (c.feature.as_str(), c.value)).collect();
+    assert!(slopes.len() == 2 && slopes[0].0 == "x1" && slopes[1].0 == "x2", "{slopes:?}");
+    assert!((slopes[0].1 - 1.5).abs() < 0.2 && (slopes[1].1 + 1.0).abs() < 0.2, "{slopes:?}");
+    // One prediction per test row, whose logit is the reported coefficients' and whose
+    // probabilities give the reported metrics.
+    assert_eq!(report.predictions.len(), report.n_test);
+    for prediction in &report.predictions {
+        let i: usize = prediction.id.parse().unwrap();
+        assert!(!table.is_train(i), "{} is a training row", prediction.id);
+        let row = &table.x[i * 2..i * 2 + 2];
+        let logit = report.intercept + slopes[0].1 * row[0] + slopes[1].1 * row[1];
+        assert!((logit - prediction.logit).abs() < 1e-9 * logit.abs().max(1.0), "{prediction:?}: {logit}");
+        assert_eq!(prediction.label, table.y[i]);
+    }
+    let p: Vec<f64> = report.predictions.iter().map(|prediction| prediction.probability).collect();
+    let y: Vec<bool> = report.predictions.iter().map(|prediction| prediction.label).collect();
+    assert_eq!(marketlounge_index::score::metrics::evaluate(&p, &y).auc, report.auc);
 }

@@ -133,6 +133,10 @@ struct TableArgs {
     /// Columns to leave out, comma-separated.
     #[arg(long, value_delimiter = ',')]
     drop: Vec<String>,
+    /// Write every test row's id, label, logit and calibrated probability here (NDJSON, one
+    /// object per line, in the table's order), for checks outside this program.
+    #[arg(long)]
+    predictions: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -378,6 +382,14 @@ fn train_table(args: &TableArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let table = Table::read_csv(std::io::BufReader::new(file), &args.label, args.id.as_deref(), &args.drop)
         .with_context(|| format!("reading {}", args.csv.display()))?;
     let report = train::train_table(&table, &settings.scoring.train_options())?;
+    if let Some(path) = &args.predictions {
+        let mut lines = Vec::with_capacity(report.predictions.len() * 80);
+        for prediction in &report.predictions {
+            serde_json::to_writer(&mut lines, prediction)?;
+            lines.push(b'\n');
+        }
+        write_atomically(path, &lines).with_context(|| format!("writing {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -371,6 +371,35 @@ pub struct TableReport {
     pub brier: f64,
     pub ece: f64,
     pub lift_at_10pct: f64,
+    /// The regression's options, so that an outside check can fit the same objective.
+    pub logistic: LogisticOptions,
+    pub converged: bool,
+    pub iterations: u32,
+    /// The fitted regression on the original (unstandardised) scale: the logit of a row is
+    /// `intercept + sum_j coefficients[j].value * x_j`, before calibration.
+    pub intercept: f64,
+    /// One per feature column, in the table's order.
+    pub coefficients: Vec<Coefficient>,
+    /// One per test row, in the table's order. Not in the JSON report (it can be long):
+    /// `marketlounge score train-table --predictions FILE` writes it as NDJSON.
+    #[serde(skip)]
+    pub predictions: Vec<TablePrediction>,
+}
+
+/// A feature column's coefficient on its original scale.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coefficient {
+    pub feature: String,
+    pub value: f64,
+}
+
+/// A test row's scores: the model's logit and the calibrated probability.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TablePrediction {
+    pub id: String,
+    pub label: bool,
+    pub logit: f64,
+    pub probability: f64,
 }
 
 /// A labelled table read from CSV: numeric features, a 0/1 label, an id per row.
@@ -450,7 +479,8 @@ impl Table {
     }
 }
 
-/// Fits model and calibration on the 70 % and measures on the 30 %.
+/// Fits model and calibration on the 70 % and measures on the 30 %; reports the regression's
+/// coefficients and every test row's logit and probability.
 pub fn train_table(table: &Table, options: &TrainOptions) -> Result<TableReport, ScoreError> {
     let n_features = table.feature_names.len();
     let data = Dataset {
@@ -474,9 +504,28 @@ pub fn train_table(table: &Table, options: &TrainOptions) -> Result<TableReport,
         )));
     }
     let fit = fit_rows(&data, train.clone(), Vec::new(), options, |i| (hash_of(&table.ids[i]) / 100) % CROSS_FOLDS)?;
-    let p: Vec<f64> = test.iter().map(|&i| fit.calibrator.probability(fit.model.logit(data.row(i)))).collect();
-    let y: Vec<bool> = test.iter().map(|&i| table.y[i]).collect();
+    let predictions: Vec<TablePrediction> = test
+        .iter()
+        .map(|&i| {
+            let logit = fit.model.logit(data.row(i));
+            TablePrediction {
+                id: table.ids[i].clone(),
+                label: table.y[i],
+                logit,
+                probability: fit.calibrator.probability(logit),
+            }
+        })
+        .collect();
+    let p: Vec<f64> = predictions.iter().map(|prediction| prediction.probability).collect();
+    let y: Vec<bool> = predictions.iter().map(|prediction| prediction.label).collect();
     let m = metrics::evaluate(&p, &y);
+    let (intercept, slopes) = fit.model.raw_coefficients();
+    let coefficients = table
+        .feature_names
+        .iter()
+        .zip(slopes)
+        .map(|(feature, value)| Coefficient { feature: feature.clone(), value })
+        .collect();
     Ok(TableReport {
         n_train: train.len(),
         n_test: test.len(),
@@ -485,5 +534,11 @@ pub fn train_table(table: &Table, options: &TrainOptions) -> Result<TableReport,
         brier: m.brier,
         ece: m.ece,
         lift_at_10pct: m.lift_at_10pct,
+        logistic: options.logistic.clone(),
+        converged: fit.model.converged,
+        iterations: fit.model.iterations,
+        intercept,
+        coefficients,
+        predictions,
     })
 }
