@@ -12,7 +12,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use marketlounge_index::engine::{Engine, EngineOptions};
 use marketlounge_index::interpret::Interpreter;
-use marketlounge_index::record::{Company, is_valid_siren};
+use marketlounge_index::record::Company;
 use marketlounge_index::search::{MatchRequest, Matcher, Mode, SearchConfig};
 
 const DOCS: u32 = 20_000;
@@ -23,10 +23,7 @@ const TRADES: [(&str, &str); 4] = [
     ("peinture poudre", "Traitement de surface et peinture poudre époxy, cataphorèse."),
 ];
 
-fn siren(n: u32) -> String {
-    let body = format!("{:08}", n);
-    (0..10).map(|c| format!("{body}{c}")).find(|c| is_valid_siren(c)).unwrap()
-}
+use marketlounge_index::record::siren_with_check_digit as siren;
 
 fn company(n: u32) -> Company {
     let (capability, description) = TRADES[n as usize % TRADES.len()];

@@ -109,11 +109,13 @@ impl ErrorCode {
 
     /// The code of an index error: the caller's (a bad record, work in progress, a reindex that
     /// would drop too much) or `internal`.
-    pub fn for_index(error: &marketlounge_index::segment::IndexError) -> ErrorCode {
-        use marketlounge_index::segment::IndexError;
+    pub fn for_index(error: &marketlounge_index::IndexError) -> ErrorCode {
+        use marketlounge_index::IndexError;
         match error {
-            IndexError::Record { .. } | IndexError::Invalid(_) => ErrorCode::InvalidRecord,
-            IndexError::Busy(_) => ErrorCode::Conflict,
+            IndexError::Record { .. } | IndexError::InvalidRecords { .. } => ErrorCode::InvalidRecord,
+            IndexError::Input { .. } => ErrorCode::BadRequest,
+            IndexError::QueryDimensions { .. } => ErrorCode::InvalidField,
+            IndexError::ReindexRunning => ErrorCode::Conflict,
             IndexError::ShrinkRefused { .. } => ErrorCode::ShrinkRefused,
             _ => ErrorCode::Internal,
         }
@@ -177,7 +179,7 @@ impl ApiError {
     }
 
     /// An index error: the caller's fault (bad record) or ours (logged, answered generically).
-    pub fn from_index(error: marketlounge_index::segment::IndexError) -> ApiError {
+    pub fn from_index(error: marketlounge_index::IndexError) -> ApiError {
         match ErrorCode::for_index(&error) {
             ErrorCode::Internal => ApiError::internal(&error),
             code => ApiError::new(code, error.to_string()),

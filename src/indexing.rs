@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use marketlounge_index::IndexError;
 use marketlounge_index::embed::{Embedder, HashedEmbedder, ModelPaths, OnnxEmbedder, OnnxOptions, StaticEmbedder};
 use marketlounge_index::engine::{DropLimit, EngineOptions};
 use marketlounge_index::ndjson::{Parsed, RecordReader};
 use marketlounge_index::record::Company;
 use marketlounge_index::refdata::RefData;
-use marketlounge_index::segment::{IndexError, VectorOptions};
+use marketlounge_index::segment::VectorOptions;
 
 use crate::settings::{EmbedderKind, Settings};
 
@@ -137,7 +138,7 @@ impl<R: BufRead> Iterator for CompanySource<R> {
                 }
                 Some(Err(err)) => {
                     self.done = true;
-                    return Some(Err(IndexError::Invalid(format!("reading input: {err}"))));
+                    return Some(Err(IndexError::Input { source: err }));
                 }
                 None => {
                     self.done = true;
@@ -145,12 +146,11 @@ impl<R: BufRead> Iterator for CompanySource<R> {
                         return None;
                     }
                     let more = self.error_count - self.errors.len();
-                    let mut message = format!("{} invalid record error(s); nothing was published:\n", self.error_count);
-                    message.push_str(&self.errors.join("\n"));
+                    let mut message = self.errors.join("\n");
                     if more > 0 {
                         message.push_str(&format!("\n… and {more} more"));
                     }
-                    return Some(Err(IndexError::Invalid(message)));
+                    return Some(Err(IndexError::InvalidRecords { count: self.error_count, message }));
                 }
             }
         }
@@ -188,7 +188,7 @@ pub fn read_priors(input: impl BufRead) -> Result<std::collections::HashMap<Stri
         }
         match serde_json::from_str::<PriorLine>(text) {
             Ok(prior) if (0.0..=1.0).contains(&prior.opportunity) => {
-                if marketlounge_index::segment::parse_id(&prior.id).is_none() {
+                if marketlounge_index::record::parse_id(&prior.id).is_none() {
                     errors.push(format!("line {line_no}: field id: {:?} is not a 9-digit id", prior.id));
                 } else {
                     values.insert(prior.id, prior.opportunity);

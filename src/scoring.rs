@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::Context;
 use marketlounge_index::engine::{Engine, Snapshot};
 use marketlounge_index::ndjson::{Parsed, RecordReader};
+use marketlounge_index::record::parse_id;
 use marketlounge_index::record::{Article, Company, FieldError, Outcome, Record, Signal};
 use marketlounge_index::refdata::RefData;
 use marketlounge_index::score::ScoreError;
@@ -21,7 +22,6 @@ use marketlounge_index::score::model::{CalibrationKind, LogisticOptions};
 use marketlounge_index::score::scorer::{DriftReport, Scorer};
 use marketlounge_index::score::store::{EventStore, Inserter, ScoreRow, StoredArticle};
 use marketlounge_index::score::train::{self, Dataset, TrainOptions};
-use marketlounge_index::segment::parse_id;
 use parking_lot::RwLock;
 use serde::Serialize;
 
@@ -139,21 +139,7 @@ fn headcount_label(company: &Company) -> String {
 /// Every live company of the index, in id order.
 pub fn companies_of_index(snapshot: &Snapshot) -> anyhow::Result<Vec<CompanyRow>> {
     let mut rows = Vec::with_capacity(snapshot.live_count() as usize);
-    for live in &snapshot.segments {
-        let mut failure = None;
-        live.segment.for_each_source(|ord, bytes| {
-            if !live.is_live(ord) || failure.is_some() {
-                return;
-            }
-            match serde_json::from_slice::<Company>(bytes) {
-                Ok(company) => rows.extend(CompanyRow::of(&company)),
-                Err(err) => failure = Some(err),
-            }
-        })?;
-        if let Some(err) = failure {
-            anyhow::bail!("a stored record of segment {} does not read back: {err}", live.segment.id());
-        }
-    }
+    snapshot.for_each_live_record(|_, _, company: Company| rows.extend(CompanyRow::of(&company)))?;
     rows.sort_by_key(|r| r.company);
     Ok(rows)
 }

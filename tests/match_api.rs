@@ -233,7 +233,7 @@ async fn queries_answer_throughout_a_reindex() {
     let (_data, state) = state();
     let engine = Arc::clone(&state.engine);
     let reindex = tokio::task::spawn_blocking(move || {
-        let companies: Vec<Result<Company, marketlounge_index::segment::IndexError>> = (0..400)
+        let companies: Vec<Result<Company, marketlounge_index::IndexError>> = (0..400)
             .map(|n| {
                 let mut company = common::company(n + 100);
                 company["capabilities"] = serde_json::json!(["fraisage 5 axes", format!("série {n}")]);

@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod dict;
 pub mod embed;
 pub mod engine;
+mod error;
 pub mod interpret;
 mod math;
 pub mod ndjson;
@@ -18,3 +19,5 @@ pub mod search;
 pub mod segment;
 pub mod storage;
 pub mod suggest;
+
+pub use error::IndexError;

@@ -4,17 +4,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use marketlounge_index::IndexError;
 use marketlounge_index::engine::{BuildPhase, DropLimit, Engine, EngineOptions, restore};
-use marketlounge_index::record::{Company, is_valid_siren};
-use marketlounge_index::segment::{IndexError, Quantization, VectorOptions};
+use marketlounge_index::record::Company;
+use marketlounge_index::segment::{Quantization, VectorOptions};
 
 #[path = "support/top_k.rs"]
 mod top_k;
 
-fn siren(n: u32) -> String {
-    let body = format!("{:08}", n % 100_000_000);
-    (0..10).map(|c| format!("{body}{c}")).find(|c| is_valid_siren(c)).expect("a check digit fits")
-}
+use marketlounge_index::record::siren_with_check_digit as siren;
 
 const TRADES: [(&str, &str); 4] = [
     ("fraisage 5 axes", "Usinage de pièces de précision en fraisage et tournage."),
@@ -225,8 +223,13 @@ fn a_failed_reindex_leaves_the_live_set_alone() {
     engine.upsert((0..3).map(company).collect()).unwrap();
     engine.flush().unwrap();
     let generation = engine.snapshot().generation();
-    let records =
-        (10..13).map(|n| if n == 12 { Err(IndexError::Invalid("line 3: bad".into())) } else { Ok(company(n)) });
+    let records = (10..13).map(|n| {
+        if n == 12 {
+            Err(IndexError::InvalidRecords { count: 1, message: "line 3: bad".into() })
+        } else {
+            Ok(company(n))
+        }
+    });
     assert!(engine.reindex(records, &mut |_, _| {}).is_err());
     assert_eq!(engine.snapshot().generation(), generation);
     assert_eq!(engine.snapshot().live_count(), 3);

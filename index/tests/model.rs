@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use marketlounge_index::engine::{Engine, EngineOptions};
-use marketlounge_index::record::{Company, is_valid_siren};
+use marketlounge_index::record::Company;
 use proptest::prelude::*;
 
 #[path = "support/top_k.rs"]
@@ -18,8 +18,7 @@ const TRADES: [(&str, &str); 3] = [
 const IDS: u32 = 24;
 
 fn siren(n: u32) -> String {
-    let body = format!("{:08}", n + 1000);
-    (0..10).map(|c| format!("{body}{c}")).find(|c| is_valid_siren(c)).unwrap()
+    marketlounge_index::record::siren_with_check_digit(n + 1000)
 }
 
 fn company(n: u32, trade: usize) -> Company {

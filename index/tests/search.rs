@@ -8,7 +8,7 @@ use std::sync::Arc;
 use marketlounge_index::embed::{Embedder, HashedEmbedder};
 use marketlounge_index::engine::{Engine, EngineOptions, Snapshot};
 use marketlounge_index::interpret::Interpreter;
-use marketlounge_index::record::{Company, HeadcountBand, is_valid_siren};
+use marketlounge_index::record::{Company, HeadcountBand};
 use marketlounge_index::search::filter::haversine_km;
 use marketlounge_index::search::fusion::{self, Calibration};
 use marketlounge_index::search::{
@@ -17,10 +17,7 @@ use marketlounge_index::search::{
 use marketlounge_index::segment::{Quantization, VectorOptions};
 use proptest::prelude::*;
 
-fn siren(n: u32) -> String {
-    let body = format!("{:08}", n % 100_000_000);
-    (0..10).map(|c| format!("{body}{c}")).find(|c| is_valid_siren(c)).expect("a check digit fits")
-}
+use marketlounge_index::record::siren_with_check_digit as siren;
 
 const CAPABILITIES: [&str; 8] = [
     "fraisage 5 axes",

@@ -232,14 +232,7 @@ fn company_line(ordinal: usize, doc: &CorpusDoc) -> String {
 
 /// A valid SIREN-like id for the `ordinal`-th document: 8 digits and a Luhn check digit.
 fn siren_like(ordinal: usize) -> String {
-    let body = format!("{:08}", ordinal + 1);
-    let mut sum = 0;
-    for (i, digit) in body.bytes().rev().enumerate() {
-        let d = u32::from(digit - b'0');
-        // The check digit will be rightmost, so the body's last digit is doubled.
-        sum += if i % 2 == 0 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d };
-    }
-    format!("{body}{}", (10 - sum % 10) % 10)
+    marketlounge_index::record::siren_with_check_digit(ordinal as u32 + 1)
 }
 
 fn cache_dir(settings: &Settings) -> PathBuf {

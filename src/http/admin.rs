@@ -327,7 +327,7 @@ pub async fn priors(
     let engine = Arc::clone(&state.engine);
     let (updated, generation) = blocking(move || {
         let updated = engine.refresh_priors(&values)?;
-        Ok::<_, marketlounge_index::segment::IndexError>((updated, engine.snapshot().generation()))
+        Ok::<_, marketlounge_index::IndexError>((updated, engine.snapshot().generation()))
     })
     .await?
     .map_err(ApiError::from_index)?;

@@ -20,12 +20,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
+use marketlounge_index::record::parse_id;
 use marketlounge_index::record::{Article, HeadcountBand, Signal};
 use marketlounge_index::refdata::RefData;
 use marketlounge_index::score::features::day_number;
 use marketlounge_index::score::scorer::{Contribution, Scorer};
 use marketlounge_index::score::store::{StoredArticle, TopFilter, company_id};
-use marketlounge_index::segment::parse_id;
 use serde::Serialize;
 
 use super::companies::parse_records;

@@ -14,13 +14,7 @@ pub fn run(args: &[&str]) -> Output {
 }
 
 /// A SIREN-like id: 8 digits from `n` plus the Luhn check digit.
-pub fn siren(n: u32) -> String {
-    let body = format!("{:08}", n % 100_000_000);
-    (0..10)
-        .map(|check| format!("{body}{check}"))
-        .find(|candidate| marketlounge_index::record::is_valid_siren(candidate))
-        .expect("one check digit fits")
-}
+pub use marketlounge_index::record::siren_with_check_digit as siren;
 
 /// A valid company record.
 pub fn company(n: u32) -> serde_json::Value {

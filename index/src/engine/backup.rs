@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Engine, LIVE_DIR, MANIFEST_FILE, Manifest, SEGMENTS_DIR, Snapshot, WAL_DIR, open_live_segment};
-use crate::segment::{CompanyFields, IndexError, OpenOptions};
+use super::{Engine, LIVE_DIR, Manifest, SEGMENTS_DIR, Snapshot, WAL_DIR, open_live_segment};
+use crate::IndexError;
+use crate::segment::{CompanyFields, OpenOptions};
 use crate::storage::fsync_dir;
 
 impl Engine {
@@ -17,7 +18,7 @@ impl Engine {
         self.flush()?;
         let snapshot = self.snapshot();
         if dest.exists() {
-            return Err(IndexError::Invalid(format!("{} already exists", dest.display())));
+            return Err(IndexError::Target { path: dest.to_owned(), problem: "already exists" });
         }
         let tmp = unique_temp_dir(dest)?;
         if let Err(err) = copy_state(&self.root, &snapshot.files(&self.root), &tmp) {
@@ -38,8 +39,7 @@ impl Engine {
 /// (full checksums) before anything is written, and the copy appears under its final name only
 /// once complete.
 pub fn restore(backup: &Path, target: &Path) -> Result<Manifest, IndexError> {
-    let manifest = Manifest::read(backup)?
-        .ok_or_else(|| IndexError::Invalid(format!("{}: no {MANIFEST_FILE}; not a backup", backup.display())))?;
+    let manifest = Manifest::read(backup)?.ok_or_else(|| IndexError::NotABackup { path: backup.to_owned() })?;
     let fields = Arc::new(CompanyFields::new());
     let options = OpenOptions { verify_checksums: true, expected_model: None, search_threads: 1 };
     let segments = manifest
@@ -50,10 +50,10 @@ pub fn restore(backup: &Path, target: &Path) -> Result<Manifest, IndexError> {
     let files = Snapshot { manifest: manifest.clone(), segments }.files(backup);
     let is_empty = |p: &Path| std::fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(false);
     if target.exists() && !is_empty(target) {
-        return Err(IndexError::Invalid(format!(
-            "{} is not empty; restore into a new directory (stop the server, move the old one away)",
-            target.display()
-        )));
+        return Err(IndexError::Target {
+            path: target.to_owned(),
+            problem: "is not empty; restore into a new directory (stop the server, move the old one away)",
+        });
     }
     let tmp = unique_temp_dir(target)?;
     if let Err(err) = copy_state(backup, &files, &tmp) {

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{Engine, LiveSegment, SEGMENTS_DIR, Snapshot};
+use crate::IndexError;
 use crate::record::Company;
-use crate::segment::{IndexDoc, IndexError, OpenOptions, Segment, SegmentBuilder};
+use crate::segment::{IndexDoc, OpenOptions, Segment, SegmentBuilder};
 
 /// Progress of a bulk build, reported as it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

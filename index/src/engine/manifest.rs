@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::segment::IndexError;
+use crate::IndexError;
 use crate::segment::files::{FileEntry, decode_bincode, read_framed, write_bincode};
 use crate::storage::{FileKind, verify_footer};
 

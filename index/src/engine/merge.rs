@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use super::build::{SegmentInput, VectorReuse, opportunity_of};
 use super::{Change, Engine, Snapshot};
+use crate::IndexError;
 use crate::record::Company;
-use crate::segment::{IndexError, Tombstones};
+use crate::segment::Tombstones;
 
 /// A segment with more than this fraction of its documents deleted is rewritten…
 const COMPACT_DELETED_RATIO: f64 = 0.3;

@@ -44,13 +44,13 @@ pub use wal::{Wal, WalOp};
 use build::{SegmentInput, VectorReuse, opportunity_of};
 use reindex::ReindexState;
 
+use crate::IndexError;
+use crate::record::parse_id;
 use crate::record::{Company, Record};
 use crate::refdata::RefData;
-use crate::segment::files::{FileEntry, OwnedPath, parse_id};
+use crate::segment::files::{FileEntry, OwnedPath};
 use crate::segment::writer::{PRIOR_COLUMNS, now_unix_ms};
-use crate::segment::{
-    BuildOptions, CompanyFields, IndexError, OpenOptions, Segment, Tombstones, VectorOptions, segment_dir_name,
-};
+use crate::segment::{BuildOptions, CompanyFields, OpenOptions, Segment, Tombstones, VectorOptions, segment_dir_name};
 use crate::storage::{ColumnsReader, write_atomically, write_columns};
 
 pub const SEGMENTS_DIR: &str = "segments";

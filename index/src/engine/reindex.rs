@@ -11,9 +11,10 @@ use parking_lot::Mutex;
 
 use super::build::{BuildPhase, SegmentInput, VectorReuse, opportunity_of};
 use super::{Change, Engine, LiveSegment, PublishState};
+use crate::IndexError;
 use crate::record::Company;
-use crate::segment::files::parse_id;
-use crate::segment::{IndexError, Tombstones};
+use crate::record::{format_id, parse_id};
+use crate::segment::Tombstones;
 
 /// How much of the live index a reindex may drop before it is refused.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,7 +78,7 @@ impl Engine {
             // into a segment the swap would then treat as older than the reindex.
             let mut publish = self.publish.lock();
             if publish.reindex.is_some() {
-                return Err(IndexError::Busy("a reindex is already running".into()));
+                return Err(IndexError::ReindexRunning);
             }
             self.flush_locked(&mut publish)?;
             publish.reindex = Some(ReindexState {
@@ -133,7 +134,7 @@ impl Engine {
         let mut tombstones = Tombstones::none(segment.doc_count());
         for live in &keep {
             for (_, id) in live.segment.ids().iter() {
-                if let Some(ord) = segment.ord_of(&crate::segment::format_id(id)) {
+                if let Some(ord) = segment.ord_of(&format_id(id)) {
                     tombstones.delete(ord);
                 }
             }

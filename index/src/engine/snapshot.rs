@@ -11,9 +11,10 @@ use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::Field;
 
 use super::manifest::Manifest;
+use crate::IndexError;
 use crate::record::Company;
 use crate::segment::files::OwnedPath;
-use crate::segment::{IndexError, Segment, Tombstones};
+use crate::segment::{Segment, Tombstones};
 use crate::storage::ColumnsReader;
 
 /// A side file of the live set (tombstones, refreshed priors), deleted when obsolete and unused.
@@ -53,6 +54,37 @@ impl LiveSegment {
         self.tombstones.value.live_count()
     }
 
+    /// Every live record of the segment, decoded as `T` (the whole `Company`, or a struct of the
+    /// fields the caller needs), with its ordinal, in the order the document store holds them.
+    /// A stored record that does not decode as `T` is corruption: the walk finishes, then fails
+    /// naming the segment, how many did not decode, and the first error.
+    pub fn for_each_live_record<T: serde::de::DeserializeOwned>(
+        &self,
+        mut each: impl FnMut(u32, T),
+    ) -> Result<(), IndexError> {
+        let mut undecodable = 0usize;
+        let mut first_error = None;
+        self.segment.for_each_source(|ord, bytes| {
+            if !self.is_live(ord) {
+                return;
+            }
+            match serde_json::from_slice::<T>(bytes) {
+                Ok(record) => each(ord, record),
+                Err(err) => {
+                    undecodable += 1;
+                    first_error.get_or_insert(err);
+                }
+            }
+        })?;
+        match first_error {
+            None => Ok(()),
+            Some(err) => Err(IndexError::Corrupt(format!(
+                "{}: {undecodable} stored record(s) do not read back ({err}); restore from a snapshot or rebuild the index",
+                self.segment.dir().display()
+            ))),
+        }
+    }
+
     /// The prior column `name` in force (refreshed or the segment's own).
     pub fn prior_column(&self, name: &str) -> Option<&[f32]> {
         match &self.priors {
@@ -70,6 +102,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Every live record of the snapshot, decoded as `T`, with its segment and ordinal (see
+    /// [`LiveSegment::for_each_live_record`]).
+    pub fn for_each_live_record<T: serde::de::DeserializeOwned>(
+        &self,
+        mut each: impl FnMut(&LiveSegment, u32, T),
+    ) -> Result<(), IndexError> {
+        for live in &self.segments {
+            live.for_each_live_record(|ord, record| each(live, ord, record))?;
+        }
+        Ok(())
+    }
+
     pub fn generation(&self) -> u64 {
         self.manifest.generation
     }

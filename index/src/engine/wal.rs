@@ -11,8 +11,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::IndexError;
 use crate::record::Company;
-use crate::segment::IndexError;
 use crate::storage::fsync_dir;
 
 const OP_UPSERT: u8 = 1;

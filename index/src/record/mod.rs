@@ -7,9 +7,11 @@
 //! meaning (NAF codes, postal codes, dates, coordinates) against the reference data.
 
 mod check;
+mod id;
 mod types;
 
 pub use check::{FieldError, ValidationCode, is_valid_siren};
+pub use id::{format_id, parse_id, siren_with_check_digit};
 pub use types::*;
 
 use crate::refdata::RefData;

@@ -15,7 +15,7 @@ use super::ScoreError;
 use super::events::EventRules;
 use super::features::{History, NO_EVENT, PressEvent, SignalEvent, date_of_day, day_number};
 use crate::record::{Article, Outcome, Signal, SignalType};
-use crate::segment::files::{format_id, parse_id};
+use crate::record::{format_id, parse_id};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS signals (

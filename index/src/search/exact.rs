@@ -10,8 +10,8 @@ use tantivy::{DocSet, SegmentReader, TERMINATED, Term};
 
 use super::lexical::bm25_weights;
 use super::top::DocRef;
+use crate::IndexError;
 use crate::engine::{GlobalStats, LiveSegment, Snapshot};
-use crate::segment::IndexError;
 use crate::segment::forward::{ForwardLists, Lists};
 
 /// Weighted clauses to score candidates by, and how they combine ([`score_clauses`]).
@@ -186,7 +186,7 @@ fn score_in_order(
                 let forward = live.segment.forward().expect("forward weights only with forward lists");
                 score_forward(forward, segment_ord as usize, reader, terms, bm25, docs, run, scores).map_err(
                     |err| match err {
-                        ForwardError::Lexical(err) => IndexError::lexical(dir)(err),
+                        ForwardError::Lexical(err) => IndexError::lexical_read(dir)(err),
                         ForwardError::Corrupt => malformed_forward(dir),
                     },
                 )?;
@@ -203,7 +203,7 @@ fn score_in_order(
                         let forward = live.segment.forward().expect("a forward filter only with forward lists");
                         Some(
                             PhraseFilter::new(forward, segment_ord as usize, reader, phrases)
-                                .map_err(IndexError::lexical(dir))?,
+                                .map_err(IndexError::lexical_read(dir))?,
                         )
                     }
                     _ => None,
@@ -222,7 +222,7 @@ fn score_in_order(
                             Some(scorer) => scorer,
                             None => {
                                 let (weight, boost) = &weights[clause];
-                                scorer.insert(weight.scorer(reader, *boost).map_err(IndexError::lexical(dir))?)
+                                scorer.insert(weight.scorer(reader, *boost).map_err(IndexError::lexical_read(dir))?)
                             }
                         };
                         let current = scorer.doc();
@@ -237,10 +237,10 @@ fn score_in_order(
             Clauses::MaxWeight(terms) => {
                 let mut postings = Vec::with_capacity(terms.len());
                 for (term, weight) in terms {
-                    let index = reader.inverted_index(term.field()).map_err(IndexError::lexical(dir))?;
+                    let index = reader.inverted_index(term.field()).map_err(IndexError::lexical_read(dir))?;
                     if let Some(p) = index
                         .read_postings(term, IndexRecordOption::Basic)
-                        .map_err(|err| IndexError::lexical(dir)(err.into()))?
+                        .map_err(|err| IndexError::lexical_read(dir)(err.into()))?
                     {
                         postings.push((p, *weight));
                     }
@@ -307,7 +307,7 @@ fn weight_of(query: &dyn Query, live: &LiveSegment, stats: &GlobalStats<'_>) -> 
     let searcher = live.segment.searcher();
     query
         .weight(EnableScoring::enabled_from_statistics_provider(stats, searcher))
-        .map_err(IndexError::lexical(live.segment.dir()))
+        .map_err(IndexError::lexical_read(live.segment.dir()))
 }
 
 /// Σ boost × BM25 of term `clauses` for the candidates `run` (one tantivy segment, `part` in

@@ -7,9 +7,9 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{SegmentReader, Term};
 
 use super::request::Filters;
+use crate::IndexError;
 use crate::analysis::{Analyzer, Language};
 use crate::engine::{LiveSegment, Snapshot};
-use crate::segment::IndexError;
 use crate::segment::schema::CompanyFields;
 
 /// A set of ordinals of one segment.
@@ -188,14 +188,14 @@ fn allowed_by(snapshot: &Snapshot, query: Option<&dyn Query>, circles: &[Circle]
         match query {
             Some(query) => {
                 let searcher = segment.searcher();
-                let lexical = IndexError::lexical(segment.dir());
+                let lexical = IndexError::lexical_read(segment.dir());
                 let weight = query.weight(EnableScoring::disabled_from_searcher(searcher)).map_err(lexical)?;
                 for reader in searcher.segment_readers() {
                     let ords = ord_column(reader, segment.dir())?;
                     let mut docs = Vec::new();
                     weight
                         .for_each_no_score(reader, &mut |batch| docs.extend_from_slice(batch))
-                        .map_err(IndexError::lexical(segment.dir()))?;
+                        .map_err(IndexError::lexical_read(segment.dir()))?;
                     for doc in docs {
                         if let Some(ord) = ords.first(doc)
                             && keep(ord as u32)
@@ -223,7 +223,7 @@ pub(super) fn ord_column(
     reader: &SegmentReader,
     dir: &std::path::Path,
 ) -> Result<tantivy::columnar::Column<u64>, IndexError> {
-    reader.fast_fields().u64("ord").map_err(IndexError::lexical(dir))
+    reader.fast_fields().u64("ord").map_err(IndexError::lexical_read(dir))
 }
 
 /// Any of `terms` in `field` (raw terms: codes, names).

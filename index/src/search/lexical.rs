@@ -12,8 +12,8 @@ use rayon::prelude::*;
 
 use super::filter::{Allowed, ord_column};
 use super::top::{DocRef, Scored, TopN};
+use crate::IndexError;
 use crate::engine::{GlobalStats, Snapshot};
-use crate::segment::IndexError;
 
 /// Score statistics of a query over the documents of the snapshot (documents it does not match
 /// count as 0), estimated from term statistics ([`term_background`]).
@@ -101,10 +101,11 @@ pub(crate) fn leveled_pass(
             for reader in live.segment.searcher().segment_readers() {
                 let ords = ord_column(reader, live.segment.dir())?;
                 for (term, _) in terms.iter().filter(|(_, l)| *l == level) {
-                    let index = reader.inverted_index(term.field()).map_err(IndexError::lexical(live.segment.dir()))?;
+                    let index =
+                        reader.inverted_index(term.field()).map_err(IndexError::lexical_read(live.segment.dir()))?;
                     let Some(mut postings) = index
                         .read_postings(term, IndexRecordOption::Basic)
-                        .map_err(|err| IndexError::lexical(live.segment.dir())(err.into()))?
+                        .map_err(|err| IndexError::lexical_read(live.segment.dir())(err.into()))?
                     else {
                         continue;
                     };
@@ -138,7 +139,7 @@ pub(crate) fn leveled_pass(
 pub(crate) fn term_background(snapshot: &Snapshot, clauses: &[(Term, f32)]) -> Result<Background, IndexError> {
     use tantivy::query::Bm25StatisticsProvider;
     let stats = GlobalStats::new(snapshot);
-    let lexical = |err| IndexError::Invalid(format!("term statistics: {err}"));
+    let lexical = |source| IndexError::Statistics { source };
     let n = stats.total_num_docs().map_err(lexical)? as f64;
     let population = snapshot.live_count();
     if n == 0.0 {
@@ -168,7 +169,7 @@ pub(super) fn bm25_weights(stats: &GlobalStats<'_>, clauses: &[(Term, f32)]) -> 
         .map(|(term, boost)| {
             Bm25Weight::for_terms(stats, std::slice::from_ref(term))
                 .map(|weight| weight.boost_by(*boost))
-                .map_err(|err| IndexError::Invalid(format!("term statistics: {err}")))
+                .map_err(|source| IndexError::Statistics { source })
         })
         .collect()
 }
@@ -201,17 +202,17 @@ fn max_score_segment(
     top: &mut TopN,
 ) -> Result<(), IndexError> {
     let dir = snapshot.segments[seg].segment.dir();
-    let io = |err: std::io::Error| IndexError::lexical(dir)(err.into());
+    let io = |err: std::io::Error| IndexError::lexical_read(dir)(err.into());
     let mut cursors: Vec<ClauseCursor> = Vec::with_capacity(clauses.len());
     for ((term, _), weight) in clauses.iter().zip(weights) {
-        let index = reader.inverted_index(term.field()).map_err(IndexError::lexical(dir))?;
+        let index = reader.inverted_index(term.field()).map_err(IndexError::lexical_read(dir))?;
         let Some(postings) = index.read_postings(term, IndexRecordOption::WithFreqs).map_err(io)? else {
             continue;
         };
         if postings.doc() == TERMINATED {
             continue;
         }
-        let norms = reader.get_fieldnorms_reader(term.field()).map_err(IndexError::lexical(dir))?;
+        let norms = reader.get_fieldnorms_reader(term.field()).map_err(IndexError::lexical_read(dir))?;
         cursors.push(ClauseCursor { postings, norms, bound: weight.max_score(), weight: weight.clone() });
     }
     // Smallest bound first; `below[i]` is what the clauses before `i` can add together.

@@ -46,12 +46,12 @@ use filter::Allowed;
 use lexical::Background;
 use vector::VectorPlan;
 
+use crate::IndexError;
 use crate::analysis::Language;
 use crate::engine::Snapshot;
 use crate::interpret::{ConceptHit, Interpretation, Interpreter, LocationHit, SynonymHit};
 use crate::record::Company;
 use crate::refdata::RefData;
-use crate::segment::IndexError;
 use crate::segment::schema::{CompanyFields, TEXT_FIELDS};
 
 /// How the query path is configured (from the server's settings).

@@ -4,8 +4,8 @@
 
 use super::filter::Allowed;
 use super::top::{DocRef, Scored, TopN};
+use crate::IndexError;
 use crate::engine::Snapshot;
-use crate::segment::IndexError;
 
 /// Allowed documents of a segment below which vector search scans them exactly instead of
 /// filtering inside the HNSW graph (whose cost grows as the filter gets selective).
@@ -36,11 +36,7 @@ pub(crate) fn vector_pass(
         let segment = &live.segment;
         let Some(index) = segment.vectors() else { continue };
         if index.dimensions() != query.len() {
-            return Err(IndexError::Invalid(format!(
-                "the query vector has {} dimensions, the index's vectors {}",
-                query.len(),
-                index.dimensions()
-            )));
+            return Err(IndexError::QueryDimensions { found: query.len(), expected: index.dimensions() });
         }
         let in_segment = allowed.allowed_in(snapshot, seg);
         if in_segment == 0 {

@@ -13,7 +13,7 @@ use std::path::Path;
 use half::f16;
 use memmap2::Mmap;
 
-use super::IndexError;
+use crate::IndexError;
 use crate::storage::{FileKind, FramedWriter, check_footer};
 
 pub const CHUNKS_FILE: &str = "chunks.bin";
@@ -34,6 +34,11 @@ impl ChunkWriter {
         Ok(ChunkWriter { out: FramedWriter::create(FileKind::Chunks, path)?, dims, starts: vec![0], rows: 0 })
     }
 
+    /// The dimension every vector must have.
+    pub fn dims(&self) -> u32 {
+        self.dims
+    }
+
     fn write(&mut self, bytes: &[u8]) -> Result<(), IndexError> {
         Ok(self.out.write(bytes)?)
     }
@@ -43,8 +48,8 @@ impl ChunkWriter {
         let mut row = Vec::with_capacity(self.dims as usize * 2);
         for vector in vectors {
             if vector.len() != self.dims as usize || vector.iter().any(|v| !v.is_finite()) {
-                return Err(IndexError::Invalid(format!(
-                    "a capability vector has {} dimensions or a non-finite value (expected {})",
+                return Err(IndexError::Corrupt(format!(
+                    "a capability vector has {} dimensions or a non-finite value (expected {}): the caller checks them",
                     vector.len(),
                     self.dims
                 )));
@@ -57,7 +62,7 @@ impl ChunkWriter {
             self.rows = self
                 .rows
                 .checked_add(1)
-                .ok_or_else(|| IndexError::Invalid("more than 4 billion capability vectors in one segment".into()))?;
+                .ok_or(IndexError::Limit { what: "more than 4 billion capability vectors in one segment" })?;
         }
         self.starts.push(self.rows);
         Ok(())

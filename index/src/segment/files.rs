@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use bincode::config;
 use serde::{Deserialize, Serialize};
 
-use super::IndexError;
+use crate::IndexError;
+use crate::record::format_id;
 use crate::storage::{FOOTER_LEN, FileKind, StorageError, append_footer, verify_footer, write_atomically};
 
 /// Memory-maps a published segment file (read-only).
@@ -244,18 +245,6 @@ fn read_per_doc<const N: usize>(kind: FileKind, path: &Path, expected_docs: u32)
     Ok(payload.chunks_exact(N).map(|c| c.try_into().expect("N bytes")).collect())
 }
 
-/// A company id as the number its 9 digits spell; `None` if it is not 9 ASCII digits.
-pub fn parse_id(id: &str) -> Option<u32> {
-    if id.len() != 9 || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    id.parse().ok()
-}
-
-pub fn format_id(id: u32) -> String {
-    format!("{id:09}")
-}
-
 /// Deleted ordinals of one segment, as a bitset. Immutable once published: a new deletion
 /// writes a new file named by the next manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -391,15 +380,6 @@ mod tests {
         bad[9] ^= 1;
         assert!(Tombstones::decode(path, &bad).is_err());
         assert!(Tombstones::decode(path, &bytes[..bytes.len() - 1]).is_err());
-    }
-
-    #[test]
-    fn ids_are_nine_digits() {
-        assert_eq!(parse_id("012345678"), Some(12_345_678));
-        assert_eq!(format_id(12_345_678), "012345678");
-        assert_eq!(parse_id("12345678"), None);
-        assert_eq!(parse_id("12345678a"), None);
-        assert_eq!(parse_id("+12345678"), None);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use tantivy::postings::Postings;
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocSet, InvertedIndexReader, Searcher, SegmentReader, TERMINATED};
 
-use super::IndexError;
+use crate::IndexError;
 use crate::storage::{FileKind, FramedWriter, check_footer};
 
 pub const FORWARD_FILE: &str = "forward.bin";
@@ -65,17 +65,19 @@ fn put_varint(out: &mut [u8], at: &mut usize, mut value: u32) {
 pub fn write_forward(path: &Path, searcher: &Searcher, fields: &[Field]) -> Result<(), IndexError> {
     let mut out = FramedWriter::create(FileKind::Forward, path)?;
     if fields.len() > usize::from(u8::MAX) + 1 {
-        return Err(IndexError::Invalid("forward lists: more than 256 fields".into()));
+        return Err(IndexError::Limit { what: "forward lists: more than 256 fields" });
     }
     let mut table = Vec::new();
     for reader in searcher.segment_readers() {
         let key = segment_key(reader);
         if key.len() != KEY_LEN {
-            return Err(IndexError::Invalid(format!("forward lists: unexpected segment id {key:?}")));
+            return Err(IndexError::Corrupt(format!(
+                "forward lists: tantivy segment id {key:?} is not {KEY_LEN} characters"
+            )));
         }
         table.extend_from_slice(key.as_bytes());
         table.extend_from_slice(&reader.max_doc().to_le_bytes());
-        let (section, offsets) = segment_section(reader, fields)?;
+        let (section, offsets) = segment_section(reader, fields, path)?;
         let section_at = out.written();
         out.write(&section)?;
         drop(section);
@@ -105,15 +107,11 @@ pub fn write_forward(path: &Path, searcher: &Searcher, fields: &[Field]) -> Resu
 /// field's postings sizes every document's entries exactly, the second writes the field's
 /// header and entries in place: memory is the section itself plus a few words per document
 /// and field.
-fn segment_section(reader: &SegmentReader, fields: &[Field]) -> Result<(Vec<u8>, Vec<u64>), IndexError> {
+fn segment_section(reader: &SegmentReader, fields: &[Field], path: &Path) -> Result<(Vec<u8>, Vec<u64>), IndexError> {
     let max_doc = reader.max_doc() as usize;
     let mut indexes = Vec::with_capacity(fields.len());
     for &field in fields {
-        indexes.push(
-            reader
-                .inverted_index(field)
-                .map_err(|err| IndexError::Invalid(format!("forward lists: opening a field's postings: {err}")))?,
-        );
+        indexes.push(reader.inverted_index(field).map_err(IndexError::lexical_write(path))?);
     }
     // `last[doc]`: the previous ordinal written for the document in the current field, plus one
     // (0: none yet).
@@ -123,7 +121,7 @@ fn segment_section(reader: &SegmentReader, fields: &[Field]) -> Result<(Vec<u8>,
     for (index, field_sizes) in indexes.iter().zip(&mut sizes) {
         last.fill(0);
         let mut overflow = false;
-        visit(index, &mut |doc, ord, tf| {
+        visit(index, path, &mut |doc, ord, tf| {
             let d = doc as usize;
             let delta = last[d].checked_sub(1).map_or(ord, |previous| ord - previous);
             let grown = field_sizes[d].checked_add((varint_len(delta) + varint_len(tf)) as u32);
@@ -132,7 +130,7 @@ fn segment_section(reader: &SegmentReader, fields: &[Field]) -> Result<(Vec<u8>,
             last[d] = ord + 1;
         })?;
         if overflow {
-            return Err(IndexError::Invalid("forward lists: a document's field holds over 4 GiB of terms".into()));
+            return Err(IndexError::Limit { what: "forward lists: a document's field holds over 4 GiB of terms" });
         }
     }
     let mut offsets = vec![0u64; max_doc + 1];
@@ -146,7 +144,7 @@ fn segment_section(reader: &SegmentReader, fields: &[Field]) -> Result<(Vec<u8>,
         offsets[doc + 1] = offsets[doc] + lists;
     }
     let total = usize::try_from(offsets[max_doc])
-        .map_err(|_| IndexError::Invalid("forward lists: a section is larger than memory".into()))?;
+        .map_err(|_| IndexError::Limit { what: "forward lists: a section is larger than memory" })?;
     let mut section = vec![0u8; total];
     let mut cursor: Vec<usize> = offsets[..max_doc].iter().map(|&offset| offset as usize).collect();
     for (f, (index, field_sizes)) in indexes.iter().zip(&sizes).enumerate() {
@@ -158,7 +156,7 @@ fn segment_section(reader: &SegmentReader, fields: &[Field]) -> Result<(Vec<u8>,
             }
         }
         last.fill(0);
-        visit(index, &mut |doc, ord, tf| {
+        visit(index, path, &mut |doc, ord, tf| {
             let d = doc as usize;
             let delta = last[d].checked_sub(1).map_or(ord, |previous| ord - previous);
             put_varint(&mut section, &mut cursor[d], delta);
@@ -171,12 +169,12 @@ fn segment_section(reader: &SegmentReader, fields: &[Field]) -> Result<(Vec<u8>,
 }
 
 /// Every (document, term ordinal, frequency) of a field, term by term in ordinal order.
-fn visit(index: &InvertedIndexReader, each: &mut dyn FnMut(u32, u32, u32)) -> Result<(), IndexError> {
-    let lexical = |err: std::io::Error| IndexError::Invalid(format!("forward lists: reading postings: {err}"));
+fn visit(index: &InvertedIndexReader, path: &Path, each: &mut dyn FnMut(u32, u32, u32)) -> Result<(), IndexError> {
+    let lexical = |err: std::io::Error| IndexError::lexical_write(path)(err.into());
     let mut terms = index.terms().stream().map_err(lexical)?;
     while terms.advance() {
         let ord = u32::try_from(terms.term_ord())
-            .map_err(|_| IndexError::Invalid("forward lists: more than 4 billion terms in a field".into()))?;
+            .map_err(|_| IndexError::Limit { what: "forward lists: more than 4 billion terms in a field" })?;
         let mut postings =
             index.read_postings_from_terminfo(terms.value(), IndexRecordOption::WithFreqs).map_err(lexical)?;
         let mut doc = postings.doc();
@@ -457,7 +455,7 @@ mod tests {
         let reader = &searcher.segment_readers()[0];
         let inverted = reader.inverted_index(body).unwrap();
         let mut expected: Vec<Vec<(u32, u32)>> = vec![Vec::new(); texts.len()];
-        visit(&inverted, &mut |doc, ord, tf| expected[doc as usize].push((ord, tf))).unwrap();
+        visit(&inverted, Path::new("test"), &mut |doc, ord, tf| expected[doc as usize].push((ord, tf))).unwrap();
         assert!(expected[3].iter().any(|&(_, tf)| tf == 3), "a frequency above one is exercised");
         for (doc, want) in expected.iter().enumerate() {
             let mut entries = forward.entries(0, 0, doc as u32);

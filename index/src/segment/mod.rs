@@ -9,15 +9,13 @@
 //! refreshed priors live beside it, in files named by the manifest.
 
 pub mod chunks;
-mod error;
 pub mod files;
 pub mod forward;
 pub mod reader;
 pub mod schema;
 pub mod writer;
 
-pub use error::IndexError;
-pub use files::{FileEntry, IdTable, SegmentMeta, Tombstones, VectorInfo, format_id, parse_id};
+pub use files::{FileEntry, IdTable, SegmentMeta, Tombstones, VectorInfo};
 pub use reader::{OpenOptions, Segment};
 pub use schema::{CompanyFields, Location, TEXT_FIELDS};
 pub use writer::{BuildOptions, IndexDoc, PRIOR_COLUMNS, SegmentBuilder, name_key, segment_dir_name};

@@ -9,14 +9,16 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocSet, Searcher, TERMINATED, Term};
 
 use super::chunks::{CHUNKS_FILE, ChunkVectors};
-use super::files::{IdTable, OwnedPath, SegmentMeta, parse_id};
+use super::files::{IdTable, OwnedPath, SegmentMeta};
 use super::forward::{FORWARD_FILE, ForwardLists};
 use super::schema::CompanyFields;
 use super::writer::{
     HASHES_FILE, ID_MAP_FILE, IDS_FILE, NAMES_FILE, PRIOR_COLUMNS, PRIORS_FILE, TANTIVY_DIR, VECTORS_FILE,
 };
-use super::{IndexError, Quantization, VectorOptions, writer};
+use super::{Quantization, VectorOptions, writer};
+use crate::IndexError;
 use crate::analysis::tokenizer::register_tokenizers;
+use crate::record::parse_id;
 use crate::storage::ColumnsReader;
 
 /// What the opener expects of a segment.
@@ -98,13 +100,13 @@ impl Segment {
         verify_files(dir, &meta, options.verify_checksums)?;
 
         let tantivy_dir = dir.join(TANTIVY_DIR);
-        let index = tantivy::Index::open_in_dir(&tantivy_dir).map_err(IndexError::lexical(&tantivy_dir))?;
+        let index = tantivy::Index::open_in_dir(&tantivy_dir).map_err(IndexError::lexical_open(&tantivy_dir))?;
         register_tokenizers(index.tokenizers());
         let reader = index
             .reader_builder()
             .reload_policy(tantivy::ReloadPolicy::Manual)
             .try_into()
-            .map_err(IndexError::lexical(&tantivy_dir))?;
+            .map_err(IndexError::lexical_open(&tantivy_dir))?;
         let searcher = reader.searcher();
         if searcher.num_docs() != u64::from(meta.doc_count) {
             return Err(IndexError::Corrupt(format!(
@@ -224,8 +226,8 @@ impl Segment {
 
     /// Every stored record with its ordinal, reading the document store block by block (a
     /// bulk pass; [`Self::source`] is for one document).
-    pub fn for_each_source(&self, mut f: impl FnMut(u32, &[u8])) -> Result<(), IndexError> {
-        let lexical = || IndexError::lexical(self.dir().join(TANTIVY_DIR));
+    pub(crate) fn for_each_source(&self, mut f: impl FnMut(u32, &[u8])) -> Result<(), IndexError> {
+        let lexical = || IndexError::lexical_read(self.dir().join(TANTIVY_DIR));
         for reader in self.searcher.segment_readers() {
             let ords = reader.fast_fields().u64("ord").map_err(lexical())?;
             let store = reader.get_store_reader(1).map_err(|err| lexical()(err.into()))?;
@@ -246,7 +248,7 @@ impl Segment {
     pub fn source(&self, ord: u32) -> Result<Option<Vec<u8>>, IndexError> {
         let Some(id) = self.ids.id(ord) else { return Ok(None) };
         let Some(address) = self.address_of(&id)? else { return Ok(None) };
-        let lexical = IndexError::lexical(self.dir().join(TANTIVY_DIR));
+        let lexical = IndexError::lexical_read(self.dir().join(TANTIVY_DIR));
         let doc: tantivy::TantivyDocument = self.searcher.doc(address).map_err(lexical)?;
         use tantivy::schema::Value;
         Ok(doc.get_first(self.fields.source).and_then(|v| v.as_bytes()).map(<[u8]>::to_vec))
@@ -259,7 +261,7 @@ impl Segment {
             let mut table = vec![u64::MAX; self.meta.doc_count as usize];
             for (segment_ord, reader) in self.searcher.segment_readers().iter().enumerate() {
                 let ords =
-                    reader.fast_fields().u64("ord").map_err(IndexError::lexical(self.dir().join(TANTIVY_DIR)))?;
+                    reader.fast_fields().u64("ord").map_err(IndexError::lexical_read(self.dir().join(TANTIVY_DIR)))?;
                 for doc in 0..reader.max_doc() {
                     if let Some(ord) = ords.first(doc)
                         && let Some(slot) = table.get_mut(ord as usize)
@@ -337,7 +339,7 @@ impl Segment {
     fn address_of(&self, id: &str) -> Result<Option<DocAddress>, IndexError> {
         let term = Term::from_field_text(self.fields.id, id);
         for (segment_ord, reader) in self.searcher.segment_readers().iter().enumerate() {
-            let lexical = IndexError::lexical(self.dir().join(TANTIVY_DIR));
+            let lexical = IndexError::lexical_read(self.dir().join(TANTIVY_DIR));
             let inverted = reader.inverted_index(self.fields.id).map_err(lexical)?;
             let postings = inverted
                 .read_postings(&term, IndexRecordOption::Basic)

@@ -11,12 +11,14 @@ use parking_lot::Mutex;
 use tantivy::IndexWriter;
 
 use super::chunks::{CHUNKS_FILE, ChunkWriter};
-use super::files::{FileEntry, IdTable, META_FILE, SegmentMeta, VectorInfo, parse_id};
+use super::files::{FileEntry, IdTable, META_FILE, SegmentMeta, VectorInfo};
 use super::forward::{FORWARD_FILE, write_forward};
 use super::schema::{CompanyFields, Location};
-use super::{IndexError, Quantization, VectorOptions, files};
+use super::{Quantization, VectorOptions, files};
+use crate::IndexError;
 use crate::analysis::tokenizer::register_tokenizers;
 use crate::record::Company;
+use crate::record::{format_id, parse_id};
 use crate::refdata::RefData;
 use crate::storage::{fsync_dir, write_columns};
 
@@ -110,12 +112,12 @@ impl SegmentBuilder {
         std::fs::create_dir_all(&tantivy_dir).map_err(IndexError::io(&tantivy_dir))?;
         let fields = CompanyFields::new();
         let index = tantivy::Index::create_in_dir(&tantivy_dir, fields.schema.clone())
-            .map_err(IndexError::lexical(&tantivy_dir))?;
+            .map_err(IndexError::lexical_write(&tantivy_dir))?;
         register_tokenizers(index.tokenizers());
         let threads = options.threads.clamp(1, 8);
         // tantivy wants at least 15 MB per indexing thread.
         let budget = options.memory_budget_bytes.max(threads * (16 << 20));
-        let writer = index.writer_with_num_threads(threads, budget).map_err(IndexError::lexical(&tantivy_dir))?;
+        let writer = index.writer_with_num_threads(threads, budget).map_err(IndexError::lexical_write(&tantivy_dir))?;
         let vectors = options.vectors.clone().map(|opts| VectorBuild::start(opts, threads)).transpose()?;
         let chunks = match &options.vectors {
             Some(vectors) if options.chunks => Some(ChunkWriter::create(&tmp_dir.join(CHUNKS_FILE), vectors.dims)?),
@@ -166,14 +168,25 @@ impl SegmentBuilder {
             build.send(u64::from(ord), vector.to_vec())?;
         }
         if let Some(chunks) = &mut self.chunks {
-            chunks.push(doc.chunks.unwrap_or(&[])).map_err(|err| record_error(err.to_string()))?;
+            let vectors = doc.chunks.unwrap_or(&[]);
+            if let Some(bad) =
+                vectors.iter().find(|v| v.len() != chunks.dims() as usize || v.iter().any(|x| !x.is_finite()))
+            {
+                return Err(record_error(format!(
+                    "a capability vector has {} dimensions or a non-finite value (the index stores {})",
+                    bad.len(),
+                    chunks.dims()
+                )));
+            }
+            // Only I/O can fail now: the segment's problem, not the record's.
+            chunks.push(vectors)?;
         }
         self.source.clear();
         serde_json::to_writer(&mut self.source, company).map_err(|err| record_error(err.to_string()))?;
         let place = Location::of(company, self.refdata);
         let document = self.fields.document(company, ord, &self.source, &place);
         let writer = self.writer.as_ref().expect("writer lives until finish");
-        writer.add_document(document).map_err(IndexError::lexical(&self.tmp_dir))?;
+        writer.add_document(document).map_err(IndexError::lexical_write(&self.tmp_dir))?;
         self.ids.push(id);
         self.names.push((name_key(&company.name), ord));
         self.opportunity.push(doc.opportunity.filter(|p| p.is_finite()).unwrap_or(f32::NAN));
@@ -207,19 +220,19 @@ impl SegmentBuilder {
                 write_columns(&self.tmp_dir.join(PRIORS_FILE), doc_count, &columns)?;
                 Ok(started.elapsed())
             });
-            writer.commit().map_err(IndexError::lexical(&tantivy_dir))?;
-            writer.wait_merging_threads().map_err(IndexError::lexical(&tantivy_dir))?;
+            writer.commit().map_err(IndexError::lexical_write(&tantivy_dir))?;
+            writer.wait_merging_threads().map_err(IndexError::lexical_write(&tantivy_dir))?;
             let committed = started.elapsed();
             let written = dictionaries.join().expect("dictionary writing does not panic")?;
             Ok((committed, written))
         })?;
         // Forward lists come from the committed postings (exact scoring reads them).
         let lexical_reader: tantivy::IndexReader = tantivy::Index::open_in_dir(&tantivy_dir)
-            .map_err(IndexError::lexical(&tantivy_dir))?
+            .map_err(IndexError::lexical_write(&tantivy_dir))?
             .reader_builder()
             .reload_policy(tantivy::ReloadPolicy::Manual)
             .try_into()
-            .map_err(IndexError::lexical(&tantivy_dir))?;
+            .map_err(IndexError::lexical_write(&tantivy_dir))?;
         let forward_fields: Vec<tantivy::schema::Field> =
             super::TEXT_FIELDS.iter().filter_map(|name| self.fields.text_field(name)).collect();
         write_forward(&self.tmp_dir.join(FORWARD_FILE), &lexical_reader.searcher(), &forward_fields)?;
@@ -289,10 +302,7 @@ fn write_id_map(path: &Path, ids: &[u32]) -> Result<(), IndexError> {
     let mut pairs: Vec<(u32, u32)> = ids.iter().enumerate().map(|(ord, &id)| (id, ord as u32)).collect();
     pairs.sort_unstable();
     if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(IndexError::Record {
-            id: files::format_id(w[0].0),
-            message: "appears twice in one segment".into(),
-        });
+        return Err(IndexError::Record { id: format_id(w[0].0), message: "appears twice in one segment".into() });
     }
     let mut builder = fst::MapBuilder::memory();
     for (id, ord) in pairs {

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{Candidate, Entry, Kind, SuggestIndex, Suggestion, TOP_MAX, Typed};
+use crate::IndexError;
 use crate::dict::gazetteer::PlaceKind;
 use crate::engine::{LiveSegment, Snapshot};
 use crate::interpret::Interpreter;
 use crate::record::ConceptLevel;
-use crate::segment::IndexError;
 
 /// Segments up to this many documents get their company index built on the request that first
 /// needs it (tens of milliseconds); larger ones are built on a background thread meanwhile, and
@@ -332,26 +332,13 @@ fn build_company_names(live: &LiveSegment) -> Result<CompanyNames, IndexError> {
     let opportunity = live.prior_column("opportunity");
     let mut entries = Vec::with_capacity(live.segment.doc_count() as usize);
     let mut ords = Vec::with_capacity(entries.capacity());
-    let mut undecodable = 0usize;
-    live.segment.for_each_source(|ord, bytes| match serde_json::from_slice::<Named>(bytes) {
-        Ok(named) => {
-            let p = opportunity.and_then(|c| c.get(ord as usize)).copied();
-            entries.push(Entry {
-                text: named.name,
-                kind: Kind::Company,
-                id: Some(named.id),
-                weight: company_weight(p),
-            });
-            ords.push(ord);
-        }
-        Err(_) => undecodable += 1,
+    // Live records only: a deletion is never undone (an upsert writes a new copy elsewhere), and
+    // the tombstones of later snapshots are filtered at query time.
+    live.for_each_live_record(|ord, named: Named| {
+        let p = opportunity.and_then(|c| c.get(ord as usize)).copied();
+        entries.push(Entry { text: named.name, kind: Kind::Company, id: Some(named.id), weight: company_weight(p) });
+        ords.push(ord);
     })?;
-    if undecodable > 0 {
-        return Err(IndexError::Corrupt(format!(
-            "{}: {undecodable} stored records have no readable id and name",
-            live.segment.dir().display()
-        )));
-    }
     Ok(CompanyNames { index: SuggestIndex::build(entries), ords })
 }
 

@@ -41,11 +41,7 @@ const HEADCOUNT_WEIGHTS: [(HeadcountBand, f64); 12] = [
 pub fn siren_for(n: u64, seed: u64) -> String {
     // 7_919_351 is odd and not a multiple of 5, so multiplication is a bijection mod 10^8.
     let body = (n.wrapping_mul(7_919_351).wrapping_add(seed.wrapping_mul(104_729))) % 100_000_000;
-    let body = format!("{body:08}");
-    let check = (0..10u32)
-        .find(|check| marketlounge_index::record::is_valid_siren(&format!("{body}{check}")))
-        .expect("one check digit makes the Luhn sum a multiple of 10");
-    format!("{body}{check}")
+    marketlounge_index::record::siren_with_check_digit(body as u32)
 }
 
 pub fn generate(world: &World, rng: &mut impl Rng, id: String, as_of: Date) -> GeneratedCompany {
