@@ -167,6 +167,20 @@ async fn bad_input_is_400_with_code_and_field() {
             Some("filters.naf[0]"),
         ),
         (json, br#"{"query": "laser", "vector": [0.1, 0.2]}"#.to_vec(), "invalid_field", Some("vector")),
+        // Client arithmetic is checked: 2^64 - 1 + 10 does not wrap to a small depth.
+        (json, br#"{"query": "laser", "offset": 18446744073709551615}"#.to_vec(), "invalid_field", Some("offset")),
+        (json, br#"{"query": "laser", "offset": 9995, "k": 10}"#.to_vec(), "invalid_field", Some("offset")),
+        // Query vectors with nothing to normalise.
+        (json, br#"{"query": "laser", "vector": [0, 0, 0]}"#.to_vec(), "invalid_field", Some("vector")),
+        (json, br#"{"query": "laser", "vector": [1e39, 0.5]}"#.to_vec(), "invalid_field", Some("vector")),
+        (json, br#"{"query": "laser", "vector": [1e30, 1e30]}"#.to_vec(), "invalid_field", Some("vector")),
+        (json, br#"{"query": "laser", "vector": []}"#.to_vec(), "invalid_field", Some("vector")),
+        (
+            json,
+            br#"{"query": "laser", "filters": {"near": {"lat": 45, "lon": 4, "km": 0}}}"#.to_vec(),
+            "invalid_field",
+            Some("filters.near.km"),
+        ),
         ("application/x-ndjson", b"{\"query\": \"laser\"}\n".to_vec(), "unsupported_media_type", None),
         ("text/plain", b"laser".to_vec(), "unsupported_media_type", None),
     ];
@@ -183,10 +197,38 @@ async fn bad_input_is_400_with_code_and_field() {
     }
 }
 
+/// Messages say what the endpoint takes, and what the rule is; client strings come back cut.
+#[tokio::test]
+async fn messages_name_what_is_accepted_and_cut_client_strings() {
+    let (_data, state) = state();
+    for content_type in ["text/plain", "application/x-ndjson"] {
+        let (status, response) = post(&state, content_type, r#"{"query": "laser"}"#).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let message = response["error"]["message"].as_str().unwrap();
+        assert!(message.contains("takes application/json"), "{message}");
+        assert!(!message.contains("ndjson (") && !message.contains("takes application/x-ndjson"), "{message}");
+    }
+    let near = r#"{"query": "laser", "filters": {"near": {"lat": 45, "lon": 4, "km": 0}}}"#;
+    let (_, response) = post(&state, "application/json", near).await;
+    assert!(response["error"]["message"].as_str().unwrap().contains("must be > 0"), "{response}");
+    // A 60 KB unknown field, NAF code or département is not sent back whole.
+    let long = "x".repeat(60_000);
+    for body in [
+        serde_json::json!({"query": "laser", long.clone(): 1}),
+        serde_json::json!({"query": "laser", "filters": {"naf": [long.clone()]}}),
+        serde_json::json!({"query": "laser", "filters": {"departement": [long.clone()]}}),
+    ] {
+        let (status, response) = post(&state, "application/json", body.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let text = response.to_string();
+        assert!(text.len() < 2000, "{} bytes: {}", text.len(), &text[..200]);
+    }
+}
+
 /// Over capacity, a query that cannot start within `limits.queue_timeout_ms` is shed with 503
-/// `overloaded` and `Retry-After`, instead of waiting up to the request timeout; once every slot
-/// has stayed taken for a while (a standing queue, not a burst), the wait is short; once a slot
-/// is free again, queries are answered.
+/// `overloaded` and `Retry-After`, instead of waiting up to the request timeout; once no query
+/// found a slot within the sojourn target for an interval (a standing queue, not a burst), the
+/// wait is the target; once a slot is free again, queries are answered.
 #[tokio::test]
 async fn queries_waiting_past_the_queue_timeout_are_shed() {
     let data = tempfile::tempdir().unwrap();

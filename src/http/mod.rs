@@ -103,24 +103,47 @@ pub(crate) enum BodyKind {
 }
 
 /// The body format from `Content-Type`: JSON, or NDJSON (`application/x-ndjson`,
-/// `application/ndjson`, `application/jsonl`); anything else is 415.
+/// `application/ndjson`, `application/jsonl`); anything else is 415. For the endpoints that
+/// take both.
 pub(crate) fn body_kind(headers: &axum::http::HeaderMap) -> Result<BodyKind, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    body_kind_in(headers, &[BodyKind::Json, BodyKind::Ndjson])
+}
+
+/// The body format from `Content-Type`, if it is one of `accepted`; else a 415 whose message
+/// names what this endpoint takes.
+pub(crate) fn body_kind_in(headers: &axum::http::HeaderMap, accepted: &[BodyKind]) -> Result<BodyKind, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let content_type = content_type.as_deref().unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    match essence.as_str() {
-        "application/json" => Ok(BodyKind::Json),
+    let kind = match essence.as_str() {
+        "application/json" => Some(BodyKind::Json),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines" => {
-            Ok(BodyKind::Ndjson)
+            Some(BodyKind::Ndjson)
         }
-        _ => Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("content type {content_type:?}: send application/json or application/x-ndjson"),
-        )),
+        _ => None,
+    };
+    match kind {
+        Some(kind) if accepted.contains(&kind) => Ok(kind),
+        _ => {
+            let takes: Vec<&str> = accepted
+                .iter()
+                .map(|kind| match kind {
+                    BodyKind::Json => "application/json (one JSON object)",
+                    BodyKind::Ndjson => "application/x-ndjson (one JSON object per line)",
+                })
+                .collect();
+            Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!("content type {}: this endpoint takes {}", crate::error::echoed(content_type), takes.join(" or ")),
+            ))
+        }
     }
 }
 
 /// A 400 naming the query parameter that is wrong.
 pub(crate) fn invalid_param(parameter: &str, message: impl std::fmt::Display) -> ApiError {
+    // The name is the client's: cut, so an unknown 60 KB parameter is not sent back whole.
+    let parameter = crate::error::truncated(parameter, crate::error::MAX_ECHOED_CHARS);
     ApiError::new(ErrorCode::InvalidField, format!("query parameter {parameter}: {message}"))
         .with_details(serde_json::json!({ "field": parameter }))
 }

@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 use marketlounge_index::search::{MatchRequest, MatchResponse, RequestError, SearchError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-use super::{AppState, BodyKind, blocking, body_kind};
+use super::{AppState, BodyKind, blocking, body_kind_in};
 use crate::error::{ApiError, ErrorCode};
 
 pub async fn match_companies(
@@ -22,9 +22,7 @@ pub async fn match_companies(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<MatchResponse>, ApiError> {
-    if body_kind(&headers)? != BodyKind::Json {
-        return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send one JSON object (application/json)"));
-    }
+    body_kind_in(&headers, &[BodyKind::Json])?;
     let request = parse_request(&body)?;
     state.matcher.check(&request).map_err(field_error)?;
     let permit = state.search_queue.admit(state.settings.limits.queue_timeout_ms).await?;
@@ -109,8 +107,12 @@ impl SearchQueue {
     }
 }
 
+/// A 400 naming the field; a field path built from the client's keys is cut to
+/// [`crate::error::MAX_ECHOED_CHARS`] characters.
 fn field_error(err: RequestError) -> ApiError {
-    ApiError::new(ErrorCode::InvalidField, err.to_string()).with_details(serde_json::json!({ "field": err.field }))
+    let field = crate::error::truncated(&err.field, crate::error::MAX_ECHOED_CHARS);
+    ApiError::new(ErrorCode::InvalidField, format!("field {field}: {}", err.message))
+        .with_details(serde_json::json!({ "field": field }))
 }
 
 /// The request, or a 400 that says where the body is wrong: `invalid_json` with line and
@@ -123,7 +125,10 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<MatchRequest, ApiError> {
     let request: MatchRequest = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        if inner.is_data() {
+        // serde_json counts a number too large for its field's type (1e39 for an f32) as a
+        // syntax error, but the JSON is valid: the value is wrong, and its field is known.
+        let out_of_range = inner.is_syntax() && path != "." && inner.to_string().starts_with("number out of range");
+        if inner.is_data() || out_of_range {
             let field = if path == "." { "$".to_owned() } else { path };
             field_error(RequestError::new(field, inner.to_string()))
         } else {
