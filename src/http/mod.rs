@@ -3,7 +3,6 @@
 //! Invariant: handlers never block the async runtime; anything CPU-heavy will run on the blocking
 //! pool. Invariant: every error response is JSON with a code from `crate::error::ErrorCode`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,9 +22,13 @@ use crate::settings::Settings;
 
 pub mod admin;
 pub mod companies;
+mod connection_io;
 pub mod scoring;
 pub mod search;
+mod serve;
 pub mod suggest;
+
+pub use serve::{serve, serve_on};
 
 use marketlounge_index::engine::Engine;
 
@@ -359,48 +362,4 @@ async fn json_errors(request: Request, next: Next) -> Response {
         rewritten.headers_mut().insert(header::ALLOW, allow.clone());
     }
     rewritten
-}
-
-/// Serves `app` on `addr` until SIGTERM or Ctrl-C, then drains in-flight requests.
-pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<()> {
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|err| anyhow::anyhow!("cannot listen on {addr}: {err}"))?;
-    let local_addr = listener.local_addr()?;
-    tracing::info!(addr = %local_addr, data_dir = %state.data_dir.display(), "listening");
-    // Printed on stdout so scripts and tests can find the port when binding to port 0.
-    println!("listening on http://{local_addr}");
-    // Small answers (typeahead) go out at once instead of waiting for the previous segment's
-    // acknowledgement (Nagle).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(%err, "TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
-    tracing::info!("shut down cleanly");
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
 }
