@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -178,7 +179,7 @@ pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send 
 /// The application's router, without a socket: tests drive it with `tower::ServiceExt::oneshot`.
 pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.settings.limits.clone();
-    Router::new()
+    let router = Router::new()
         .route("/", get(ui))
         .route("/health", get(health))
         .route("/api/v1/match", post(search::match_companies))
@@ -196,19 +197,78 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/opportunities/top", get(scoring::top_opportunities))
         .route("/admin/scoring/drift", get(scoring::drift))
         .route("/admin/scoring/train", post(scoring::train_task))
-        .route("/admin/scoring/apply", post(scoring::apply_task))
+        .route("/admin/scoring/apply", post(scoring::apply_task));
+    // Handlers that panic on purpose, to test that a panic is answered and the server goes on.
+    #[cfg(test)]
+    let router = router.merge(tests::panicking_routes());
+    router
         .fallback(not_found)
         .with_state(state)
-        // Layers run outside-in from the last one: tracing sees everything, `json_errors` then
-        // rewrites whatever the limit and timeout layers below it answer.
+        // Layers run outside-in from the last one: the request id and its span cover
+        // everything, tracing sees everything, `json_errors` then rewrites whatever the panic,
+        // limit and timeout layers below it answer.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(limits.request_timeout_ms),
         ))
+        .layer(CatchPanicLayer::custom(answer_panic))
         .layer(middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(request_id))
+}
+
+/// The header that carries a request's id, in the request (the client's, if it sends a usable
+/// one) and in the answer.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every request an id (the client's `x-request-id` when it is 1 to 64 letters, digits or
+/// `-_.:`, else a new one), logs everything about the request inside a span that names it,
+/// and echoes it in the answer, so that a client's report finds the server's log lines.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let usable = |value: &header::HeaderValue| {
+        let bytes = value.as_bytes();
+        (1..=64).contains(&bytes.len())
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    };
+    let id = match request.headers().get(REQUEST_ID) {
+        Some(value) if usable(value) => value.clone(),
+        _ => {
+            let id = header::HeaderValue::from_str(&next_request_id()).expect("hex digits and a dash");
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let span = tracing::info_span!("request", id = %String::from_utf8_lossy(id.as_bytes()));
+    let mut response = next.run(request).instrument(span).await;
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}
+
+/// A new request id: the process's start (seconds, hex) and a counter, unique across restarts
+/// that are a second apart.
+fn next_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let started = *STARTED.get_or_init(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    });
+    format!("{started:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The answer to a request whose handler panicked (a bug): 500 `internal`, the panic logged in
+/// the request's span (so with its id). The connection and the server go on.
+fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = message, "a request panicked; answered 500 internal");
+    ApiError::new(ErrorCode::Internal, ErrorCode::Internal.default_message()).into_response()
 }
 
 #[derive(Serialize)]
@@ -363,3 +423,6 @@ async fn json_errors(request: Request, next: Next) -> Response {
     }
     rewritten
 }
+
+#[cfg(test)]
+mod tests;
