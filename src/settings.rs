@@ -219,10 +219,11 @@ pub struct Limits {
     pub request_timeout_ms: u64,
     /// Longest a `/api/v1/match` query waits for a search slot, in milliseconds. Past it, the
     /// query is answered 503 `overloaded` with `Retry-After`: under more load than the machine
-    /// can answer, late answers are shed instead of queued up to the request timeout. Once every
-    /// slot has stayed taken for 100 ms (a standing queue, not a burst), the wait drops to 10 ms,
-    /// so that the queries served are served promptly. Settings files written before this field
-    /// get 1000.
+    /// can answer, late answers are shed instead of queued up to the request timeout. When even
+    /// the shortest wait for a slot has stayed above the sojourn target (8 mean query times, at
+    /// least 20 ms) for 100 ms (a standing queue, not a burst nor a few clients keeping every
+    /// slot busy), the wait drops to that target, so that the queries served are served
+    /// promptly. Settings files written before this field get 1000.
     #[serde(default = "default_queue_timeout_ms")]
     #[schemars(range(min = 1))]
     pub queue_timeout_ms: u64,
