@@ -270,11 +270,17 @@ async fn queries_waiting_past_the_queue_timeout_are_shed() {
 }
 
 /// Queries keep answering, from the old generation then the new one, while a bulk reindex
-/// builds and swaps the index underneath them.
+/// builds and swaps the index underneath them: the reindex is held before it publishes until
+/// queries have been answered from the old generation during the build.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_answer_throughout_a_reindex() {
+    use marketlounge_index::engine::BuildPhase;
     let (_data, state) = state();
+    let old_generation = state.engine.snapshot().generation();
+    let old_ids: std::collections::HashSet<String> = (1..=COMPANIES.len() as u32).map(common::siren).collect();
     let engine = Arc::clone(&state.engine);
+    let (publishing, publishing_seen) = std::sync::mpsc::channel::<()>();
+    let (go, go_seen) = std::sync::mpsc::channel::<()>();
     let reindex = tokio::task::spawn_blocking(move || {
         let companies: Vec<Result<Company, marketlounge_index::segment::IndexError>> = (0..400)
             .map(|n| {
@@ -283,19 +289,39 @@ async fn queries_answer_throughout_a_reindex() {
                 Ok(serde_json::from_value(company).unwrap())
             })
             .collect();
-        engine.reindex(companies.into_iter(), &mut |_, _| {}).unwrap()
+        engine
+            .reindex(companies.into_iter(), &mut |phase, _| {
+                if phase == BuildPhase::Publishing {
+                    publishing.send(()).unwrap();
+                    go_seen.recv().unwrap();
+                }
+            })
+            .unwrap()
     });
-    let mut answered = 0;
-    let mut generations = std::collections::HashSet::new();
-    while !reindex.is_finished() || answered < 20 {
-        let body = serde_json::json!({"query": "fraisage 5 axes", "k": 5}).to_string();
-        let (status, response) = post(&state, "application/json", body).await;
-        assert_eq!(status, StatusCode::OK, "{response}");
-        assert!(!response["hits"].as_array().unwrap().is_empty(), "{response}");
-        generations.insert(state.engine.snapshot().generation());
-        answered += 1;
+    let mut answers = Vec::new();
+    // While the build runs, and once it waits to publish: the old generation answers.
+    loop {
+        match publishing_seen.try_recv() {
+            Ok(()) => break,
+            Err(std::sync::mpsc::TryRecvError::Empty) => answers.push(answered_by_old(&state, &old_ids).await),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => panic!("the reindex ended before publishing"),
+        }
+    }
+    for _ in 0..5 {
+        answers.push(answered_by_old(&state, &old_ids).await);
+    }
+    assert_eq!(state.engine.snapshot().generation(), old_generation, "nothing published yet");
+    go.send(()).unwrap();
+    while !reindex.is_finished() {
+        answers.push(answered_by_old(&state, &old_ids).await);
     }
     let generation = reindex.await.unwrap();
+    answers.push(answered_by_old(&state, &old_ids).await);
+    // Old answers, then new ones, never back.
+    let first_new = answers.iter().position(|old| !old).expect("the new generation answered");
+    assert!(first_new >= 5, "the old generation answered during the build: {answers:?}");
+    assert!(answers[first_new..].iter().all(|old| !old), "an old answer after a new one: {answers:?}");
+    assert!(generation > old_generation);
     let (_, response) = post(&state, "application/json", r#"{"query": "fraisage 5 axes", "k": 5}"#).await;
     let first = response["hits"][0]["id"].as_str().unwrap().to_owned();
     assert!(state.engine.snapshot().generation() >= generation);
@@ -303,4 +329,17 @@ async fn queries_answer_throughout_a_reindex() {
         state.engine.get(&first).unwrap().unwrap().name.starts_with("Mécanique Précision"),
         "new generation serves"
     );
+}
+
+/// Whether the old generation answered a query, from its hits: the first companies or the
+/// reindexed ones (a page never mixes them).
+async fn answered_by_old(state: &Arc<AppState>, old_ids: &std::collections::HashSet<String>) -> bool {
+    let body = serde_json::json!({"query": "fraisage 5 axes", "k": 5}).to_string();
+    let (status, response) = post(state, "application/json", body).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    let hits = response["hits"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{response}");
+    let old = hits.iter().filter(|hit| old_ids.contains(hit["id"].as_str().unwrap())).count();
+    assert!(old == 0 || old == hits.len(), "one page mixes generations: {response}");
+    old > 0
 }
