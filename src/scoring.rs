@@ -42,7 +42,12 @@ impl Scoring {
     pub fn open(data: &Path, settings: &ScoringSettings) -> anyhow::Result<Scoring> {
         let store = EventStore::open(&data.join("scoring").join("events.sqlite"))?;
         let models = ModelDir::of_data_dir(data);
-        let scoring = Scoring { store, models, settings: settings.clone(), scorer: RwLock::new(Err(Arc::new(ScoreError::Invalid(String::new())))) };
+        let scoring = Scoring {
+            store,
+            models,
+            settings: settings.clone(),
+            scorer: RwLock::new(Err(Arc::new(ScoreError::Invalid(String::new())))),
+        };
         scoring.reload();
         Ok(scoring)
     }

@@ -128,8 +128,10 @@ fn malformed_request_heads_get_json_errors() {
     let data = tempfile::tempdir().unwrap();
     let server = serve_with_limits(data.path(), serde_json::json!({}));
     let huge_header = format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(100_000));
-    let many_headers =
-        format!("GET /health HTTP/1.1\r\nHost: x\r\n{}\r\n", (0..150).map(|n| format!("X-{n}: y\r\n")).collect::<String>());
+    let many_headers = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..150).map(|n| format!("X-{n}: y\r\n")).collect::<String>()
+    );
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("a header section over 64 KiB", huge_header.into_bytes(), 431, "header_too_large"),
         ("150 headers", many_headers.into_bytes(), 431, "header_too_large"),
@@ -245,7 +247,8 @@ fn connections_over_the_cap_are_refused_until_one_closes() {
     // The server notices the closes on its own time: a fresh connection is served once it has.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let (status, _, body) = raw_exchange(&server.addr, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (status, _, body) =
+            raw_exchange(&server.addr, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         if status == 200 {
             break;
         }

@@ -91,7 +91,12 @@ fn run(fixture: &Fixture, engine: &Engine, request: &MatchRequest, vector: Optio
     match fixture.matcher.run(&snapshot, request, vector) {
         Ok(response) => {
             let depth = request.offset.checked_add(request.k);
-            assert!(depth.is_some_and(|depth| depth <= MAX_DEPTH), "answered offset {} + k {}", request.offset, request.k);
+            assert!(
+                depth.is_some_and(|depth| depth <= MAX_DEPTH),
+                "answered offset {} + k {}",
+                request.offset,
+                request.k
+            );
             if let Some(vector) = &request.vector {
                 assert!(has_direction(vector), "answered a query vector with no direction: {vector:?}");
             }

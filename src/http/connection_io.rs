@@ -227,7 +227,9 @@ mod tests {
         // The router's errors are JSON, successes are not errors, and a head with a body is not
         // hyper's.
         assert_eq!(
-            hyper_error_status(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\ncontent-length: 2\r\n\r\n"),
+            hyper_error_status(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\ncontent-length: 2\r\n\r\n"
+            ),
             None
         );
         assert_eq!(hyper_error_status(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"), None);

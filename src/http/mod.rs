@@ -138,7 +138,11 @@ pub(crate) fn body_kind_in(headers: &axum::http::HeaderMap, accepted: &[BodyKind
                 .collect();
             Err(ApiError::new(
                 ErrorCode::UnsupportedMediaType,
-                format!("content type {}: this endpoint takes {}", crate::error::echoed(content_type), takes.join(" or ")),
+                format!(
+                    "content type {}: this endpoint takes {}",
+                    crate::error::echoed(content_type),
+                    takes.join(" or ")
+                ),
             ))
         }
     }
@@ -253,9 +257,8 @@ fn next_request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let started = *STARTED.get_or_init(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-    });
+    let started = *STARTED
+        .get_or_init(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
     format!("{started:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 

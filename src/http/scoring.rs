@@ -194,16 +194,17 @@ pub async fn company_opportunity(
         }
     }
     if parse_id(&id).is_none() {
-        return Err(ApiError::new(ErrorCode::NotFound, format!("no company with id {} (ids are 9 digits)", crate::error::echoed(&id))));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no company with id {} (ids are 9 digits)", crate::error::echoed(&id)),
+        ));
     }
     let scorer = state.scoring.scorer().map_err(|err| no_model(&err))?;
     let worker = Arc::clone(&state);
     let opportunity = blocking(move || {
-        let company = worker
-            .engine
-            .get(&id)
-            .map_err(ApiError::from_index)?
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no company with id {}", crate::error::echoed(&id))))?;
+        let company = worker.engine.get(&id).map_err(ApiError::from_index)?.ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, format!("no company with id {}", crate::error::echoed(&id)))
+        })?;
         let row = CompanyRow::of(&company).ok_or_else(|| ApiError::internal(&"a stored id does not parse"))?;
         let as_of = match as_of {
             Some(date) => date,

@@ -216,7 +216,10 @@ impl SearchQueue {
                 let mut state = self.state.lock();
                 state.left_queue(None, now);
                 let because = if standing {
-                    format!("a standing queue: queries have waited longer than that for over {} ms", INTERVAL.as_millis())
+                    format!(
+                        "a standing queue: queries have waited longer than that for over {} ms",
+                        INTERVAL.as_millis()
+                    )
                 } else {
                     "limits.queue_timeout_ms".to_owned()
                 };
@@ -274,7 +277,13 @@ mod tests {
     /// `clients` closed-loop clients on a queue of `slots`: each asks for a slot, holds it for
     /// `service` (the query's work), and asks again at once, `rounds` times. Returns how many
     /// queries were shed.
-    async fn closed_loop(slots: usize, clients: usize, rounds: usize, service: Duration, queue_timeout_ms: u64) -> usize {
+    async fn closed_loop(
+        slots: usize,
+        clients: usize,
+        rounds: usize,
+        service: Duration,
+        queue_timeout_ms: u64,
+    ) -> usize {
         let queue = Arc::new(SearchQueue::new(slots));
         let clients: Vec<_> = (0..clients)
             .map(|_| {

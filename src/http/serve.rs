@@ -52,7 +52,7 @@ pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<()>
 pub async fn serve_on(listener: TcpListener, router: Router, limits: &Limits, shutdown: impl Future<Output = ()>) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
-    let refusal_log = Arc::new(RateLimitedLog::default());
+    let refusal_log = RateLimitedLog::default();
     let (stop, stopped) = watch::channel(false);
     let settings = ConnectionSettings {
         header_read_timeout: Duration::from_millis(limits.header_read_timeout_ms),

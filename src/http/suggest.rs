@@ -45,7 +45,8 @@ pub fn parse_params(raw: Option<&str>) -> Result<SuggestRequest, ApiError> {
                 seen_q = true;
             }
             "k" => {
-                let k: usize = value.parse().map_err(|_| invalid("k", format!("{} is not a whole number", echoed(&value))))?;
+                let k: usize =
+                    value.parse().map_err(|_| invalid("k", format!("{} is not a whole number", echoed(&value))))?;
                 if k == 0 {
                     return Err(invalid("k", "must be at least 1"));
                 }
