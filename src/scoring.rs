@@ -33,22 +33,28 @@ pub struct Scoring {
     pub store: EventStore,
     pub models: ModelDir,
     pub settings: ScoringSettings,
-    /// The current model, or why there is none (the error's message, which says what to run).
-    scorer: RwLock<Result<Arc<Scorer>, String>>,
+    /// The current model, or why there is none (the error says what to run; its paths are for
+    /// the log and the command line, not for API clients).
+    scorer: RwLock<Result<Arc<Scorer>, Arc<ScoreError>>>,
 }
 
 impl Scoring {
     pub fn open(data: &Path, settings: &ScoringSettings) -> anyhow::Result<Scoring> {
         let store = EventStore::open(&data.join("scoring").join("events.sqlite"))?;
         let models = ModelDir::of_data_dir(data);
-        let scoring = Scoring { store, models, settings: settings.clone(), scorer: RwLock::new(Err(String::new())) };
+        let scoring = Scoring {
+            store,
+            models,
+            settings: settings.clone(),
+            scorer: RwLock::new(Err(Arc::new(ScoreError::Invalid(String::new())))),
+        };
         scoring.reload();
         Ok(scoring)
     }
 
     /// Loads the current model again (after training or a rollback).
     pub fn reload(&self) {
-        let loaded = self.models.load_current().map(|a| Arc::new(Scorer::new(a))).map_err(|err| err.to_string());
+        let loaded = self.models.load_current().map(|a| Arc::new(Scorer::new(a))).map_err(Arc::new);
         if let Err(err) = &loaded
             && !matches!(self.models.current_version(), Ok(None))
         {
@@ -58,7 +64,7 @@ impl Scoring {
     }
 
     /// The current model, or the reason there is none.
-    pub fn scorer(&self) -> Result<Arc<Scorer>, String> {
+    pub fn scorer(&self) -> Result<Arc<Scorer>, Arc<ScoreError>> {
         self.scorer.read().clone()
     }
 

@@ -231,17 +231,50 @@ pub struct Limits {
     pub request_timeout_ms: u64,
     /// Longest a `/api/v1/match` query waits for a search slot, in milliseconds. Past it, the
     /// query is answered 503 `overloaded` with `Retry-After`: under more load than the machine
-    /// can answer, late answers are shed instead of queued up to the request timeout. Once every
-    /// slot has stayed taken for 100 ms (a standing queue, not a burst), the wait drops to 10 ms,
-    /// so that the queries served are served promptly. Settings files written before this field
-    /// get 1000.
+    /// can answer, late answers are shed instead of queued up to the request timeout. When even
+    /// the shortest wait for a slot has stayed above the sojourn target (8 mean query times, at
+    /// least 20 ms) for 100 ms (a standing queue, not a burst nor a few clients keeping every
+    /// slot busy), the wait drops to that target, so that the queries served are served
+    /// promptly. Settings files written before this field get 1000.
     #[serde(default = "default_queue_timeout_ms")]
     #[schemars(range(min = 1))]
     pub queue_timeout_ms: u64,
+    /// Longest the server waits for a request's line and headers, in milliseconds, counted from
+    /// when it starts waiting for them: the connection's opening or the previous answer. A
+    /// client slower than that (a slow-headers attack) is disconnected without an answer. It
+    /// also bounds how long an idle connection stays open. Settings files written before this
+    /// field get 10000.
+    #[serde(default = "default_header_read_timeout_ms")]
+    #[schemars(range(min = 1))]
+    pub header_read_timeout_ms: u64,
+    /// How long a keep-alive connection may stay idle (no request under way, nothing received)
+    /// before the server closes it, in milliseconds. Settings files written before this field
+    /// get 5000.
+    #[serde(default = "default_keep_alive_timeout_ms")]
+    #[schemars(range(min = 1))]
+    pub keep_alive_timeout_ms: u64,
+    /// Most connections open at once. A connection over it is answered 503
+    /// `too_many_connections` with `Retry-After` and closed. Settings files written before this
+    /// field get 512.
+    #[serde(default = "default_max_connections")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub max_connections: usize,
 }
 
 fn default_queue_timeout_ms() -> u64 {
     1000
+}
+
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_keep_alive_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_max_connections() -> usize {
+    512
 }
 
 impl Settings {
@@ -366,6 +399,18 @@ impl Settings {
         anyhow::ensure!(self.limits.max_query_bytes >= 16, "settings field limits.max_query_bytes: must be ≥ 16");
         anyhow::ensure!(self.limits.request_timeout_ms >= 1, "settings field limits.request_timeout_ms: must be ≥ 1");
         anyhow::ensure!(self.limits.queue_timeout_ms >= 1, "settings field limits.queue_timeout_ms: must be ≥ 1");
+        anyhow::ensure!(
+            self.limits.header_read_timeout_ms >= 1,
+            "settings field limits.header_read_timeout_ms: must be ≥ 1"
+        );
+        anyhow::ensure!(
+            self.limits.keep_alive_timeout_ms >= 1,
+            "settings field limits.keep_alive_timeout_ms: must be ≥ 1"
+        );
+        anyhow::ensure!(
+            (1..=1_000_000).contains(&self.limits.max_connections),
+            "settings field limits.max_connections: must be within [1, 1000000]"
+        );
         Ok(())
     }
 }
@@ -393,6 +438,29 @@ mod tests {
         value["fusion"]["geo"] = serde_json::json!("high");
         let err = Settings::from_json(&value.to_string()).unwrap_err().to_string();
         assert!(err.contains("fusion.geo"), "{err}");
+    }
+
+    /// A settings file written before the connection limits existed still loads, with the
+    /// defaults; a zero is refused by name.
+    #[test]
+    fn files_without_the_connection_limits_get_the_defaults() {
+        let mut value: serde_json::Value = serde_json::from_str(DEFAULT_SETTINGS).unwrap();
+        let limits = value["limits"].as_object_mut().unwrap();
+        for field in ["header_read_timeout_ms", "keep_alive_timeout_ms", "max_connections"] {
+            limits.remove(field).unwrap();
+        }
+        let loaded = Settings::from_json(&value.to_string()).unwrap().limits;
+        assert_eq!(
+            (loaded.header_read_timeout_ms, loaded.keep_alive_timeout_ms, loaded.max_connections),
+            (10_000, 5_000, 512)
+        );
+        assert_eq!(loaded, Settings::default_settings().limits, "the default file says the same");
+        for field in ["header_read_timeout_ms", "keep_alive_timeout_ms", "max_connections"] {
+            let mut broken = value.clone();
+            broken["limits"][field] = serde_json::json!(0);
+            let err = Settings::from_json(&broken.to_string()).unwrap_err().to_string();
+            assert!(err.contains(&format!("limits.{field}")), "{err}");
+        }
     }
 
     /// A settings file written before `limits.queue_timeout_ms` existed still loads, with the

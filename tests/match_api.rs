@@ -167,6 +167,20 @@ async fn bad_input_is_400_with_code_and_field() {
             Some("filters.naf[0]"),
         ),
         (json, br#"{"query": "laser", "vector": [0.1, 0.2]}"#.to_vec(), "invalid_field", Some("vector")),
+        // Client arithmetic is checked: 2^64 - 1 + 10 does not wrap to a small depth.
+        (json, br#"{"query": "laser", "offset": 18446744073709551615}"#.to_vec(), "invalid_field", Some("offset")),
+        (json, br#"{"query": "laser", "offset": 9995, "k": 10}"#.to_vec(), "invalid_field", Some("offset")),
+        // Query vectors with nothing to normalise.
+        (json, br#"{"query": "laser", "vector": [0, 0, 0]}"#.to_vec(), "invalid_field", Some("vector")),
+        (json, br#"{"query": "laser", "vector": [1e39, 0.5]}"#.to_vec(), "invalid_field", Some("vector")),
+        (json, br#"{"query": "laser", "vector": [1e30, 1e30]}"#.to_vec(), "invalid_field", Some("vector")),
+        (json, br#"{"query": "laser", "vector": []}"#.to_vec(), "invalid_field", Some("vector")),
+        (
+            json,
+            br#"{"query": "laser", "filters": {"near": {"lat": 45, "lon": 4, "km": 0}}}"#.to_vec(),
+            "invalid_field",
+            Some("filters.near.km"),
+        ),
         ("application/x-ndjson", b"{\"query\": \"laser\"}\n".to_vec(), "unsupported_media_type", None),
         ("text/plain", b"laser".to_vec(), "unsupported_media_type", None),
     ];
@@ -183,10 +197,38 @@ async fn bad_input_is_400_with_code_and_field() {
     }
 }
 
+/// Messages say what the endpoint takes, and what the rule is; client strings come back cut.
+#[tokio::test]
+async fn messages_name_what_is_accepted_and_cut_client_strings() {
+    let (_data, state) = state();
+    for content_type in ["text/plain", "application/x-ndjson"] {
+        let (status, response) = post(&state, content_type, r#"{"query": "laser"}"#).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let message = response["error"]["message"].as_str().unwrap();
+        assert!(message.contains("takes application/json"), "{message}");
+        assert!(!message.contains("ndjson (") && !message.contains("takes application/x-ndjson"), "{message}");
+    }
+    let near = r#"{"query": "laser", "filters": {"near": {"lat": 45, "lon": 4, "km": 0}}}"#;
+    let (_, response) = post(&state, "application/json", near).await;
+    assert!(response["error"]["message"].as_str().unwrap().contains("must be > 0"), "{response}");
+    // A 60 KB unknown field, NAF code or département is not sent back whole.
+    let long = "x".repeat(60_000);
+    for body in [
+        serde_json::json!({"query": "laser", long.clone(): 1}),
+        serde_json::json!({"query": "laser", "filters": {"naf": [long.clone()]}}),
+        serde_json::json!({"query": "laser", "filters": {"departement": [long.clone()]}}),
+    ] {
+        let (status, response) = post(&state, "application/json", body.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let text = response.to_string();
+        assert!(text.len() < 2000, "{} bytes: {}", text.len(), &text[..200]);
+    }
+}
+
 /// Over capacity, a query that cannot start within `limits.queue_timeout_ms` is shed with 503
-/// `overloaded` and `Retry-After`, instead of waiting up to the request timeout; once every slot
-/// has stayed taken for a while (a standing queue, not a burst), the wait is short; once a slot
-/// is free again, queries are answered.
+/// `overloaded` and `Retry-After`, instead of waiting up to the request timeout; once no query
+/// found a slot within the sojourn target for an interval (a standing queue, not a burst), the
+/// wait is the target; once a slot is free again, queries are answered.
 #[tokio::test]
 async fn queries_waiting_past_the_queue_timeout_are_shed() {
     let data = tempfile::tempdir().unwrap();
@@ -217,21 +259,28 @@ async fn queries_waiting_past_the_queue_timeout_are_shed() {
     let (waited, message) = shed(&state).await;
     assert!(waited >= std::time::Duration::from_millis(300), "shed after {waited:?}, before the timeout");
     assert!(message.contains("limits.queue_timeout_ms"), "{message}");
-    // The slots have now been taken for longer than the standing-queue interval: a short wait.
+    // No query found a slot within the sojourn target for a whole interval: the queue stands,
+    // and the next query waits only the target.
     let (waited, message) = shed(&state).await;
     assert!(waited < std::time::Duration::from_millis(250), "a standing queue still waited {waited:?}");
-    assert!(message.contains("taken for a while"), "{message}");
+    assert!(message.contains("a standing queue"), "{message}");
     drop(busy);
     let (status, response) = post(&state, "application/json", body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{response}");
 }
 
 /// Queries keep answering, from the old generation then the new one, while a bulk reindex
-/// builds and swaps the index underneath them.
+/// builds and swaps the index underneath them: the reindex is held before it publishes until
+/// queries have been answered from the old generation during the build.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_answer_throughout_a_reindex() {
+    use marketlounge_index::engine::BuildPhase;
     let (_data, state) = state();
+    let old_generation = state.engine.snapshot().generation();
+    let old_ids: std::collections::HashSet<String> = (1..=COMPANIES.len() as u32).map(common::siren).collect();
     let engine = Arc::clone(&state.engine);
+    let (publishing, publishing_seen) = std::sync::mpsc::channel::<()>();
+    let (go, go_seen) = std::sync::mpsc::channel::<()>();
     let reindex = tokio::task::spawn_blocking(move || {
         let companies: Vec<Result<Company, marketlounge_index::IndexError>> = (0..400)
             .map(|n| {
@@ -240,19 +289,39 @@ async fn queries_answer_throughout_a_reindex() {
                 Ok(serde_json::from_value(company).unwrap())
             })
             .collect();
-        engine.reindex(companies.into_iter(), &mut |_, _| {}).unwrap()
+        engine
+            .reindex(companies.into_iter(), &mut |phase, _| {
+                if phase == BuildPhase::Publishing {
+                    publishing.send(()).unwrap();
+                    go_seen.recv().unwrap();
+                }
+            })
+            .unwrap()
     });
-    let mut answered = 0;
-    let mut generations = std::collections::HashSet::new();
-    while !reindex.is_finished() || answered < 20 {
-        let body = serde_json::json!({"query": "fraisage 5 axes", "k": 5}).to_string();
-        let (status, response) = post(&state, "application/json", body).await;
-        assert_eq!(status, StatusCode::OK, "{response}");
-        assert!(!response["hits"].as_array().unwrap().is_empty(), "{response}");
-        generations.insert(state.engine.snapshot().generation());
-        answered += 1;
+    let mut answers = Vec::new();
+    // While the build runs, and once it waits to publish: the old generation answers.
+    loop {
+        match publishing_seen.try_recv() {
+            Ok(()) => break,
+            Err(std::sync::mpsc::TryRecvError::Empty) => answers.push(answered_by_old(&state, &old_ids).await),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => panic!("the reindex ended before publishing"),
+        }
+    }
+    for _ in 0..5 {
+        answers.push(answered_by_old(&state, &old_ids).await);
+    }
+    assert_eq!(state.engine.snapshot().generation(), old_generation, "nothing published yet");
+    go.send(()).unwrap();
+    while !reindex.is_finished() {
+        answers.push(answered_by_old(&state, &old_ids).await);
     }
     let generation = reindex.await.unwrap();
+    answers.push(answered_by_old(&state, &old_ids).await);
+    // Old answers, then new ones, never back.
+    let first_new = answers.iter().position(|old| !old).expect("the new generation answered");
+    assert!(first_new >= 5, "the old generation answered during the build: {answers:?}");
+    assert!(answers[first_new..].iter().all(|old| !old), "an old answer after a new one: {answers:?}");
+    assert!(generation > old_generation);
     let (_, response) = post(&state, "application/json", r#"{"query": "fraisage 5 axes", "k": 5}"#).await;
     let first = response["hits"][0]["id"].as_str().unwrap().to_owned();
     assert!(state.engine.snapshot().generation() >= generation);
@@ -260,4 +329,17 @@ async fn queries_answer_throughout_a_reindex() {
         state.engine.get(&first).unwrap().unwrap().name.starts_with("Mécanique Précision"),
         "new generation serves"
     );
+}
+
+/// Whether the old generation answered a query, from its hits: the first companies or the
+/// reindexed ones (a page never mixes them).
+async fn answered_by_old(state: &Arc<AppState>, old_ids: &std::collections::HashSet<String>) -> bool {
+    let body = serde_json::json!({"query": "fraisage 5 axes", "k": 5}).to_string();
+    let (status, response) = post(state, "application/json", body).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    let hits = response["hits"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{response}");
+    let old = hits.iter().filter(|hit| old_ids.contains(hit["id"].as_str().unwrap())).count();
+    assert!(old == 0 || old == hits.len(), "one page mixes generations: {response}");
+    old > 0
 }

@@ -123,14 +123,16 @@ async fn drift_as_of(state: &Arc<AppState>, as_of: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn ingest_train_apply_then_explained_scores_top_lists_and_drift() {
-    let (_data, state) = state();
+    let (data, state) = state();
     let id = common::siren(2);
 
-    // Before any model: a clear 503 that says what to run.
+    // Before any model: a clear 503 that says what to run, and no server path.
     let (status, body) = get(&state, &format!("/api/v1/companies/{id}/opportunity")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["code"], "model_unavailable");
-    assert!(body["error"]["message"].as_str().unwrap().contains("score train"), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("score train"), "{body}");
+    assert!(!message.contains(data.path().to_str().unwrap()) && !message.contains('/'), "{body}");
 
     // A batch with bad lines writes nothing and names every line and field.
     let (signals, outcomes) = history();

@@ -123,6 +123,9 @@ fn serve(args: ServeArgs, settings: Settings) -> anyhow::Result<()> {
     let flush_interval = std::time::Duration::from_millis(settings.index.flush_interval_ms);
     let state = Arc::new(AppState::open(settings, &args.data)?);
     let maintenance = http::Maintenance::start(&state, flush_interval);
+    // A panic is a bug: logged like any error (inside the request's span, so with its id, when
+    // it happens on an async worker), not printed beside the log.
+    std::panic::set_hook(Box::new(|panic| tracing::error!(%panic, "panic")));
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let result = runtime.block_on(http::serve(Arc::clone(&state), args.addr));

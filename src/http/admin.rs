@@ -19,7 +19,7 @@ use marketlounge_index::engine::BuildPhase;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::{AppState, BodyKind, blocking, body_kind, invalid_param, query_pairs};
+use super::{AppState, BodyKind, blocking, body_kind, body_kind_in, invalid_param, query_pairs};
 use crate::error::{ApiError, ErrorCode};
 use crate::indexing::{CompanySource, CountingReader, drop_limit, read_priors};
 
@@ -271,7 +271,7 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source, allow_shrink: boo
 }
 
 pub async fn task(State(state): State<Arc<AppState>>, Path(task_id): Path<String>) -> Result<Json<TaskInfo>, ApiError> {
-    let not_found = || ApiError::new(ErrorCode::NotFound, format!("no task {task_id:?}"));
+    let not_found = || ApiError::new(ErrorCode::NotFound, format!("no task {}", crate::error::echoed(&task_id)));
     let id: u64 = task_id.parse().map_err(|_| not_found())?;
     state.tasks.get(id).map(Json).ok_or_else(not_found)
 }
@@ -312,12 +312,7 @@ pub async fn priors(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PriorsRefreshed>, ApiError> {
-    if body_kind(&headers)? != BodyKind::Ndjson {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "send NDJSON lines {\"id\", \"opportunity\"} (application/x-ndjson)",
-        ));
-    }
+    body_kind_in(&headers, &[BodyKind::Ndjson])?;
     let values = read_priors(&body[..]).map_err(|errors| {
         let details = serde_json::Value::Array(errors.iter().map(|e| serde_json::Value::String(e.clone())).collect());
         ApiError::new(ErrorCode::InvalidRecord, format!("{} invalid line(s); nothing was changed", errors.len()))

@@ -106,7 +106,9 @@ pub async fn get_company(
     let engine = Arc::clone(&state.engine);
     let lookup = id.clone();
     let company = blocking(move || engine.get(&lookup)).await?.map_err(ApiError::from_index)?;
-    company.map(Json).ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no company with id {id:?}")))
+    company
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no company with id {}", crate::error::echoed(&id))))
 }
 
 #[derive(Debug, Serialize)]
@@ -124,6 +126,6 @@ pub async fn delete_company(
     let seq = blocking(move || engine.delete(&target)).await?.map_err(ApiError::from_index)?;
     match seq {
         Some(seq) => Ok(Json(Deleted { deleted: id, seq })),
-        None => Err(ApiError::new(ErrorCode::NotFound, format!("no company with id {id:?}"))),
+        None => Err(ApiError::new(ErrorCode::NotFound, format!("no company with id {}", crate::error::echoed(&id)))),
     }
 }

@@ -3,7 +3,6 @@
 //! Invariant: handlers never block the async runtime; anything CPU-heavy will run on the blocking
 //! pool. Invariant: every error response is JSON with a code from `crate::error::ErrorCode`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -23,9 +23,13 @@ use crate::settings::Settings;
 
 pub mod admin;
 pub mod companies;
+mod connection_io;
 pub mod scoring;
 pub mod search;
+mod serve;
 pub mod suggest;
+
+pub use serve::{serve, serve_on};
 
 use marketlounge_index::engine::Engine;
 
@@ -103,24 +107,51 @@ pub(crate) enum BodyKind {
 }
 
 /// The body format from `Content-Type`: JSON, or NDJSON (`application/x-ndjson`,
-/// `application/ndjson`, `application/jsonl`); anything else is 415.
+/// `application/ndjson`, `application/jsonl`); anything else is 415. For the endpoints that
+/// take both.
 pub(crate) fn body_kind(headers: &axum::http::HeaderMap) -> Result<BodyKind, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    body_kind_in(headers, &[BodyKind::Json, BodyKind::Ndjson])
+}
+
+/// The body format from `Content-Type`, if it is one of `accepted`; else a 415 whose message
+/// names what this endpoint takes.
+pub(crate) fn body_kind_in(headers: &axum::http::HeaderMap, accepted: &[BodyKind]) -> Result<BodyKind, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let content_type = content_type.as_deref().unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    match essence.as_str() {
-        "application/json" => Ok(BodyKind::Json),
+    let kind = match essence.as_str() {
+        "application/json" => Some(BodyKind::Json),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines" => {
-            Ok(BodyKind::Ndjson)
+            Some(BodyKind::Ndjson)
         }
-        _ => Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("content type {content_type:?}: send application/json or application/x-ndjson"),
-        )),
+        _ => None,
+    };
+    match kind {
+        Some(kind) if accepted.contains(&kind) => Ok(kind),
+        _ => {
+            let takes: Vec<&str> = accepted
+                .iter()
+                .map(|kind| match kind {
+                    BodyKind::Json => "application/json (one JSON object)",
+                    BodyKind::Ndjson => "application/x-ndjson (one JSON object per line)",
+                })
+                .collect();
+            Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "content type {}: this endpoint takes {}",
+                    crate::error::echoed(content_type),
+                    takes.join(" or ")
+                ),
+            ))
+        }
     }
 }
 
 /// A 400 naming the query parameter that is wrong.
 pub(crate) fn invalid_param(parameter: &str, message: impl std::fmt::Display) -> ApiError {
+    // The name is the client's: cut, so an unknown 60 KB parameter is not sent back whole.
+    let parameter = crate::error::truncated(parameter, crate::error::MAX_ECHOED_CHARS);
     ApiError::new(ErrorCode::InvalidField, format!("query parameter {parameter}: {message}"))
         .with_details(serde_json::json!({ "field": parameter }))
 }
@@ -152,7 +183,7 @@ pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send 
 /// The application's router, without a socket: tests drive it with `tower::ServiceExt::oneshot`.
 pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.settings.limits.clone();
-    Router::new()
+    let router = Router::new()
         .route("/", get(ui))
         .route("/health", get(health))
         .route("/api/v1/match", post(search::match_companies))
@@ -170,19 +201,77 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/opportunities/top", get(scoring::top_opportunities))
         .route("/admin/scoring/drift", get(scoring::drift))
         .route("/admin/scoring/train", post(scoring::train_task))
-        .route("/admin/scoring/apply", post(scoring::apply_task))
+        .route("/admin/scoring/apply", post(scoring::apply_task));
+    // Handlers that panic on purpose, to test that a panic is answered and the server goes on.
+    #[cfg(test)]
+    let router = router.merge(tests::panicking_routes());
+    router
         .fallback(not_found)
         .with_state(state)
-        // Layers run outside-in from the last one: tracing sees everything, `json_errors` then
-        // rewrites whatever the limit and timeout layers below it answer.
+        // Layers run outside-in from the last one: the request id and its span cover
+        // everything, tracing sees everything, `json_errors` then rewrites whatever the panic,
+        // limit and timeout layers below it answer.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(limits.request_timeout_ms),
         ))
+        .layer(CatchPanicLayer::custom(answer_panic))
         .layer(middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(request_id))
+}
+
+/// The header that carries a request's id, in the request (the client's, if it sends a usable
+/// one) and in the answer.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every request an id (the client's `x-request-id` when it is 1 to 64 letters, digits or
+/// `-_.:`, else a new one), logs everything about the request inside a span that names it,
+/// and echoes it in the answer, so that a client's report finds the server's log lines.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let usable = |value: &header::HeaderValue| {
+        let bytes = value.as_bytes();
+        (1..=64).contains(&bytes.len())
+            && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    };
+    let id = match request.headers().get(REQUEST_ID) {
+        Some(value) if usable(value) => value.clone(),
+        _ => {
+            let id = header::HeaderValue::from_str(&next_request_id()).expect("hex digits and a dash");
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let span = tracing::info_span!("request", id = %String::from_utf8_lossy(id.as_bytes()));
+    let mut response = next.run(request).instrument(span).await;
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}
+
+/// A new request id: the process's start (seconds, hex) and a counter, unique across restarts
+/// that are a second apart.
+fn next_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let started = *STARTED
+        .get_or_init(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+    format!("{started:x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The answer to a request whose handler panicked (a bug): 500 `internal`, the panic logged in
+/// the request's span (so with its id). The connection and the server go on.
+fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = message, "a request panicked; answered 500 internal");
+    ApiError::new(ErrorCode::Internal, ErrorCode::Internal.default_message()).into_response()
 }
 
 #[derive(Serialize)]
@@ -338,46 +427,5 @@ async fn json_errors(request: Request, next: Next) -> Response {
     rewritten
 }
 
-/// Serves `app` on `addr` until SIGTERM or Ctrl-C, then drains in-flight requests.
-pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<()> {
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|err| anyhow::anyhow!("cannot listen on {addr}: {err}"))?;
-    let local_addr = listener.local_addr()?;
-    tracing::info!(addr = %local_addr, data_dir = %state.data_dir.display(), "listening");
-    // Printed on stdout so scripts and tests can find the port when binding to port 0.
-    println!("listening on http://{local_addr}");
-    // Small answers (typeahead) go out at once instead of waiting for the previous segment's
-    // acknowledgement (Nagle).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(%err, "TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
-    tracing::info!("shut down cleanly");
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
-}
+#[cfg(test)]
+mod tests;

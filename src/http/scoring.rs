@@ -23,6 +23,7 @@ use axum::http::HeaderMap;
 use marketlounge_index::record::parse_id;
 use marketlounge_index::record::{Article, HeadcountBand, Signal};
 use marketlounge_index::refdata::RefData;
+use marketlounge_index::score::ScoreError;
 use marketlounge_index::score::features::day_number;
 use marketlounge_index::score::scorer::{Contribution, Scorer};
 use marketlounge_index::score::store::{StoredArticle, TopFilter, company_id};
@@ -93,19 +94,27 @@ pub async fn post_articles(
     store::<Article>(state, headers, body).await
 }
 
-fn score_error(err: marketlounge_index::score::ScoreError) -> ApiError {
-    use marketlounge_index::score::ScoreError;
+fn score_error(err: ScoreError) -> ApiError {
     match err {
         ScoreError::Invalid(message) => ApiError::new(ErrorCode::InvalidRecord, message),
-        ScoreError::NoModel(_) | ScoreError::SchemaMismatch { .. } | ScoreError::Artefact { .. } => {
-            ApiError::new(ErrorCode::ModelUnavailable, err.to_string())
-        }
+        ScoreError::NoModel(_) | ScoreError::SchemaMismatch { .. } | ScoreError::Artefact { .. } => no_model(&err),
         other => ApiError::internal(&other),
     }
 }
 
-fn no_model(reason: String) -> ApiError {
-    ApiError::new(ErrorCode::ModelUnavailable, reason)
+/// 503 `model_unavailable` saying what to run. The error's own message names files of the
+/// data directory: it stays in the log (written when the model was loaded), the client gets
+/// the same advice without the paths.
+fn no_model(err: &ScoreError) -> ApiError {
+    let message = match err {
+        ScoreError::NoModel(_) => "no opportunity model yet: train one with `marketlounge score train`".to_owned(),
+        ScoreError::SchemaMismatch { version, found, expected, .. } => format!(
+            "model {version} was trained on feature schema {found}, but this build computes {expected}; train a new model with `marketlounge score train`"
+        ),
+        _ => "the current opportunity model does not load (the server log says why): train a new one with `marketlounge score train`"
+            .to_owned(),
+    };
+    ApiError::new(ErrorCode::ModelUnavailable, message)
 }
 
 /// One company's opportunity.
@@ -185,16 +194,17 @@ pub async fn company_opportunity(
         }
     }
     if parse_id(&id).is_none() {
-        return Err(ApiError::new(ErrorCode::NotFound, format!("no company with id {id:?} (ids are 9 digits)")));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no company with id {} (ids are 9 digits)", crate::error::echoed(&id)),
+        ));
     }
-    let scorer = state.scoring.scorer().map_err(no_model)?;
+    let scorer = state.scoring.scorer().map_err(|err| no_model(&err))?;
     let worker = Arc::clone(&state);
     let opportunity = blocking(move || {
-        let company = worker
-            .engine
-            .get(&id)
-            .map_err(ApiError::from_index)?
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no company with id {id:?}")))?;
+        let company = worker.engine.get(&id).map_err(ApiError::from_index)?.ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, format!("no company with id {}", crate::error::echoed(&id)))
+        })?;
         let row = CompanyRow::of(&company).ok_or_else(|| ApiError::internal(&"a stored id does not parse"))?;
         let as_of = match as_of {
             Some(date) => date,
@@ -278,7 +288,7 @@ pub async fn top_opportunities(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<TopOpportunities>, ApiError> {
     let (k, filter) = parse_top_filter(raw.as_deref())?;
-    let scorer = state.scoring.scorer().map_err(no_model)?;
+    let scorer = state.scoring.scorer().map_err(|err| no_model(&err))?;
     let worker = Arc::clone(&state);
     let answer = blocking(move || {
         let store = &worker.scoring.store;

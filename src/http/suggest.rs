@@ -12,7 +12,7 @@ use axum::extract::{RawQuery, State};
 use marketlounge_index::suggest::{Kind, SuggestRequest, Suggestion, TOP_MAX};
 
 use super::{AppState, blocking, invalid_param as invalid};
-use crate::error::ApiError;
+use crate::error::{ApiError, echoed};
 
 /// Longest `q` accepted, in bytes.
 pub const MAX_SUGGEST_QUERY_BYTES: usize = 256;
@@ -45,7 +45,8 @@ pub fn parse_params(raw: Option<&str>) -> Result<SuggestRequest, ApiError> {
                 seen_q = true;
             }
             "k" => {
-                let k: usize = value.parse().map_err(|_| invalid("k", format!("{value:?} is not a whole number")))?;
+                let k: usize =
+                    value.parse().map_err(|_| invalid("k", format!("{} is not a whole number", echoed(&value))))?;
                 if k == 0 {
                     return Err(invalid("k", "must be at least 1"));
                 }
@@ -57,7 +58,7 @@ pub fn parse_params(raw: Option<&str>) -> Result<SuggestRequest, ApiError> {
                     .filter(|k| !k.is_empty())
                     .map(|k| {
                         Kind::parse(k).ok_or_else(|| {
-                            invalid("kinds", format!("{k:?} is not one of concept, company, location, query"))
+                            invalid("kinds", format!("{} is not one of concept, company, location, query", echoed(k)))
                         })
                     })
                     .collect::<Result<_, _>>()?;
@@ -66,7 +67,7 @@ pub fn parse_params(raw: Option<&str>) -> Result<SuggestRequest, ApiError> {
                 params.fuzzy = match value.as_str() {
                     "true" | "1" => true,
                     "false" | "0" => false,
-                    _ => return Err(invalid("fuzzy", format!("{value:?} is not true or false"))),
+                    _ => return Err(invalid("fuzzy", format!("{} is not true or false", echoed(&value)))),
                 };
             }
             other => return Err(invalid(other, "unknown parameter (q, k, kinds, fuzzy)")),

@@ -183,11 +183,21 @@ impl MatchRequest {
         if self.k == 0 || self.k > MAX_K {
             return Err(RequestError::new("k", format!("{} is out of range: ask for 1 to {MAX_K} hits", self.k)));
         }
-        if self.offset + self.k > MAX_DEPTH {
-            return Err(RequestError::new(
-                "offset",
-                format!("offset + k = {} goes deeper than {MAX_DEPTH}: refine the query instead", self.offset + self.k),
-            ));
+        // `offset` is any u64 the client sends: the sum is checked, not wrapped.
+        match self.offset.checked_add(self.k) {
+            Some(depth) if depth <= MAX_DEPTH => {}
+            _ => {
+                return Err(RequestError::new(
+                    "offset",
+                    format!(
+                        "offset {} + k {} goes deeper than {MAX_DEPTH}: refine the query instead",
+                        self.offset, self.k
+                    ),
+                ));
+            }
+        }
+        if let Some(vector) = &self.vector {
+            check_vector(vector)?;
         }
         let weights = [
             ("weights.lexical", self.weights.lexical),
@@ -212,7 +222,7 @@ impl MatchRequest {
             if !known {
                 return Err(RequestError::new(
                     format!("filters.naf[{idx}]"),
-                    format!("{code:?} is not a NAF rév.2 sous-classe (\"25.62B\") or division (\"25\")"),
+                    format!("{} is not a NAF rév.2 sous-classe (\"25.62B\") or division (\"25\")", echoed(code)),
                 ));
             }
         }
@@ -220,7 +230,7 @@ impl MatchRequest {
             if refdata.departement(code).is_none() {
                 return Err(RequestError::new(
                     format!("filters.departement[{idx}]"),
-                    format!("{code:?} is not a département code (\"69\", \"2A\", \"974\")"),
+                    format!("{} is not a département code (\"69\", \"2A\", \"974\")", echoed(code)),
                 ));
             }
         }
@@ -228,7 +238,7 @@ impl MatchRequest {
             if !refdata.is_region(name) {
                 return Err(RequestError::new(
                     format!("filters.region[{idx}]"),
-                    format!("{name:?} is not a région name (e.g. \"Auvergne-Rhône-Alpes\")"),
+                    format!("{} is not a région name (e.g. \"Auvergne-Rhône-Alpes\")", echoed(name)),
                 ));
             }
         }
@@ -259,10 +269,119 @@ impl MatchRequest {
             if !(near.lon.is_finite() && (-180.0..=180.0).contains(&near.lon)) {
                 return Err(RequestError::new("filters.near.lon", format!("{} is not a longitude", near.lon)));
             }
+            // A radius of 0 km holds no company: the rule and the message say > 0.
             if !(near.km.is_finite() && near.km > 0.0 && near.km <= 20_000.0) {
-                return Err(RequestError::new("filters.near.km", format!("{} must be from 0 to 20000 km", near.km)));
+                return Err(RequestError::new(
+                    "filters.near.km",
+                    format!("{} must be > 0 and at most 20000 km", near.km),
+                ));
             }
         }
         Ok(())
+    }
+}
+
+/// Longest client-supplied string quoted in a message, in characters: enough to recognise it,
+/// never a 60 KB value copied back whole.
+pub const MAX_ECHOED_CHARS: usize = 64;
+
+/// A client-supplied string for a message: quoted like `{:?}`, cut to [`MAX_ECHOED_CHARS`]
+/// characters with "…" when longer. The server's messages quote client strings through it too.
+pub fn echoed(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHOED_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+    }
+}
+
+/// A query vector has a direction to compare: finite components whose squared length, summed
+/// in f32 as the query path normalises it, is neither 0 nor overflowing. An all-zero vector
+/// would be normalised to an arbitrary axis and rank companies by one meaningless component.
+fn check_vector(vector: &[f32]) -> Result<(), RequestError> {
+    if vector.is_empty() {
+        return Err(RequestError::new("vector", "is empty: send the query's embedding, or leave the field out"));
+    }
+    if let Some(at) = vector.iter().position(|v| !v.is_finite()) {
+        return Err(RequestError::new(
+            "vector",
+            format!("component {at} is not a finite number (or does not fit in 32 bits): nothing to normalise"),
+        ));
+    }
+    let squared_length: f32 = vector.iter().map(|v| v * v).sum();
+    if squared_length == 0.0 {
+        return Err(RequestError::new(
+            "vector",
+            "has length 0 (every component is 0, or too small to square in 32 bits): nothing to normalise",
+        ));
+    }
+    if !squared_length.is_finite() {
+        return Err(RequestError::new(
+            "vector",
+            "is too long to normalise in 32 bits (its squared length overflows): scale it down",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(request: &MatchRequest) -> RequestError {
+        request.check(2048, RefData::embedded()).expect_err("refused")
+    }
+
+    #[test]
+    fn offset_plus_k_is_checked_not_wrapped() {
+        let mut request = MatchRequest::new("laser");
+        request.offset = usize::MAX;
+        let error = refused(&request);
+        assert_eq!(error.field, "offset");
+        assert!(error.message.contains(&usize::MAX.to_string()), "{error}");
+        request.offset = MAX_DEPTH - request.k + 1;
+        assert_eq!(refused(&request).field, "offset");
+        request.offset = MAX_DEPTH - request.k;
+        assert_eq!(request.check(2048, RefData::embedded()), Ok(()));
+    }
+
+    #[test]
+    fn query_vectors_need_a_direction() {
+        let mut request = MatchRequest::new("laser");
+        for (vector, needle) in [
+            (vec![], "empty"),
+            (vec![0.0; 8], "length 0"),
+            (vec![1e-30; 8], "length 0"),
+            (vec![0.5, f32::NAN], "component 1"),
+            (vec![f32::INFINITY, 0.5], "component 0"),
+            (vec![1e30, 1e30], "overflows"),
+        ] {
+            request.vector = Some(vector.clone());
+            let error = refused(&request);
+            assert_eq!(error.field, "vector", "{vector:?}");
+            assert!(error.message.contains(needle), "{vector:?}: {error}");
+        }
+        request.vector = Some(vec![3.0, 4.0]);
+        assert_eq!(request.check(2048, RefData::embedded()), Ok(()));
+    }
+
+    #[test]
+    fn a_zero_radius_is_refused_with_a_message_that_says_so() {
+        let mut request = MatchRequest::new("laser");
+        request.filters.near = Some(Near { lat: 45.0, lon: 4.0, km: 0.0 });
+        let error = refused(&request);
+        assert_eq!(error.field, "filters.near.km");
+        assert!(error.message.contains("must be > 0"), "{error}");
+        request.filters.near = Some(Near { lat: 45.0, lon: 4.0, km: 0.5 });
+        assert_eq!(request.check(2048, RefData::embedded()), Ok(()));
+    }
+
+    #[test]
+    fn long_codes_are_cut_in_messages() {
+        let mut request = MatchRequest::new("laser");
+        request.filters.departement = vec!["9".repeat(60_000)];
+        let error = refused(&request);
+        assert_eq!(error.field, "filters.departement[0]");
+        assert!(error.message.len() < 200, "{} bytes", error.message.len());
+        assert!(error.message.contains('…'), "{error}");
     }
 }
