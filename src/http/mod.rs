@@ -22,6 +22,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::settings::Settings;
 
 pub mod admin;
+pub(crate) mod body;
 pub mod companies;
 pub mod scoring;
 pub mod search;
@@ -152,10 +153,12 @@ pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send 
 /// The application's router, without a socket: tests drive it with `tower::ServiceExt::oneshot`.
 pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.settings.limits.clone();
+    // The other handlers with a body read it themselves, within the limit of its use.
+    let match_body = middleware::from_fn_with_state(Arc::clone(&state), body::within_request_limit);
     Router::new()
         .route("/", get(ui))
         .route("/health", get(health))
-        .route("/api/v1/match", post(search::match_companies))
+        .route("/api/v1/match", post(search::match_companies).layer(match_body))
         .route("/api/v1/suggest", get(suggest::suggest))
         .route("/api/v1/companies", post(companies::upsert))
         .route("/api/v1/companies/{id}", get(companies::get_company).delete(companies::delete_company))
