@@ -96,7 +96,9 @@ pub struct IndexSettings {
     /// The merge policy keeps at most this many segments.
     #[schemars(range(min = 1))]
     pub max_segments: usize,
-    /// Incremental writes become searchable within this delay.
+    /// Pause between flushes of incremental writes, in milliseconds: a write is searchable once
+    /// the next flush has published it, within the `visible_within_ms` its answer promises (the
+    /// pause plus the flushes' own time, which grows with what they carry).
     #[schemars(range(min = 10, max = 1000))]
     pub flush_interval_ms: u64,
     /// Checksum every byte of every segment file before the server opens the index. When false
@@ -390,7 +392,7 @@ impl Settings {
         anyhow::ensure!(index.max_segments >= 1, "settings field index.max_segments: must be ≥ 1");
         anyhow::ensure!(
             (10..=1000).contains(&index.flush_interval_ms),
-            "settings field index.flush_interval_ms: must be within [10, 1000] (writes are searchable within one second)"
+            "settings field index.flush_interval_ms: must be within [10, 1000]"
         );
         let embedding = &self.embedding;
         anyhow::ensure!(embedding.sessions <= 64, "settings field embedding.sessions: must be within [0, 64]");

@@ -1,6 +1,6 @@
 //! `POST /api/v1/companies` (one JSON record or an NDJSON batch), `GET` and `DELETE
 //! /api/v1/companies/{id}`. Writes are durable when answered (write-ahead log, fsynced) and
-//! searchable within `index.flush_interval_ms`.
+//! searchable within the `visible_within_ms` the answer promises (`super::visibility`).
 
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ pub struct Acknowledged {
     acknowledged: usize,
     /// Write-ahead-log sequence number of the last one.
     seq: u64,
-    /// The records are searchable within this delay.
+    /// The records are searchable within this delay (see `visibility`).
     visible_within_ms: u64,
 }
 
@@ -38,8 +38,11 @@ pub async fn upsert(
     let (count, seq, visible_within_ms) = blocking(move || {
         let companies: Vec<Company> = parse_records(kind, &bytes, &worker.settings.limits)?;
         let count = companies.len();
+        let units = worker.visibility.units(&companies);
+        let visible_within_ms = worker.visibility.promise_ms(units);
         let seq = worker.engine.upsert(companies).map_err(ApiError::from_index)?;
-        Ok::<_, ApiError>((count, seq, worker.settings.index.flush_interval_ms))
+        worker.visibility.written(units);
+        Ok::<_, ApiError>((count, seq, visible_within_ms))
     })
     .await??;
     Ok(Json(Acknowledged { acknowledged: count, seq, visible_within_ms }))

@@ -27,6 +27,7 @@ pub mod companies;
 pub mod scoring;
 pub mod search;
 pub mod suggest;
+pub mod visibility;
 
 use marketlounge_index::engine::Engine;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub suggester: Arc<marketlounge_index::suggest::Suggester>,
     /// The opportunity scorer's store and current model.
     pub scoring: crate::scoring::Scoring,
+    /// What a company write's answer promises as `visible_within_ms`, learnt from the flushes.
+    pub visibility: visibility::Visibility,
 }
 
 impl AppState {
@@ -69,6 +72,12 @@ impl AppState {
             matcher.set_prior_base_rate(scorer.artefact.base_rate as f32);
         }
         let suggester = Arc::new(marketlounge_index::suggest::Suggester::new(matcher.interpreter()));
+        let visibility = visibility::Visibility::new(
+            settings.index.flush_interval_ms,
+            settings.index.embedder,
+            settings.embedding.max_tokens,
+            &engine,
+        );
         let engine = Arc::new(engine);
         // Company names of the segments already there, off the request path.
         let (warm_suggester, warm_engine) = (Arc::clone(&suggester), Arc::clone(&engine));
@@ -92,6 +101,7 @@ impl AppState {
             search_queue: search::SearchQueue::new(search_threads),
             suggester,
             scoring,
+            visibility,
         })
     }
 }
@@ -261,9 +271,14 @@ impl Maintenance {
                 .expect("spawning the scrub thread")
         };
         let flusher = {
-            let engine = Arc::clone(&engine);
+            let state = Arc::clone(state);
             every("flush", flush_interval, &stop, move || {
-                if let Err(error) = engine.flush() {
+                // What each flush costs is what the next writes are promised from.
+                let units = state.visibility.flush_started();
+                let started = std::time::Instant::now();
+                let outcome = state.engine.flush();
+                state.visibility.flush_ended(units, started.elapsed().as_secs_f64() * 1e3, &outcome);
+                if let Err(error) = outcome {
                     tracing::error!(%error, "flush failed; the writes stay in the write-ahead log and are retried");
                 }
             })
