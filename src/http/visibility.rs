@@ -36,7 +36,7 @@ const PRIOR_UNITS: f64 = 10.0;
 /// Tokens of embedded text that cost as much as one text more: from `cargo bench --bench
 /// visibility` with the model (a demo-sized company, 8 texts and about 270 tokens, took 550 ms
 /// of flush; the largest allowed, 18 texts and about 3,300 tokens, 2,000 ms).
-pub const TOKENS_PER_UNIT: f64 = 200.0;
+pub(crate) const TOKENS_PER_UNIT: f64 = 200.0;
 
 /// Characters per model token, roughly, in French and English (e5's sentencepiece).
 const CHARS_PER_TOKEN: f64 = 4.0;
@@ -44,7 +44,7 @@ const CHARS_PER_TOKEN: f64 = 4.0;
 /// Characters of a company's text that cost as much as one document more to analyse, index and
 /// hash: with the hashing embedder, 100 of the largest companies (50,000 characters each) took
 /// about 350 ms more to flush than 100 demo-sized ones (700 characters).
-pub const TEXT_CHARS_PER_UNIT: f64 = 10_000.0;
+pub(crate) const TEXT_CHARS_PER_UNIT: f64 = 10_000.0;
 
 /// Records' work units, the units waiting for a flush, and what flushes have cost.
 #[derive(Debug)]
@@ -70,7 +70,12 @@ struct Ledger {
 impl Visibility {
     /// The estimator of a server flushing every `flush_interval_ms`, whose model reads at most
     /// `max_tokens` (`embedding.max_tokens`), starting from the costs measured for `embedder`.
-    pub fn new(flush_interval_ms: u64, embedder: EmbedderKind, max_tokens: usize, engine: &Engine) -> Visibility {
+    pub(crate) fn new(
+        flush_interval_ms: u64,
+        embedder: EmbedderKind,
+        max_tokens: usize,
+        engine: &Engine,
+    ) -> Visibility {
         let options = engine.options();
         let model_texts = embedder == EmbedderKind::Onnx && options.embedder.is_some() && options.vectors.is_some();
         let embeds_capabilities = model_texts && options.embedder.as_ref().is_some_and(|e| e.embeds_capabilities());
@@ -85,7 +90,7 @@ impl Visibility {
     }
 
     /// The work units `companies` bring to a flush.
-    pub fn units(&self, companies: &[Company]) -> f64 {
+    pub(crate) fn units(&self, companies: &[Company]) -> f64 {
         companies.iter().map(|company| self.units_of(company)).sum()
     }
 
@@ -117,7 +122,7 @@ impl Visibility {
     }
 
     /// What to promise for a batch of `batch_units` about to be written.
-    pub fn promise_ms(&self, batch_units: f64) -> u64 {
+    pub(crate) fn promise_ms(&self, batch_units: f64) -> u64 {
         let ledger = self.state.lock();
         let (base_ms, per_unit_ms) = (ledger.cost.base_ms, ledger.cost.per_unit_ms());
         let running = ledger.in_flight.map(|(units, started)| (units, started.elapsed().as_secs_f64() * 1e3));
@@ -125,13 +130,13 @@ impl Visibility {
     }
 
     /// A batch of `units` was written: it waits for the next flush.
-    pub fn written(&self, units: f64) {
+    pub(crate) fn written(&self, units: f64) {
         self.state.lock().waiting += units;
     }
 
     /// A flush starts and takes every unit written so far: returns them, for
     /// [`Visibility::flush_ended`].
-    pub fn flush_started(&self) -> f64 {
+    pub(crate) fn flush_started(&self) -> f64 {
         let mut ledger = self.state.lock();
         let units = std::mem::take(&mut ledger.waiting);
         ledger.in_flight = Some((units, std::time::Instant::now()));
@@ -140,7 +145,7 @@ impl Visibility {
 
     /// The flush that took `units` ended after `duration_ms`: a published one is learnt from; a
     /// failed one leaves its writes pending, so their units wait again.
-    pub fn flush_ended(&self, units: f64, duration_ms: f64, outcome: &Result<bool, IndexError>) {
+    pub(crate) fn flush_ended(&self, units: f64, duration_ms: f64, outcome: &Result<bool, IndexError>) {
         let mut ledger = self.state.lock();
         ledger.in_flight = None;
         match outcome {
@@ -155,7 +160,7 @@ impl Visibility {
 /// visibility`, on this project's 2-core machine while other builds kept it busy (load 8 to 9),
 /// for a flush of one record (the model's slowest per unit): the estimate before this server
 /// has flushed anything.
-pub fn prior_costs(embedder: EmbedderKind) -> (f64, f64) {
+pub(crate) fn prior_costs(embedder: EmbedderKind) -> (f64, f64) {
     match embedder {
         EmbedderKind::None | EmbedderKind::Provided | EmbedderKind::Hashed | EmbedderKind::Static => (200.0, 1.0),
         EmbedderKind::Onnx => (200.0, 120.0),
@@ -165,7 +170,7 @@ pub fn prior_costs(embedder: EmbedderKind) -> (f64, f64) {
 /// The promise for `units` waiting, this batch's included, when a flush of `running.0` units
 /// may have been running for `running.1` ms: what is left of that flush, the interval, then the
 /// flush that takes the batch, the flush estimates doubled; whole milliseconds, rounded up.
-pub fn promise_ms(
+pub(crate) fn promise_ms(
     flush_interval_ms: f64,
     base_ms: f64,
     per_unit_ms: f64,
