@@ -99,6 +99,9 @@ impl ErrorCode {
         use marketlounge_index::IndexError;
         match error {
             IndexError::Record { .. } | IndexError::InvalidRecords { .. } => ErrorCode::InvalidRecord,
+            IndexError::Input { source } if marketlounge_index::ndjson::UnpackLimitExceeded::of(source).is_some() => {
+                ErrorCode::PayloadTooLarge
+            }
             IndexError::Input { .. } => ErrorCode::BadRequest,
             IndexError::QueryDimensions { .. } => ErrorCode::InvalidField,
             IndexError::ReindexRunning => ErrorCode::Conflict,

@@ -10,8 +10,9 @@ use anyhow::Context;
 use marketlounge_index::IndexError;
 use marketlounge_index::embed::{Embedder, HashedEmbedder, ModelPaths, OnnxEmbedder, OnnxOptions, StaticEmbedder};
 use marketlounge_index::engine::{DropLimit, EngineOptions};
-use marketlounge_index::ndjson::{Parsed, RecordReader};
-use marketlounge_index::record::Company;
+use marketlounge_index::ndjson::{Parsed, RecordReader, UnpackLimits};
+use marketlounge_index::record::{Company, FieldError, ValidationCode, shown};
+
 use marketlounge_index::refdata::RefData;
 use marketlounge_index::segment::VectorOptions;
 
@@ -111,9 +112,9 @@ impl<R: BufRead> CompanySource<R> {
 }
 
 impl CompanySource<Box<dyn BufRead + Send>> {
-    pub fn open(path: &Path, max_line_bytes: usize) -> anyhow::Result<Self> {
-        let input =
-            marketlounge_index::ndjson::open_path(path).with_context(|| format!("opening {}", path.display()))?;
+    pub fn open(path: &Path, max_line_bytes: usize, unpack: UnpackLimits) -> anyhow::Result<Self> {
+        let input = marketlounge_index::ndjson::open_path(path, unpack)
+            .with_context(|| format!("opening {}", path.display()))?;
         Ok(CompanySource::new(input, max_line_bytes))
     }
 }
@@ -165,42 +166,49 @@ struct PriorLine {
     opportunity: f32,
 }
 
-/// Reads opportunity priors, one `{"id", "opportunity"}` object per line. Returns every value, or
-/// every error as `line N: message`.
-pub fn read_priors(input: impl BufRead) -> Result<std::collections::HashMap<String, f32>, Vec<String>> {
+/// Reads opportunity priors, one `{"id", "opportunity"}` object per line: every valid value,
+/// and each invalid line to `on_error` (its number and its errors) as it is met, so that a
+/// caller decides how many to keep. Only reading the input can fail.
+pub fn read_priors(
+    input: impl BufRead,
+    mut on_error: impl FnMut(u64, &[FieldError]),
+) -> std::io::Result<std::collections::HashMap<String, f32>> {
     let mut values = std::collections::HashMap::new();
-    let mut errors = Vec::new();
     for (idx, line) in input.split(b'\n').enumerate() {
-        let line_no = idx + 1;
-        let line = match line {
-            Ok(line) => line,
-            Err(err) => {
-                errors.push(format!("line {line_no}: cannot read: {err}"));
-                break;
-            }
-        };
+        let line_no = idx as u64 + 1;
+        let line = line?;
         let Ok(text) = std::str::from_utf8(&line) else {
-            errors.push(format!("line {line_no}: invalid UTF-8"));
+            on_error(line_no, &[FieldError::new("$", ValidationCode::InvalidUtf8, "invalid UTF-8")]);
             continue;
         };
         if text.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<PriorLine>(text) {
-            Ok(prior) if (0.0..=1.0).contains(&prior.opportunity) => {
-                if marketlounge_index::record::parse_id(&prior.id).is_none() {
-                    errors.push(format!("line {line_no}: field id: {:?} is not a 9-digit id", prior.id));
-                } else {
-                    values.insert(prior.id, prior.opportunity);
-                }
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let prior: PriorLine = match serde_path_to_error::deserialize(&mut deserializer) {
+            Ok(prior) => prior,
+            Err(err) => {
+                let path = err.path().to_string();
+                on_error(line_no, &[marketlounge_index::ndjson::classify_error(path, err.into_inner())]);
+                continue;
             }
-            Ok(prior) => {
-                errors.push(format!("line {line_no}: field opportunity: {} is not within [0, 1]", prior.opportunity))
-            }
-            Err(err) => errors.push(format!("line {line_no}: {err}")),
+        };
+        let mut errors = Vec::new();
+        if marketlounge_index::record::parse_id(&prior.id).is_none() {
+            let message = format!("{} is not a 9-digit id", shown(&prior.id));
+            errors.push(FieldError::new("id", ValidationCode::InvalidId, message));
+        }
+        if !(0.0..=1.0).contains(&prior.opportunity) {
+            let message = format!("{} is not within [0, 1]", prior.opportunity);
+            errors.push(FieldError::new("opportunity", ValidationCode::InvalidValue, message));
+        }
+        if errors.is_empty() {
+            values.insert(prior.id, prior.opportunity);
+        } else {
+            on_error(line_no, &errors);
         }
     }
-    if errors.is_empty() { Ok(values) } else { Err(errors) }
+    Ok(values)
 }
 
 /// Counts the bytes read through it (for progress and ETA of a reindex).

@@ -152,8 +152,10 @@ pub fn companies_of_index(snapshot: &Snapshot) -> anyhow::Result<Vec<CompanyRow>
 
 /// Every valid company of an NDJSON file (plain or gzip), in id order; invalid lines fail the
 /// whole read, naming the first ones.
-pub fn companies_of_file(path: &Path, max_line_bytes: usize) -> anyhow::Result<Vec<CompanyRow>> {
-    let input = marketlounge_index::ndjson::open_path(path).with_context(|| format!("opening {}", path.display()))?;
+pub fn companies_of_file(path: &Path, limits: &crate::settings::Limits) -> anyhow::Result<Vec<CompanyRow>> {
+    let max_line_bytes = limits.max_line_bytes;
+    let input = marketlounge_index::ndjson::open_path(path, limits.file_unpack_limits())
+        .with_context(|| format!("opening {}", path.display()))?;
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for parsed in RecordReader::<_, Company>::new(input, RefData::embedded()).with_max_line_bytes(max_line_bytes) {

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use marketlounge_index::ndjson::UnpackLimits;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -95,7 +96,9 @@ pub struct IndexSettings {
     /// The merge policy keeps at most this many segments.
     #[schemars(range(min = 1))]
     pub max_segments: usize,
-    /// Incremental writes become searchable within this delay.
+    /// Pause between flushes of incremental writes, in milliseconds: a write is searchable once
+    /// the next flush has published it, within the `visible_within_ms` its answer promises (the
+    /// pause plus the flushes' own time, which grows with what they carry).
     #[schemars(range(min = 10, max = 1000))]
     pub flush_interval_ms: u64,
     /// Checksum every byte of every segment file before the server opens the index. When false
@@ -217,10 +220,13 @@ pub struct FusionWeights {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes: an NDJSON batch (companies, signals, articles,
+    /// outcomes, priors, a reindex body). Smaller bodies have their own limits:
+    /// `max_line_bytes` and `max_json_body_bytes`.
     #[schemars(range(min = 1024))]
     pub max_body_bytes: usize,
-    /// Longest accepted NDJSON line, in bytes.
+    /// Longest accepted NDJSON line, in bytes; also the largest body of one JSON record (a
+    /// record is one line).
     #[schemars(range(min = 1024))]
     pub max_line_bytes: usize,
     /// Longest accepted query text, in bytes.
@@ -259,6 +265,31 @@ pub struct Limits {
     #[serde(default = "default_max_connections")]
     #[schemars(range(min = 1, max = 1000000))]
     pub max_connections: usize,
+    /// Largest JSON body that is not records, in bytes: a `/api/v1/match` query (a `vector` of
+    /// 4096 dimensions is about 60 KB of JSON) and the parameters of the admin tasks. Settings
+    /// files written before this field get 262144.
+    #[serde(default = "default_max_json_body_bytes")]
+    #[schemars(range(min = 1024))]
+    pub max_json_body_bytes: usize,
+    /// Most bytes gzip input read by the server (an `/admin/reindex` body or file) may unpack
+    /// to. Files given on the command line are the operator's: only `max_unpack_ratio` applies
+    /// to them. Settings files written before this field get 1073741824 (1 GiB).
+    #[serde(default = "default_max_unpacked_bytes")]
+    #[schemars(range(min = 1024))]
+    pub max_unpacked_bytes: u64,
+    /// Most bytes gzip input may unpack to per compressed byte, checked once 8 MiB are
+    /// unpacked, wherever gzip is read (command line included): the demo companies compress
+    /// about 5 times, their signals, articles and outcomes 13 times, a gzip bomb of zeros or of
+    /// `{}` lines 1000 times. Settings files written before this field get 32.
+    #[serde(default = "default_max_unpack_ratio")]
+    #[schemars(range(min = 2))]
+    pub max_unpack_ratio: u64,
+    /// Errors listed in the answer to a body of invalid records (`error.details.errors`, in
+    /// order); `error.details.error_count` counts them all. Settings files written before this
+    /// field get 100.
+    #[serde(default = "default_max_listed_errors")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_listed_errors: usize,
 }
 
 fn default_queue_timeout_ms() -> u64 {
@@ -275,6 +306,35 @@ fn default_keep_alive_timeout_ms() -> u64 {
 
 fn default_max_connections() -> usize {
     512
+}
+
+fn default_max_json_body_bytes() -> usize {
+    256 << 10
+}
+
+fn default_max_unpacked_bytes() -> u64 {
+    1 << 30
+}
+
+fn default_max_unpack_ratio() -> u64 {
+    32
+}
+
+fn default_max_listed_errors() -> usize {
+    100
+}
+
+impl Limits {
+    /// The bounds on gzip input the server reads: `/admin/reindex` bodies and files.
+    pub fn server_unpack_limits(&self) -> UnpackLimits {
+        UnpackLimits { max_unpacked_bytes: self.max_unpacked_bytes, max_ratio: self.max_unpack_ratio }
+    }
+
+    /// The bounds on gzip files given on the command line: the expansion ratio only (their
+    /// size is the operator's choice, a bomb is not).
+    pub fn file_unpack_limits(&self) -> UnpackLimits {
+        UnpackLimits { max_unpacked_bytes: u64::MAX, max_ratio: self.max_unpack_ratio }
+    }
 }
 
 impl Settings {
@@ -382,7 +442,7 @@ impl Settings {
         );
         anyhow::ensure!(
             (10..=1000).contains(&index.flush_interval_ms),
-            "settings field index.flush_interval_ms: must be within [10, 1000] (writes are searchable within one second)"
+            "settings field index.flush_interval_ms: must be within [10, 1000]"
         );
         let embedding = &self.embedding;
         anyhow::ensure!(embedding.sessions <= 64, "settings field embedding.sessions: must be within [0, 64]");
@@ -410,6 +470,19 @@ impl Settings {
         anyhow::ensure!(
             (1..=1_000_000).contains(&self.limits.max_connections),
             "settings field limits.max_connections: must be within [1, 1000000]"
+        );
+        anyhow::ensure!(
+            self.limits.max_json_body_bytes >= 1024,
+            "settings field limits.max_json_body_bytes: must be ≥ 1024"
+        );
+        anyhow::ensure!(
+            self.limits.max_unpacked_bytes >= 1024,
+            "settings field limits.max_unpacked_bytes: must be ≥ 1024"
+        );
+        anyhow::ensure!(self.limits.max_unpack_ratio >= 2, "settings field limits.max_unpack_ratio: must be ≥ 2");
+        anyhow::ensure!(
+            (1..=10_000).contains(&self.limits.max_listed_errors),
+            "settings field limits.max_listed_errors: must be within [1, 10000]"
         );
         Ok(())
     }
@@ -486,6 +559,25 @@ mod tests {
             value["index"]["reindex_max_drop_share"] = serde_json::json!(wrong);
             let err = Settings::from_json(&value.to_string()).unwrap_err().to_string();
             assert!(err.contains("index.reindex_max_drop_share") && err.contains("[0, 1]"), "{err}");
+        }
+    }
+
+    /// The body and unpacking limits have defaults for older settings files, the same as the
+    /// default file's, and an out-of-range value is refused by name.
+    #[test]
+    fn files_without_the_body_limits_get_the_defaults() {
+        let defaults = Settings::default_settings().limits;
+        let mut value: serde_json::Value = serde_json::from_str(DEFAULT_SETTINGS).unwrap();
+        let fields = ["max_json_body_bytes", "max_unpacked_bytes", "max_unpack_ratio", "max_listed_errors"];
+        for field in fields {
+            value["limits"].as_object_mut().unwrap().remove(field).unwrap();
+        }
+        assert_eq!(Settings::from_json(&value.to_string()).unwrap().limits, defaults);
+        for field in fields {
+            let mut value: serde_json::Value = serde_json::from_str(DEFAULT_SETTINGS).unwrap();
+            value["limits"][field] = serde_json::json!(0);
+            let err = Settings::from_json(&value.to_string()).unwrap_err().to_string();
+            assert!(err.contains(&format!("limits.{field}")), "{err}");
         }
     }
 }

@@ -106,10 +106,11 @@ async fn a_batch_with_bad_lines_names_them_and_writes_nothing() {
     let body = format!("{}\n{}\n{}\n{{not json\n", common::company(10), bad_naf, unknown);
     let (status, body) = server.send("POST", "/api/v1/companies", "application/x-ndjson", body).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_record")), "{body}");
-    let lines: Vec<u64> =
-        body["error"]["details"].as_array().unwrap().iter().map(|d| d["line"].as_u64().unwrap()).collect();
+    let details = &body["error"]["details"];
+    let lines: Vec<u64> = details["errors"].as_array().unwrap().iter().map(|d| d["line"].as_u64().unwrap()).collect();
     assert_eq!(lines, [2, 3, 4]);
-    assert_eq!(body["error"]["details"][0]["field"], "naf");
+    assert_eq!((details["error_count"].as_u64(), details["invalid_lines"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(details["errors"][0]["field"], "naf");
     assert_eq!(server.state.engine.pending_count(), 0, "nothing written");
 
     let (status, body) = server.send("POST", "/api/v1/companies", "application/json", "{\"id\": 5}").await;
@@ -289,7 +290,15 @@ async fn snapshot_and_priors() {
     let bad = "{\"id\": \"123\", \"opportunity\": 0.8}\n{\"id\": \"x\", \"opportunity\": 2}\n";
     let (status, body) = server.send("POST", "/admin/priors", "application/x-ndjson", bad).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_record")), "{body}");
-    assert_eq!(body["error"]["details"].as_array().unwrap().len(), 2);
+    let details = &body["error"]["details"];
+    assert_eq!((details["error_count"].as_u64(), details["invalid_lines"].as_u64()), (Some(3), Some(2)), "{body}");
+    let fields: Vec<(u64, &str)> = details["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(fields, [(1, "id"), (2, "id"), (2, "opportunity")]);
 }
 
 #[tokio::test]

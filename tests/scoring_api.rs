@@ -144,7 +144,8 @@ async fn ingest_train_apply_then_explained_scores_top_lists_and_drift() {
     let (status, body) = post(&state, "/api/v1/signals", "application/x-ndjson", bad).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "invalid_record");
-    let details = body["error"]["details"].as_array().unwrap();
+    assert_eq!(body["error"]["details"]["invalid_lines"], 2, "{body}");
+    let details = body["error"]["details"]["errors"].as_array().unwrap();
     let lines: Vec<(u64, &str)> =
         details.iter().map(|d| (d["line"].as_u64().unwrap(), d["field"].as_str().unwrap())).collect();
     assert!(lines.contains(&(4, "company_id")), "{lines:?}");

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use marketlounge_index::ndjson::{Parsed, RecordReader, open_reader};
+use marketlounge_index::ndjson::{Parsed, RecordReader, UnpackLimits, open_reader};
 use marketlounge_index::record::{Company, Concept, Record, Signal};
 use marketlounge_index::refdata::RefData;
 
@@ -27,8 +27,9 @@ fuzz_target!(|bytes: &[u8]| {
     read_all::<Company>(bytes);
     read_all::<Concept>(bytes);
     read_all::<Signal>(bytes);
-    // The gzip path: a corrupt stream is an I/O error, never a panic.
-    if let Ok(reader) = open_reader(std::io::Cursor::new(bytes.to_vec())) {
+    // The gzip path: a corrupt stream, or one past its limits, is an I/O error, never a panic.
+    let limits = UnpackLimits { max_unpacked_bytes: 1 << 20, max_ratio: 32 };
+    if let Ok(reader) = open_reader(std::io::Cursor::new(bytes.to_vec()), limits) {
         for parsed in RecordReader::<_, Company>::new(reader, RefData::embedded()).with_max_line_bytes(4096) {
             if parsed.is_err() {
                 break;

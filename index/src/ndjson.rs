@@ -4,14 +4,16 @@
 //! ingest endpoints all use it), so every failure mode of untrusted input is handled here: lines
 //! that are too long are skipped without being buffered, invalid UTF-8 and invalid JSON are
 //! reported with the line number, shape errors name the field path, and keys must be unique.
-//! Reading never panics and never stops at the first bad line.
+//! Reading never panics and never stops at the first bad line. What one bad line costs is
+//! bounded: at most [`MAX_SHAPE_ERRORS`] errors, each message at most [`MAX_MESSAGE_BYTES`]
+//! whatever the line echoes, and gzip input unpacks within [`UnpackLimits`].
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::marker::PhantomData;
 use std::path::Path;
 
-use crate::record::{FieldError, Record, ValidationCode};
+use crate::record::{FieldError, Record, ValidationCode, shown};
 use crate::refdata::RefData;
 
 /// Default longest accepted line: 1 MiB is far above any real company profile.
@@ -40,22 +42,118 @@ pub struct RecordReader<'r, R, T> {
     _record: PhantomData<fn() -> T>,
 }
 
-/// Opens an NDJSON file, transparently decompressing gzip (detected by its magic bytes, whatever
-/// the file name).
-pub fn open_path(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
-    let file = std::fs::File::open(path)?;
-    open_reader(file)
+/// Bounds on what gzip input may unpack to. A small compressed input must not become an
+/// unbounded amount of work: 1 MB of compressed zeros unpacks to 1 GiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackLimits {
+    /// Most bytes the input may unpack to (`u64::MAX`: no bound).
+    pub max_unpacked_bytes: u64,
+    /// Most unpacked bytes per compressed byte, checked once more than [`RATIO_GRACE_BYTES`]
+    /// are unpacked.
+    pub max_ratio: u64,
 }
 
-/// Wraps a byte source, transparently decompressing gzip.
-pub fn open_reader<R: Read + Send + 'static>(input: R) -> io::Result<Box<dyn BufRead + Send>> {
+impl UnpackLimits {
+    /// No bound at all: for tests and for input that was bounded before it was packed.
+    pub const NONE: UnpackLimits = UnpackLimits { max_unpacked_bytes: u64::MAX, max_ratio: u64::MAX };
+}
+
+/// Bytes unpacked before the expansion ratio is checked: a small file of repeated lines may
+/// compress far better than real records without being a bomb, and a bomb is caught after
+/// these few milliseconds of work.
+pub const RATIO_GRACE_BYTES: u64 = 8 << 20;
+
+/// Gzip input went past one of its [`UnpackLimits`]. It travels inside the `io::Error` the
+/// readers return: [`UnpackLimitExceeded::of`] finds it. The messages name the server
+/// settings the limits come from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnpackLimitExceeded {
+    #[error("the gzip input unpacks to more than {limit} bytes (limits.max_unpacked_bytes)")]
+    Size { limit: u64 },
+    #[error(
+        "the gzip input unpacks to more than {limit} times its compressed size (limits.max_unpack_ratio): \
+         a gzip bomb, or data far more repetitive than records"
+    )]
+    Ratio { limit: u64 },
+}
+
+impl UnpackLimitExceeded {
+    /// The limit behind `err`, if a limit is what stopped the reading.
+    pub fn of(err: &io::Error) -> Option<&UnpackLimitExceeded> {
+        err.get_ref().and_then(|inner| inner.downcast_ref())
+    }
+}
+
+/// Opens an NDJSON file, transparently decompressing gzip (detected by its magic bytes, whatever
+/// the file name) within `limits`.
+pub fn open_path(path: &Path, limits: UnpackLimits) -> io::Result<Box<dyn BufRead + Send>> {
+    let file = std::fs::File::open(path)?;
+    open_reader(file, limits)
+}
+
+/// Wraps a byte source, transparently decompressing gzip within `limits`: past one, reading
+/// fails with an `io::Error` that carries an [`UnpackLimitExceeded`].
+pub fn open_reader<R: Read + Send + 'static>(input: R, limits: UnpackLimits) -> io::Result<Box<dyn BufRead + Send>> {
     let mut buffered = BufReader::with_capacity(64 * 1024, input);
     let is_gzip = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
     if is_gzip {
-        let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
-        Ok(Box::new(BufReader::with_capacity(64 * 1024, decoder)))
+        let decoder = flate2::bufread::MultiGzDecoder::new(ConsumedCount { inner: buffered, consumed: 0 });
+        let limited = LimitedGzip { decoder, unpacked: 0, limits };
+        Ok(Box::new(BufReader::with_capacity(64 * 1024, limited)))
     } else {
         Ok(Box::new(buffered))
+    }
+}
+
+/// Counts the compressed bytes the decoder has consumed.
+struct ConsumedCount<R> {
+    inner: R,
+    consumed: u64,
+}
+
+impl<R: Read> Read for ConsumedCount<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for ConsumedCount<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.consumed += amount as u64;
+        self.inner.consume(amount);
+    }
+}
+
+/// A gzip decoder that stops at its [`UnpackLimits`].
+struct LimitedGzip<R> {
+    decoder: flate2::bufread::MultiGzDecoder<ConsumedCount<R>>,
+    unpacked: u64,
+    limits: UnpackLimits,
+}
+
+impl<R: BufRead> Read for LimitedGzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.decoder.read(buf)?;
+        self.unpacked += n as u64;
+        let exceeded = if self.unpacked > self.limits.max_unpacked_bytes {
+            Some(UnpackLimitExceeded::Size { limit: self.limits.max_unpacked_bytes })
+        } else if self.unpacked > RATIO_GRACE_BYTES
+            && self.unpacked > self.decoder.get_ref().consumed.saturating_mul(self.limits.max_ratio)
+        {
+            Some(UnpackLimitExceeded::Ratio { limit: self.limits.max_ratio })
+        } else {
+            None
+        };
+        match exceeded {
+            Some(exceeded) => Err(io::Error::new(io::ErrorKind::InvalidData, exceeded)),
+            None => Ok(n),
+        }
     }
 }
 
@@ -145,7 +243,7 @@ impl<'r, R: BufRead, T: Record> RecordReader<'r, R, T> {
                 Some(first_line) => errors.push(FieldError::new(
                     T::KEY_FIELD,
                     ValidationCode::DuplicateId,
-                    format!("duplicate {} {key:?} (first seen on line {first_line})", T::KEY_FIELD),
+                    format!("duplicate {} {} (first seen on line {first_line})", T::KEY_FIELD, shown(&key)),
                 )),
                 None => {
                     self.first_line_of_key.insert(key_hash(&key), line);
@@ -241,8 +339,13 @@ pub fn parse_record<T: Record>(text: &str) -> Result<T, FieldError> {
     Ok(record)
 }
 
-/// Most shape errors reported for one record; past this the line is hopeless anyway.
-const MAX_SHAPE_ERRORS: usize = 32;
+/// Most shape errors reported for one record; past this the line is hopeless anyway. Each one
+/// costs a deserialisation of the rest of the line, so this also bounds a bad line's work.
+pub const MAX_SHAPE_ERRORS: usize = 32;
+
+/// Longest error message, in bytes: serde's messages quote the offending value ("invalid
+/// type: string \"…\""), which may be most of a megabyte-long line.
+pub const MAX_MESSAGE_BYTES: usize = 300;
 
 /// Like [`parse_record`], but finds *every* shape error of a well-formed JSON object: after each
 /// error the offending field (or array element) is removed and the rest deserialised again.
@@ -255,7 +358,9 @@ pub fn parse_record_collecting<T: Record>(text: &str) -> (Option<T>, Vec<FieldEr
         Ok(record) => return (Some(record), Vec::new()),
         Err(error) => error,
     };
-    if first_error.field == "$" {
+    // A missing field comes first only when every field present deserialised: removing
+    // nothing, the loop below would find that same error and stop there.
+    if first_error.field == "$" || first_error.code == ValidationCode::MissingField {
         return (None, vec![first_error]);
     }
     let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else { return (None, vec![first_error]) };
@@ -373,7 +478,29 @@ fn between_backticks(message: &str) -> Option<&str> {
     Some(&message[start..start + len])
 }
 
-fn classify_error(path: String, err: serde_json::Error) -> FieldError {
+/// `message` cut to [`MAX_MESSAGE_BYTES`] (on a character boundary) with "…".
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut cut = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
+}
+
+/// The error for serde's `err` at `path` (`serde_path_to_error`'s), with a stable code, its
+/// message and field path bounded (an unknown key may itself be most of the line).
+pub fn classify_error(path: String, err: serde_json::Error) -> FieldError {
+    let mut error = classify_unbounded(path, err);
+    error.field = bounded(error.field);
+    error.message = bounded(error.message);
+    error
+}
+
+fn classify_unbounded(path: String, err: serde_json::Error) -> FieldError {
     use serde_json::error::Category;
     match err.classify() {
         Category::Syntax | Category::Eof | Category::Io => {
@@ -404,5 +531,124 @@ fn classify_error(path: String, err: serde_json::Error) -> FieldError {
                 FieldError::new(path, ValidationCode::InvalidValue, message)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::record::Company;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// Reads everything `limits` lets through: the bytes read, or the limit that stopped it.
+    fn unpack(packed: Vec<u8>, limits: UnpackLimits) -> (u64, Option<UnpackLimitExceeded>) {
+        let mut reader = open_reader(std::io::Cursor::new(packed), limits).unwrap();
+        let mut total = 0u64;
+        loop {
+            let available = match reader.fill_buf() {
+                Ok(available) => available.len(),
+                Err(err) => return (total, Some(UnpackLimitExceeded::of(&err).expect("a limit error").clone())),
+            };
+            if available == 0 {
+                return (total, None);
+            }
+            reader.consume(available);
+            total += available as u64;
+        }
+    }
+
+    fn lines(n: usize) -> String {
+        (0..n).map(|i| format!("{{\"id\": \"{i:09}\", \"name\": \"Atelier {i}\", \"n\": {}}}\n", i * 7919)).collect()
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_expansion_ratio() {
+        // 64 MiB of zeros pack to about 64 KB: a 1000x ratio.
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 256 << 10, "{}", bomb.len());
+        let limits = UnpackLimits { max_unpacked_bytes: 1 << 30, max_ratio: 32 };
+        let (read, exceeded) = unpack(bomb, limits);
+        assert_eq!(exceeded, Some(UnpackLimitExceeded::Ratio { limit: 32 }));
+        // Stopped right after the grace, not at the end of the stream.
+        assert!(read <= RATIO_GRACE_BYTES + (1 << 20), "{read}");
+        let message = UnpackLimitExceeded::Ratio { limit: 32 }.to_string();
+        assert!(message.contains("limits.max_unpack_ratio") && message.contains("32"), "{message}");
+    }
+
+    #[test]
+    fn the_unpacked_size_is_capped() {
+        let text = lines(100_000);
+        let packed = gzip(text.as_bytes());
+        let limits = UnpackLimits { max_unpacked_bytes: 1 << 20, max_ratio: 32 };
+        let (read, exceeded) = unpack(packed.clone(), limits);
+        assert_eq!(exceeded, Some(UnpackLimitExceeded::Size { limit: 1 << 20 }));
+        assert!(read <= 1 << 20, "{read}");
+        assert!(UnpackLimitExceeded::Size { limit: 1 << 20 }.to_string().contains("limits.max_unpacked_bytes"));
+        // The same stream within the limits reads whole, and so does plain input.
+        let roomy = UnpackLimits { max_unpacked_bytes: 1 << 30, max_ratio: 32 };
+        assert_eq!(unpack(packed, roomy), (text.len() as u64, None));
+        let plain_limits = UnpackLimits { max_unpacked_bytes: 1, max_ratio: 1 };
+        assert_eq!(unpack(text.clone().into_bytes(), plain_limits), (text.len() as u64, None));
+    }
+
+    #[test]
+    fn the_record_reader_reports_the_limit_as_an_io_error() {
+        let packed = gzip(lines(100_000).as_bytes());
+        let limits = UnpackLimits { max_unpacked_bytes: 64 << 10, max_ratio: 32 };
+        let input = open_reader(std::io::Cursor::new(packed), limits).unwrap();
+        let reader: RecordReader<'_, _, Company> = RecordReader::new(input, RefData::embedded());
+        let failure = reader.filter_map(Result::err).next().expect("the limit stops the reading");
+        assert_eq!(UnpackLimitExceeded::of(&failure), Some(&UnpackLimitExceeded::Size { limit: 64 << 10 }));
+    }
+
+    /// Errors of one line: what a hostile line costs in memory is bounded.
+    fn errors_of(line: &str) -> Vec<FieldError> {
+        let (record, errors) = parse_record_collecting::<Company>(line);
+        assert!(record.is_none());
+        errors
+    }
+
+    #[test]
+    fn echoed_values_and_keys_are_cut() {
+        let long = "x".repeat(200_000);
+        for line in [
+            format!("{{\"capabilities\": \"{long}\"}}"),
+            format!("{{\"headcount\": \"{long}\"}}"),
+            format!("{{\"{long}\": 1}}"),
+        ] {
+            let errors = errors_of(&line);
+            assert!(!errors.is_empty());
+            for error in &errors {
+                let ellipsis = '…'.len_utf8();
+                assert!(error.message.len() <= MAX_MESSAGE_BYTES + ellipsis, "{}", error.message.len());
+                assert!(error.field.len() <= MAX_MESSAGE_BYTES + ellipsis, "{}", error.field.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_with_many_bad_fields_reports_a_bounded_number() {
+        let numbers = vec!["1"; 20_000].join(",");
+        let line = format!("{{\"capabilities\": [{numbers}], \"machines\": [{numbers}]}}");
+        let errors = errors_of(&line);
+        assert_eq!(errors.len(), MAX_SHAPE_ERRORS);
+        assert_eq!(errors[0].field, "capabilities[0]");
+        assert_eq!(errors[1].field, "capabilities[1]");
+    }
+
+    #[test]
+    fn a_missing_field_first_is_the_only_error() {
+        assert_eq!(errors_of("{}").iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["id"]);
+        // A bad field before the missing ones is still named.
+        let errors = errors_of("{\"name\": 5}");
+        assert_eq!(errors[0].field, "name");
+        assert_eq!(errors[0].code, ValidationCode::InvalidType);
     }
 }

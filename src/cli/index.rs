@@ -125,7 +125,8 @@ pub(super) fn open_engine_locked_by_caller(data: &std::path::Path, settings: &Se
 
 fn build(args: &BuildArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (lock, engine) = open_with(&args.data, settings, false, args.embedder)?;
-    let source = CompanySource::open(&args.companies, settings.limits.max_line_bytes)?;
+    let source =
+        CompanySource::open(&args.companies, settings.limits.max_line_bytes, settings.limits.file_unpack_limits())?;
     let started = Instant::now();
     let mut last_report = Instant::now();
     let mut progress = |phase: BuildPhase, docs: u64| {
@@ -217,18 +218,20 @@ fn verify(args: &DataArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
 }
 
 fn priors(args: &PriorsArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let input = marketlounge_index::ndjson::open_path(&args.priors)
+    let input = marketlounge_index::ndjson::open_path(&args.priors, settings.limits.file_unpack_limits())
         .with_context(|| format!("opening {}", args.priors.display()))?;
-    let values = match read_priors(input) {
-        Ok(values) => values,
-        Err(errors) => {
-            for error in &errors {
-                eprintln!("{error}");
-            }
-            eprintln!("{} invalid line(s); the priors are unchanged", errors.len());
-            return Ok(ExitCode::FAILURE);
+    let mut invalid_lines = 0u64;
+    let values = read_priors(input, |line, errors| {
+        invalid_lines += 1;
+        for error in errors {
+            eprintln!("line {line}: field {}: {}", error.field, error.message);
         }
-    };
+    })
+    .with_context(|| format!("reading {}", args.priors.display()))?;
+    if invalid_lines > 0 {
+        eprintln!("{invalid_lines} invalid line(s); the priors are unchanged");
+        return Ok(ExitCode::FAILURE);
+    }
     let (_lock, engine) = open(&args.data, settings, false)?;
     let updated = engine.refresh_priors(&values)?;
     println!(

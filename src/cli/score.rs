@@ -179,8 +179,8 @@ fn ingest(args: &IngestArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let files = [("signals", &args.signals), ("articles", &args.articles), ("outcomes", &args.outcomes)];
     for (kind, path) in files {
         let Some(path) = path else { continue };
-        let input =
-            marketlounge_index::ndjson::open_path(path).with_context(|| format!("opening {}", path.display()))?;
+        let input = marketlounge_index::ndjson::open_path(path, settings.limits.file_unpack_limits())
+            .with_context(|| format!("opening {}", path.display()))?;
         let started = std::time::Instant::now();
         let report = match kind {
             "signals" => scoring::ingest::<marketlounge_index::record::Signal>(&scoring.store, input, max, false),
@@ -225,7 +225,7 @@ fn print_features(args: &FeaturesArgs, settings: &Settings) -> anyhow::Result<Ex
 /// The training set: outcomes with the features of the companies read from the index or a file.
 fn dataset(source: &CompaniesArgs, settings: &Settings, scoring: &Scoring) -> anyhow::Result<Dataset> {
     let companies: Vec<CompanyRow> = match &source.companies {
-        Some(path) => scoring::companies_of_file(path, settings.limits.max_line_bytes)?,
+        Some(path) => scoring::companies_of_file(path, &settings.limits)?,
         None => {
             let engine = super::index::open_engine_locked_by_caller(&source.data, settings)?;
             scoring::companies_of_index(&engine.snapshot())?

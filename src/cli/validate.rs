@@ -43,9 +43,10 @@ pub struct Summary {
 
 pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let input: Box<dyn BufRead + Send> = if args.file.as_os_str() == "-" {
-        ndjson::open_reader(std::io::stdin())?
+        ndjson::open_reader(std::io::stdin(), settings.limits.file_unpack_limits())?
     } else {
-        ndjson::open_path(&args.file).with_context(|| format!("opening {}", args.file.display()))?
+        ndjson::open_path(&args.file, settings.limits.file_unpack_limits())
+            .with_context(|| format!("opening {}", args.file.display()))?
     };
     let max_line_bytes = args.max_line_bytes.unwrap_or(settings.limits.max_line_bytes);
     let stdout = std::io::stdout();

@@ -12,13 +12,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use marketlounge_index::engine::BuildPhase;
+use marketlounge_index::ndjson::{UnpackLimitExceeded, UnpackLimits, open_reader};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::body::{BodyUse, ErrorList, read_body};
 use super::{AppState, BodyKind, blocking, body_kind, body_kind_in, invalid_param, query_pairs};
 use crate::error::{ApiError, ErrorCode};
 use crate::indexing::{CompanySource, CountingReader, drop_limit, read_priors};
@@ -153,15 +155,25 @@ fn allow_shrink(raw: Option<&str>) -> Result<bool, ApiError> {
     Ok(allow)
 }
 
+/// An NDJSON body (plain or gzip, within `limits.max_body_bytes`) or `{"companies_path"}`
+/// (within `limits.max_json_body_bytes`).
 pub async fn reindex(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let allow_shrink = allow_shrink(query.as_deref())?;
-    let (source, bytes_total) = match body_kind(&headers)? {
+    let kind = body_kind(&headers)?;
+    let body_use = if kind == BodyKind::Ndjson { BodyUse::Batch } else { BodyUse::Request };
+    let body = read_body(body, &headers, body_use, &state.settings.limits).await?;
+    let (source, bytes_total) = match kind {
         BodyKind::Ndjson => {
+            // Unpacked once here, discarding the bytes, so that a gzip bomb is refused now
+            // (413 naming the limit) instead of failing the task after it was accepted.
+            let unpack = state.settings.limits.server_unpack_limits();
+            let unpacked = body.clone();
+            blocking(move || check_unpacked(unpacked, unpack)).await??;
             let len = body.len() as u64;
             (Source::Body(body), Some(len))
         }
@@ -196,6 +208,19 @@ pub async fn reindex(
     Ok((StatusCode::ACCEPTED, Json(Accepted { task_id, status_url: format!("/admin/tasks/{task_id}") })))
 }
 
+/// Reads `body` through the gzip decoder within `limits` (plain bytes pass as they are).
+fn check_unpacked(body: Bytes, limits: UnpackLimits) -> Result<(), ApiError> {
+    let read = open_reader(std::io::Cursor::new(body), limits)
+        .and_then(|mut reader| std::io::copy(&mut reader, &mut std::io::sink()));
+    match read {
+        Ok(_) => Ok(()),
+        Err(err) => Err(match UnpackLimitExceeded::of(&err) {
+            Some(exceeded) => ApiError::new(ErrorCode::PayloadTooLarge, exceeded.to_string()),
+            None => ApiError::new(ErrorCode::BadRequest, format!("the gzip body cannot be unpacked: {err}")),
+        }),
+    }
+}
+
 fn run_reindex(state: &AppState, task_id: u64, source: Source, allow_shrink: bool) {
     let started = Instant::now();
     let bytes_read = Arc::new(AtomicU64::new(0));
@@ -209,7 +234,10 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source, allow_shrink: boo
         Source::File(path) => std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read + Send>),
     };
     let result = input
-        .and_then(|input| marketlounge_index::ndjson::open_reader(CountingReader::new(input, Arc::clone(&bytes_read))))
+        .and_then(|input| {
+            let counted = CountingReader::new(input, Arc::clone(&bytes_read));
+            open_reader(counted, state.settings.limits.server_unpack_limits())
+        })
         .map_err(|err| (ErrorCode::BadRequest, format!("cannot read the companies: {err}")))
         .and_then(|input| {
             let companies = CompanySource::new(input, state.settings.limits.max_line_bytes);
@@ -307,24 +335,27 @@ pub struct PriorsRefreshed {
     generation: u64,
 }
 
+/// NDJSON `{"id", "opportunity"}` lines within `limits.max_body_bytes`, read and applied on the
+/// blocking pool; any invalid line changes nothing (errors listed and counted as for records).
 pub async fn priors(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<PriorsRefreshed>, ApiError> {
     body_kind_in(&headers, &[BodyKind::Ndjson])?;
-    let values = read_priors(&body[..]).map_err(|errors| {
-        let details = serde_json::Value::Array(errors.iter().map(|e| serde_json::Value::String(e.clone())).collect());
-        ApiError::new(ErrorCode::InvalidRecord, format!("{} invalid line(s); nothing was changed", errors.len()))
-            .with_details(details)
-    })?;
-    let received = values.len();
-    let engine = Arc::clone(&state.engine);
-    let (updated, generation) = blocking(move || {
-        let updated = engine.refresh_priors(&values)?;
-        Ok::<_, marketlounge_index::IndexError>((updated, engine.snapshot().generation()))
+    let body = read_body(body, &headers, BodyUse::Batch, &state.settings.limits).await?;
+    let worker = Arc::clone(&state);
+    let refreshed = blocking(move || {
+        let mut errors = ErrorList::new(worker.settings.limits.max_listed_errors);
+        let values = read_priors(&body[..], |line, found| errors.push_line(line, found))
+            .map_err(|err| ApiError::internal(&err))?;
+        if !errors.is_empty() {
+            return Err(errors.into_error("nothing was changed"));
+        }
+        let engine = &worker.engine;
+        let updated = engine.refresh_priors(&values).map_err(ApiError::from_index)?;
+        Ok(PriorsRefreshed { updated, received: values.len(), generation: engine.snapshot().generation() })
     })
-    .await?
-    .map_err(ApiError::from_index)?;
-    Ok(Json(PriorsRefreshed { updated, received, generation }))
+    .await??;
+    Ok(Json(refreshed))
 }

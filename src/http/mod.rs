@@ -22,12 +22,14 @@ use crate::error::{ApiError, ErrorCode};
 use crate::settings::Settings;
 
 pub mod admin;
+pub(crate) mod body;
 pub mod companies;
 mod connection_io;
 pub mod scoring;
 pub mod search;
 mod serve;
 pub mod suggest;
+pub mod visibility;
 
 pub use serve::{serve, serve_on};
 
@@ -52,6 +54,8 @@ pub struct AppState {
     pub suggester: Arc<marketlounge_index::suggest::Suggester>,
     /// The opportunity scorer's store and current model.
     pub scoring: crate::scoring::Scoring,
+    /// What a company write's answer promises as `visible_within_ms`, learnt from the flushes.
+    pub visibility: visibility::Visibility,
 }
 
 impl AppState {
@@ -72,6 +76,12 @@ impl AppState {
             matcher.set_prior_base_rate(scorer.artefact.base_rate as f32);
         }
         let suggester = Arc::new(marketlounge_index::suggest::Suggester::new(matcher.interpreter()));
+        let visibility = visibility::Visibility::new(
+            settings.index.flush_interval_ms,
+            settings.index.embedder,
+            settings.embedding.max_tokens,
+            &engine,
+        );
         let engine = Arc::new(engine);
         // Company names of the segments already there, off the request path.
         let (warm_suggester, warm_engine) = (Arc::clone(&suggester), Arc::clone(&engine));
@@ -95,6 +105,7 @@ impl AppState {
             search_queue: search::SearchQueue::new(search_threads),
             suggester,
             scoring,
+            visibility,
         })
     }
 }
@@ -183,10 +194,12 @@ pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send 
 /// The application's router, without a socket: tests drive it with `tower::ServiceExt::oneshot`.
 pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.settings.limits.clone();
+    // The other handlers with a body read it themselves, within the limit of its use.
+    let match_body = middleware::from_fn_with_state(Arc::clone(&state), body::within_request_limit);
     let router = Router::new()
         .route("/", get(ui))
         .route("/health", get(health))
-        .route("/api/v1/match", post(search::match_companies))
+        .route("/api/v1/match", post(search::match_companies).layer(match_body))
         .route("/api/v1/suggest", get(suggest::suggest))
         .route("/api/v1/companies", post(companies::upsert))
         .route("/api/v1/companies/{id}", get(companies::get_company).delete(companies::delete_company))
@@ -347,9 +360,14 @@ impl Maintenance {
                 .expect("spawning the scrub thread")
         };
         let flusher = {
-            let engine = Arc::clone(&engine);
+            let state = Arc::clone(state);
             every("flush", flush_interval, &stop, move || {
-                if let Err(error) = engine.flush() {
+                // What each flush costs is what the next writes are promised from.
+                let units = state.visibility.flush_started();
+                let started = std::time::Instant::now();
+                let outcome = state.engine.flush();
+                state.visibility.flush_ended(units, started.elapsed().as_secs_f64() * 1e3, &outcome);
+                if let Err(error) = outcome {
                     tracing::error!(%error, "flush failed; the writes stay in the write-ahead log and are retried");
                 }
             })

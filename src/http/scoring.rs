@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use marketlounge_index::record::parse_id;
@@ -29,8 +29,8 @@ use marketlounge_index::score::scorer::{Contribution, Scorer};
 use marketlounge_index::score::store::{StoredArticle, TopFilter, company_id};
 use serde::Serialize;
 
-use super::companies::parse_records;
-use super::{AppState, blocking, invalid_param, query_pairs};
+use super::body::{BodyUse, parse_records, read_body};
+use super::{AppState, blocking, body_kind, invalid_param, query_pairs};
 use crate::error::{ApiError, ErrorCode};
 use crate::scoring::{CompanyRow, Ingest, today};
 
@@ -48,32 +48,38 @@ pub struct Stored {
     articles: Vec<StoredArticle>,
 }
 
+/// One JSON record or an NDJSON batch, read within its limit, then parsed, checked and stored
+/// in one transaction on the blocking pool.
 async fn store<T: Ingest + Send + 'static>(
     state: Arc<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Stored>, ApiError> {
-    let records: Vec<T> = parse_records(&headers, &body, state.settings.limits.max_line_bytes)?;
-    let count = records.len();
-    let articles = blocking(move || {
+    let kind = body_kind(&headers)?;
+    let bytes = read_body(body, &headers, BodyUse::of_records(kind), &state.settings.limits).await?;
+    let stored = blocking(move || {
+        let records: Vec<T> = parse_records(kind, &bytes, &state.settings.limits)?;
         let mut articles = Vec::new();
-        state.scoring.store.write_batch(|inserter| {
-            for record in &records {
-                articles.extend(record.insert(inserter)?);
-            }
-            Ok(true)
-        })?;
-        Ok::<_, marketlounge_index::score::ScoreError>(articles)
+        state
+            .scoring
+            .store
+            .write_batch(|inserter| {
+                for record in &records {
+                    articles.extend(record.insert(inserter)?);
+                }
+                Ok(true)
+            })
+            .map_err(score_error)?;
+        Ok::<_, ApiError>(Stored { acknowledged: records.len(), articles })
     })
-    .await?
-    .map_err(score_error)?;
-    Ok(Json(Stored { acknowledged: count, articles }))
+    .await??;
+    Ok(Json(stored))
 }
 
 pub async fn post_signals(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Stored>, ApiError> {
     store::<Signal>(state, headers, body).await
 }
@@ -81,7 +87,7 @@ pub async fn post_signals(
 pub async fn post_outcomes(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Stored>, ApiError> {
     store::<marketlounge_index::record::Outcome>(state, headers, body).await
 }
@@ -89,7 +95,7 @@ pub async fn post_outcomes(
 pub async fn post_articles(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Stored>, ApiError> {
     store::<Article>(state, headers, body).await
 }
@@ -416,8 +422,10 @@ fn spawn_task(
 
 pub async fn train_task(
     State(state): State<Arc<AppState>>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<(axum::http::StatusCode, Json<super::admin::Accepted>), ApiError> {
+    let body = read_body(body, &headers, BodyUse::Request, &state.settings.limits).await?;
     let job = parse_job(&body, "until")?;
     spawn_task(&state, move |state| {
         let scoring = &state.scoring;
@@ -433,8 +441,10 @@ pub async fn train_task(
 
 pub async fn apply_task(
     State(state): State<Arc<AppState>>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<(axum::http::StatusCode, Json<super::admin::Accepted>), ApiError> {
+    let body = read_body(body, &headers, BodyUse::Request, &state.settings.limits).await?;
     let job = parse_job(&body, "as_of")?;
     spawn_task(&state, move |state| {
         state.scoring.reload();

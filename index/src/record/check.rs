@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::limits::*;
 use super::{Address, Article, Company, Concept, Feedback, Outcome, Record, RecordKind, Signal};
 use crate::refdata::RefData;
 
@@ -24,6 +25,10 @@ pub enum ValidationCode {
     InvalidPostalCode,
     InvalidDate,
     UnknownReference,
+    /// A list holds more entries than the format allows (`record::limits`).
+    TooManyItems,
+    /// A company's texts together are longer than the format allows.
+    RecordTooLarge,
 }
 
 impl ValidationCode {
@@ -42,6 +47,8 @@ impl ValidationCode {
             ValidationCode::InvalidPostalCode => "invalid_postal_code",
             ValidationCode::InvalidDate => "invalid_date",
             ValidationCode::UnknownReference => "unknown_reference",
+            ValidationCode::TooManyItems => "too_many_items",
+            ValidationCode::RecordTooLarge => "record_too_large",
         }
     }
 }
@@ -89,12 +96,24 @@ pub fn is_valid_siren(id: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// Characters of a client's value shown in a message, at most: a message names the value, it
+/// does not echo a megabyte of it.
+const SHOWN_CHARS: usize = 64;
+
+/// `value` as a message shows it: quoted, whole when short, else its first characters and "…".
+pub fn shown(value: &str) -> String {
+    match value.char_indices().nth(SHOWN_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}…", &value[..cut]),
+    }
+}
+
 fn check_siren(field: &str, id: &str, errors: &mut Vec<FieldError>) {
     if !is_valid_siren(id) {
         errors.push(FieldError::new(
             field,
             ValidationCode::InvalidId,
-            format!("{id:?} is not a SIREN-like id (9 digits with a valid Luhn check digit)"),
+            format!("{} is not a SIREN-like id (9 digits with a valid Luhn check digit)", shown(id)),
         ));
     }
 }
@@ -102,10 +121,29 @@ fn check_siren(field: &str, id: &str, errors: &mut Vec<FieldError>) {
 fn check_len(field: &str, value: &str, min: usize, max: usize, errors: &mut Vec<FieldError>) {
     if !len_within(value, min, max) {
         let n_chars = value.chars().count();
+        let message = if n_chars > max {
+            format!("{n_chars} characters, more than the limit of {max}")
+        } else {
+            format!("{n_chars} characters, fewer than the minimum of {min}")
+        };
+        errors.push(FieldError::new(field, ValidationCode::InvalidValue, message));
+    }
+}
+
+fn check_optional_len(field: &str, value: Option<&String>, max: usize, errors: &mut Vec<FieldError>) {
+    if let Some(value) = value {
+        check_len(field, value, 0, max, errors);
+    }
+}
+
+/// A list longer than `max_items` is one error; its entries past the limit are not checked
+/// (50,000 bad entries would otherwise be 50,000 errors).
+fn check_items(field: &str, n_items: usize, max_items: usize, errors: &mut Vec<FieldError>) {
+    if n_items > max_items {
         errors.push(FieldError::new(
             field,
-            ValidationCode::InvalidValue,
-            format!("length {n_chars} is outside {min}..={max} characters"),
+            ValidationCode::TooManyItems,
+            format!("{n_items} entries, more than the limit of {max_items}"),
         ));
     }
 }
@@ -130,7 +168,7 @@ fn check_naf(field: &str, code: &str, refdata: &RefData, errors: &mut Vec<FieldE
         errors.push(FieldError::new(
             field,
             ValidationCode::InvalidNaf,
-            format!("{code:?} is not a NAF rév.2 sous-classe code (format \"25.62B\")"),
+            format!("{} is not a NAF rév.2 sous-classe code (format \"25.62B\")", shown(code)),
         ));
     }
 }
@@ -138,6 +176,8 @@ fn check_naf(field: &str, code: &str, refdata: &RefData, errors: &mut Vec<FieldE
 fn check_vector(field: &str, vector: &[f32], errors: &mut Vec<FieldError>) {
     if vector.is_empty() {
         errors.push(FieldError::new(field, ValidationCode::InvalidValue, "vector is empty"));
+    } else if vector.len() > MAX_VECTOR_DIMS {
+        check_items(field, vector.len(), MAX_VECTOR_DIMS, errors);
     } else if let Some(idx) = vector.iter().position(|x| !x.is_finite()) {
         errors.push(FieldError::new(
             format!("{field}[{idx}]"),
@@ -154,7 +194,7 @@ fn check_address(address: &Address, refdata: &RefData, errors: &mut Vec<FieldErr
         errors.push(FieldError::new(
             "address.postal_code",
             ValidationCode::InvalidPostalCode,
-            format!("{postal_code:?} is not a 5-digit postal code"),
+            format!("{} is not a 5-digit postal code", shown(postal_code)),
         ));
     } else if !postal_code_known {
         errors.push(FieldError::new(
@@ -163,13 +203,14 @@ fn check_address(address: &Address, refdata: &RefData, errors: &mut Vec<FieldErr
             format!("{postal_code:?} is not the postal code of any French commune"),
         ));
     }
-    check_len("address.commune", &address.commune, 1, 200, errors);
+    check_optional_len("address.street", address.street.as_ref(), MAX_STREET_CHARS, errors);
+    check_len("address.commune", &address.commune, 1, MAX_COMMUNE_CHARS, errors);
     if let Some(code) = &address.commune_code {
         match refdata.commune(code) {
             None => errors.push(FieldError::new(
                 "address.commune_code",
                 ValidationCode::UnknownReference,
-                format!("{code:?} is not an INSEE commune code"),
+                format!("{} is not an INSEE commune code", shown(code)),
             )),
             // The source lists no postal code for a few recent communes: nothing to compare.
             Some(commune)
@@ -192,7 +233,7 @@ fn check_address(address: &Address, refdata: &RefData, errors: &mut Vec<FieldErr
         errors.push(FieldError::new(
             "address.departement",
             ValidationCode::UnknownReference,
-            format!("{code:?} is not a département code"),
+            format!("{} is not a département code", shown(code)),
         ));
     }
     if let Some(region) = &address.region
@@ -201,7 +242,7 @@ fn check_address(address: &Address, refdata: &RefData, errors: &mut Vec<FieldErr
         errors.push(FieldError::new(
             "address.region",
             ValidationCode::UnknownReference,
-            format!("{region:?} is not a région name (e.g. \"Auvergne-Rhône-Alpes\")"),
+            format!("{} is not a région name (e.g. \"Auvergne-Rhône-Alpes\")", shown(region)),
         ));
     }
     match (address.lat, address.lon) {
@@ -219,8 +260,9 @@ fn check_address(address: &Address, refdata: &RefData, errors: &mut Vec<FieldErr
     }
 }
 
-fn check_list(field: &str, values: &[String], max_chars: usize, errors: &mut Vec<FieldError>) {
-    for (idx, value) in values.iter().enumerate() {
+fn check_list(field: &str, values: &[String], max_items: usize, max_chars: usize, errors: &mut Vec<FieldError>) {
+    check_items(field, values.len(), max_items, errors);
+    for (idx, value) in values.iter().take(max_items).enumerate() {
         // The field path is only formatted for an error: this runs for every element of every record.
         if !len_within(value, 1, max_chars) {
             check_len(&format!("{field}[{idx}]"), value, 1, max_chars, errors);
@@ -238,22 +280,55 @@ impl Record for Company {
 
     fn check(&self, refdata: &RefData, errors: &mut Vec<FieldError>) {
         check_siren("id", &self.id, errors);
-        check_len("name", &self.name, 1, 300, errors);
-        check_len("description", &self.description, 0, 20_000, errors);
-        check_list("capabilities", &self.capabilities, 500, errors);
-        check_list("machines", &self.machines, 500, errors);
-        check_list("certifications", &self.certifications, 200, errors);
-        check_list("materials", &self.materials, 200, errors);
+        check_len("name", &self.name, 1, MAX_NAME_CHARS, errors);
+        check_len("description", &self.description, 0, MAX_DESCRIPTION_CHARS, errors);
+        check_list("capabilities", &self.capabilities, MAX_CAPABILITIES, MAX_PHRASE_CHARS, errors);
+        check_list("machines", &self.machines, MAX_MACHINES, MAX_PHRASE_CHARS, errors);
+        check_list("certifications", &self.certifications, MAX_CERTIFICATIONS, MAX_LABEL_CHARS, errors);
+        check_list("materials", &self.materials, MAX_MATERIALS, MAX_LABEL_CHARS, errors);
+        check_company_text(self, errors);
         check_naf("naf", &self.naf, refdata, errors);
         check_address(&self.address, refdata, errors);
+        check_optional_len("website", self.website.as_ref(), MAX_URL_CHARS, errors);
         if let Some(vector) = &self.vector {
             check_vector("vector", vector, errors);
         }
-        for (idx, activation) in self.concepts.iter().enumerate() {
+        check_items("concepts", self.concepts.len(), MAX_COMPANY_CONCEPTS, errors);
+        for (idx, activation) in self.concepts.iter().take(MAX_COMPANY_CONCEPTS).enumerate() {
+            if !len_within(&activation.id, 1, MAX_CONCEPT_ID_CHARS) {
+                check_len(&format!("concepts[{idx}].id"), &activation.id, 1, MAX_CONCEPT_ID_CHARS, errors);
+            }
             if !(0.0..=1.0).contains(&activation.weight) {
                 check_range(&format!("concepts[{idx}].weight"), f64::from(activation.weight), 0.0, 1.0, errors);
             }
         }
+    }
+}
+
+/// The texts of a company together, against [`MAX_COMPANY_TEXT_CHARS`]: what one record may ask
+/// the analyser and the indexer to read.
+fn check_company_text(company: &Company, errors: &mut Vec<FieldError>) {
+    let lists = [&company.capabilities, &company.machines, &company.materials, &company.certifications];
+    let texts = || {
+        [company.name.as_str(), company.description.as_str()]
+            .into_iter()
+            .chain(lists.into_iter().flat_map(|list| list.iter().map(String::as_str)))
+    };
+    // A text has at most as many characters as bytes: count them only when the bytes exceed.
+    let n_bytes: usize = texts().map(str::len).sum();
+    if n_bytes <= MAX_COMPANY_TEXT_CHARS {
+        return;
+    }
+    let n_chars: usize = texts().map(|text| text.chars().count()).sum();
+    if n_chars > MAX_COMPANY_TEXT_CHARS {
+        errors.push(FieldError::new(
+            "$",
+            ValidationCode::RecordTooLarge,
+            format!(
+                "the texts (name, description, capabilities, machines, materials, certifications) total \
+                 {n_chars} characters, more than the limit of {MAX_COMPANY_TEXT_CHARS}"
+            ),
+        ));
     }
 }
 
@@ -278,45 +353,53 @@ impl Record for Concept {
             errors.push(FieldError::new(
                 "id",
                 ValidationCode::InvalidId,
-                format!("{:?} is not a dotted slug path of 1 to 3 parts (\"usinage.fraisage.5-axes\")", self.id),
+                format!("{} is not a dotted slug path of 1 to 3 parts (\"usinage.fraisage.5-axes\")", shown(&self.id)),
             ));
         } else if parts.len() != self.level.depth() {
             errors.push(FieldError::new(
                 "level",
                 ValidationCode::InvalidValue,
                 format!(
-                    "level {:?} needs an id of {} part(s), {:?} has {}",
+                    "level {:?} needs an id of {} part(s), {} has {}",
                     self.level,
                     self.level.depth(),
-                    self.id,
+                    shown(&self.id),
                     parts.len()
                 ),
             ));
         } else {
             let expected_parent = (parts.len() > 1).then(|| parts[..parts.len() - 1].join("."));
             if self.parent != expected_parent {
+                let expected = expected_parent.as_deref().map_or_else(|| "absent".to_owned(), shown);
                 errors.push(FieldError::new(
                     "parent",
                     ValidationCode::InvalidValue,
-                    format!("parent must be {expected_parent:?} for id {:?}", self.id),
+                    format!("parent must be {expected} for id {}", shown(&self.id)),
                 ));
             }
         }
+        check_len("id", &self.id, 1, MAX_CONCEPT_ID_CHARS, errors);
         check_len("label", &self.label, 1, 200, errors);
-        check_list("synonyms", &self.synonyms, 200, errors);
-        check_list("synonyms_en", &self.synonyms_en, 200, errors);
-        for (idx, code) in self.naf.iter().enumerate() {
+        if let Some(label_en) = &self.label_en {
+            check_len("label_en", label_en, 1, 200, errors);
+        }
+        check_list("synonyms", &self.synonyms, MAX_SYNONYMS, MAX_LABEL_CHARS, errors);
+        check_list("synonyms_en", &self.synonyms_en, MAX_SYNONYMS, MAX_LABEL_CHARS, errors);
+        check_items("naf", self.naf.len(), MAX_CONCEPT_NAF, errors);
+        for (idx, code) in self.naf.iter().take(MAX_CONCEPT_NAF).enumerate() {
             check_naf(&format!("naf[{idx}]"), code, refdata, errors);
         }
-        for (idx, code) in self.cpv.iter().enumerate() {
+        check_items("cpv", self.cpv.len(), MAX_CONCEPT_CPV, errors);
+        for (idx, code) in self.cpv.iter().take(MAX_CONCEPT_CPV).enumerate() {
             if code.len() != 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
                 errors.push(FieldError::new(
                     format!("cpv[{idx}]"),
                     ValidationCode::InvalidValue,
-                    format!("{code:?} is not an 8-digit CPV code"),
+                    format!("{} is not an 8-digit CPV code", shown(code)),
                 ));
             }
         }
+        check_optional_len("description", self.description.as_ref(), MAX_CONCEPT_DESCRIPTION_CHARS, errors);
         if let Some(embedding) = &self.embedding {
             check_vector("embedding", embedding, errors);
         }
@@ -335,6 +418,7 @@ impl Record for Signal {
         check_len("id", &self.id, 1, 128, errors);
         check_siren("company_id", &self.company_id, errors);
         check_len("source", &self.source, 1, 200, errors);
+        check_optional_len("text", self.text.as_ref(), MAX_SIGNAL_TEXT_CHARS, errors);
         if let Some(weight) = self.weight {
             check_range("weight", f64::from(weight), 0.0, 10.0, errors);
         }
@@ -354,6 +438,9 @@ impl Record for Article {
         check_siren("company_id", &self.company_id, errors);
         check_len("title", &self.title, 1, 500, errors);
         check_len("source", &self.source, 1, 200, errors);
+        check_optional_len("body", self.body.as_ref(), MAX_ARTICLE_BODY_CHARS, errors);
+        check_optional_len("summary", self.summary.as_ref(), MAX_ARTICLE_SUMMARY_CHARS, errors);
+        check_optional_len("url", self.url.as_ref(), MAX_URL_CHARS, errors);
         if let Some(sentiment) = self.sentiment {
             check_range("sentiment", f64::from(sentiment), -1.0, 1.0, errors);
         }
@@ -441,6 +528,73 @@ mod tests {
         assert_eq!(error_fields(&company_at("69003", "42218")), ["address.postal_code"]);
         // Trois Lacs (27676) has no postal code in the source: any real code is accepted.
         assert!(error_fields(&company_at("27700", "27676")).is_empty());
+    }
+
+    fn errors_of(company: &Company) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        company.check(RefData::embedded(), &mut errors);
+        errors
+    }
+
+    #[test]
+    fn a_list_past_its_limit_is_one_error_naming_the_limit() {
+        let mut company = company_at("42000", "42218");
+        // Empty entries are errors too: past the limit they are not checked one by one.
+        company.capabilities = vec![String::new(); 50_000];
+        let errors = errors_of(&company);
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields.len(), 1 + MAX_CAPABILITIES, "{fields:?}");
+        assert_eq!((fields[0], errors[0].code), ("capabilities", ValidationCode::TooManyItems));
+        assert!(errors[0].message.contains(&format!("limit of {MAX_CAPABILITIES}")), "{}", errors[0].message);
+        assert_eq!(fields[MAX_CAPABILITIES], format!("capabilities[{}]", MAX_CAPABILITIES - 1));
+
+        let mut company = company_at("42000", "42218");
+        company.capabilities = vec!["fraisage".into(); MAX_CAPABILITIES];
+        company.machines = vec!["tour".into(); MAX_MACHINES];
+        company.materials = vec!["inox".into(); MAX_MATERIALS];
+        company.certifications = vec!["ISO 9001".into(); MAX_CERTIFICATIONS];
+        assert!(errors_of(&company).is_empty());
+        company.certifications.push("EN 9100".into());
+        assert_eq!(errors_of(&company)[0].field, "certifications");
+    }
+
+    #[test]
+    fn a_company_texts_together_have_a_limit() {
+        let mut company = company_at("42000", "42218");
+        // Each field within its limit; together 4 + 20,000 + 25,000 + 5,000 characters.
+        company.description = "é".repeat(MAX_DESCRIPTION_CHARS);
+        company.capabilities = vec!["x".repeat(MAX_PHRASE_CHARS); 50];
+        company.machines = vec!["y".repeat(MAX_PHRASE_CHARS); 10];
+        let errors = errors_of(&company);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].field.as_str(), errors[0].code), ("$", ValidationCode::RecordTooLarge));
+        assert!(errors[0].message.contains(&MAX_COMPANY_TEXT_CHARS.to_string()), "{}", errors[0].message);
+        // Characters count, not bytes: 49,504 characters in 69,504 bytes pass.
+        company.machines.pop();
+        assert!(errors_of(&company).is_empty());
+    }
+
+    #[test]
+    fn a_long_value_is_not_echoed_whole() {
+        let mut company = company_at("42000", "42218");
+        company.naf = "9".repeat(100_000);
+        company.id = "1".repeat(100_000);
+        for error in errors_of(&company) {
+            assert!(error.message.len() < 200, "{}: {}", error.field, error.message.len());
+        }
+        assert_eq!(shown("abc"), "\"abc\"");
+        assert_eq!(shown(&"é".repeat(100)), format!("{:?}…", "é".repeat(SHOWN_CHARS)));
+    }
+
+    /// The schema's description states the total-text limit, which JSON Schema cannot express.
+    #[test]
+    fn the_company_schema_states_the_text_limit() {
+        let schema = serde_json::to_value(schemars::schema_for!(Company)).unwrap();
+        let stated = MAX_COMPANY_TEXT_CHARS.to_string();
+        let with_comma = format!("{},{:03}", MAX_COMPANY_TEXT_CHARS / 1000, MAX_COMPANY_TEXT_CHARS % 1000);
+        let description = schema["description"].as_str().unwrap();
+        assert!(description.contains(&with_comma) || description.contains(&stated), "{description}");
+        assert_eq!(schema["properties"]["capabilities"]["maxItems"], MAX_CAPABILITIES);
     }
 
     #[test]

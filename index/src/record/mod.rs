@@ -4,13 +4,15 @@
 //! The structs here are the single source of truth for the data formats: the JSON Schema files in
 //! `schema/` are generated from them (`marketlounge schema`), and a test keeps the two equal.
 //! Deserialisation checks shape (types, required and unknown fields); [`Record::check`] checks
-//! meaning (NAF codes, postal codes, dates, coordinates) against the reference data.
+//! meaning (NAF codes, postal codes, dates, coordinates) against the reference data, and the
+//! size limits of [`limits`] (list lengths, string lengths, a company's total text).
 
 mod check;
 mod id;
+pub mod limits;
 mod types;
 
-pub use check::{FieldError, ValidationCode, is_valid_siren};
+pub use check::{FieldError, ValidationCode, is_valid_siren, shown};
 pub use id::{format_id, parse_id, siren_with_check_digit};
 pub use types::*;
 

@@ -4,7 +4,11 @@ use jiff::civil::Date;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A supplier company: who it is, what it knows how to do, where it is.
+use super::limits::*;
+
+/// A supplier company: who it is, what it knows how to do, where it is. Its texts together
+/// (name, description, capabilities, machines, materials, certifications) hold at most 50,000
+/// characters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "Company")]
@@ -13,23 +17,27 @@ pub struct Company {
     #[schemars(pattern(r"^[0-9]{9}$"))]
     pub id: String,
     /// Trade name.
-    #[schemars(length(min = 1, max = 300))]
+    #[schemars(length(min = 1, max = MAX_NAME_CHARS))]
     pub name: String,
     /// Free-text presentation of the company, as written on its site or profile.
     #[serde(default)]
-    #[schemars(length(max = 20000))]
+    #[schemars(length(max = MAX_DESCRIPTION_CHARS))]
     pub description: String,
     /// Savoir-faire phrases ("fraisage 5 axes", "découpe laser inox jusqu'à 20 mm").
     #[serde(default)]
+    #[schemars(length(max = MAX_CAPABILITIES), inner(length(min = 1, max = MAX_PHRASE_CHARS)))]
     pub capabilities: Vec<String>,
     /// Machines and equipment.
     #[serde(default)]
+    #[schemars(length(max = MAX_MACHINES), inner(length(min = 1, max = MAX_PHRASE_CHARS)))]
     pub machines: Vec<String>,
     /// Certifications and qualifications ("ISO 9001", "EN 9100").
     #[serde(default)]
+    #[schemars(length(max = MAX_CERTIFICATIONS), inner(length(min = 1, max = MAX_LABEL_CHARS)))]
     pub certifications: Vec<String>,
     /// Materials worked ("inox 316L", "aluminium 7075").
     #[serde(default)]
+    #[schemars(length(max = MAX_MATERIALS), inner(length(min = 1, max = MAX_LABEL_CHARS)))]
     pub materials: Vec<String>,
     /// Main activity as a NAF rév.2 sous-classe code ("25.62B").
     #[schemars(pattern(r"^[0-9]{2}\.[0-9]{2}[A-Z]$"))]
@@ -42,12 +50,15 @@ pub struct Company {
     pub address: Address,
     /// Website URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_URL_CHARS))]
     pub website: Option<String>,
     /// An embedding computed elsewhere, used by the `provided` embedder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_VECTOR_DIMS))]
     pub vector: Option<Vec<f32>>,
     /// Glossary concepts the company has, with a strength.
     #[serde(default)]
+    #[schemars(length(max = MAX_COMPANY_CONCEPTS))]
     pub concepts: Vec<ConceptActivation>,
 }
 
@@ -138,11 +149,13 @@ impl HeadcountBand {
 pub struct Address {
     /// Street line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_STREET_CHARS))]
     pub street: Option<String>,
     /// French postal code, 5 digits.
     #[schemars(pattern(r"^[0-9]{5}$"))]
     pub postal_code: String,
     /// Commune name.
+    #[schemars(length(min = 1, max = MAX_COMMUNE_CHARS))]
     pub commune: String,
     /// INSEE commune code ("69123", "2A004").
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,6 +183,7 @@ pub struct Address {
 #[serde(deny_unknown_fields)]
 pub struct ConceptActivation {
     /// Glossary concept id ("usinage.fraisage.5-axes").
+    #[schemars(length(min = 1, max = MAX_CONCEPT_ID_CHARS))]
     pub id: String,
     /// Strength of the link, from 0 to 1.
     #[schemars(range(min = 0.0, max = 1.0))]
@@ -198,7 +212,10 @@ pub enum ActivationSource {
 #[schemars(title = "Concept")]
 pub struct Concept {
     /// Dotted slug path: "usinage", "usinage.fraisage", "usinage.fraisage.5-axes".
-    #[schemars(pattern(r"^[a-z0-9]+(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*){0,2}$"))]
+    #[schemars(
+        pattern(r"^[a-z0-9]+(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*){0,2}$"),
+        length(max = MAX_CONCEPT_ID_CHARS)
+    )]
     pub id: String,
     /// Place in the hierarchy; must match the number of parts of the id.
     pub level: ConceptLevel,
@@ -210,24 +227,31 @@ pub struct Concept {
     pub label: String,
     /// Preferred English label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
     pub label_en: Option<String>,
     /// French synonyms and common phrasings.
     #[serde(default)]
+    #[schemars(length(max = MAX_SYNONYMS), inner(length(min = 1, max = MAX_LABEL_CHARS)))]
     pub synonyms: Vec<String>,
     /// English synonyms.
     #[serde(default)]
+    #[schemars(length(max = MAX_SYNONYMS), inner(length(min = 1, max = MAX_LABEL_CHARS)))]
     pub synonyms_en: Vec<String>,
     /// Related NAF rév.2 sous-classe codes.
     #[serde(default)]
+    #[schemars(length(max = MAX_CONCEPT_NAF))]
     pub naf: Vec<String>,
     /// Related CPV 2008 codes (8 digits).
     #[serde(default)]
+    #[schemars(length(max = MAX_CONCEPT_CPV))]
     pub cpv: Vec<String>,
     /// What the concept covers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_CONCEPT_DESCRIPTION_CHARS))]
     pub description: Option<String>,
     /// Optional embedding of the concept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_VECTOR_DIMS))]
     pub embedding: Option<Vec<f32>>,
 }
 
@@ -276,6 +300,7 @@ pub struct Signal {
     pub weight: Option<f32>,
     /// Free text (job title, amount, contract…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SIGNAL_TEXT_CHARS))]
     pub text: Option<String>,
 }
 
@@ -351,15 +376,18 @@ pub struct Article {
     pub title: String,
     /// Full text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_ARTICLE_BODY_CHARS))]
     pub body: Option<String>,
     /// Summary or lead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_ARTICLE_SUMMARY_CHARS))]
     pub summary: Option<String>,
     /// Publication ("Le Progrès", "L'Usine Nouvelle"…).
     #[schemars(length(min = 1, max = 200))]
     pub source: String,
     /// Link to the article.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_URL_CHARS))]
     pub url: Option<String>,
     /// Event type detected in the text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
