@@ -2,6 +2,7 @@
 //! interpretation, filters, retrieval, fusion, explanation, snippets) over a small index never
 //! panics, and what it answers respects the request.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::sync::{Arc, LazyLock};
 
