@@ -1,5 +1,6 @@
 //! MarketLounge server library: command line, settings, HTTP API and error codes. Storage,
 //! analysis and dictionaries live in the `marketlounge-index` crate.
+#![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod error;

@@ -1,4 +1,5 @@
 //! The `marketlounge` binary: see `cli` for the commands.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

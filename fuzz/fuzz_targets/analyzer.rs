@@ -1,6 +1,7 @@
 //! Fuzz target: arbitrary text through analysis and interpretation never panics, and every span
 //! it reports lies on character boundaries of the input.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::sync::LazyLock;
 

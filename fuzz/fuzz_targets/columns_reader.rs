@@ -2,6 +2,7 @@
 //! tried as a whole file, then as a payload behind a correct footer, so that the header parser
 //! behind the checksum is exercised too.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use marketlounge_index::storage::{ColumnsReader, FileKind, append_footer};

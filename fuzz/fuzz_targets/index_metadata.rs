@@ -2,6 +2,7 @@
 //! and as a write-ahead log never panic. Each input is tried raw and behind a valid footer, so the
 //! decoders behind the checksum are reached too.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use marketlounge_index::engine::{Manifest, Wal};

@@ -5,6 +5,7 @@
 //! highlights on character boundaries; never an answer to an `offset + k` that overflows or
 //! goes deeper than allowed, nor to a query vector with no direction.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::sync::{Arc, LazyLock};
 

@@ -1,6 +1,7 @@
 //! Fuzz target: arbitrary bytes through the NDJSON record reader (plain and gzip) never panic,
 //! and every line is either a valid record or reported with at least one error.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use marketlounge_index::ndjson::{Parsed, RecordReader, UnpackLimits, open_reader};

@@ -2,6 +2,7 @@
 //! the first newline) get a polarity within [−1, 1], neutral when no event is found; a labelled
 //! CSV table is read or refused with an error.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use marketlounge_index::score::events::EventRules;

@@ -192,17 +192,17 @@ impl ChunkVectors {
 /// them.
 pub(crate) fn widen_f16(bits: &[i16], out: &mut [f32]) {
     use half::slice::HalfFloatSliceExt;
-    // SAFETY: `f16` is a transparent 2-byte value with the alignment of `i16`.
-    let halves = unsafe { std::slice::from_raw_parts(bits.as_ptr().cast::<f16>(), bits.len()) };
+    // `f16` has the size and alignment of `i16`: the cast is checked at compile time.
+    let halves: &[f16] = bytemuck::must_cast_slice(bits);
     halves.convert_to_f32_slice(out);
 }
 
 /// Little-endian f16 bytes to f32, with the CPU's conversion instructions when it has them.
 fn decode_f16(bytes: &[u8], out: &mut [f32]) {
     use half::slice::HalfFloatSliceExt;
-    // SAFETY: `f16` is a plain 2-byte value; `align_to` only hands out the aligned middle.
-    let (prefix, halves, suffix) = unsafe { bytes.align_to::<f16>() };
-    if cfg!(target_endian = "little") && prefix.is_empty() && suffix.is_empty() {
+    // In place when the bytes are aligned for f16 and whole values; otherwise value by value.
+    let aligned: Option<&[f16]> = bytemuck::try_cast_slice(bytes).ok();
+    if let Some(halves) = aligned.filter(|_| cfg!(target_endian = "little")) {
         halves.convert_to_f32_slice(out);
     } else {
         for (b, v) in bytes.chunks_exact(2).zip(out.iter_mut()) {
@@ -247,5 +247,26 @@ mod tests {
         bad[starts_at + 4..starts_at + 8].copy_from_slice(&9u32.to_le_bytes());
         std::fs::write(&path, &bad).unwrap();
         assert!(ChunkVectors::open(&path, 3, 2).is_err());
+    }
+
+    #[test]
+    fn f16_bytes_decode_the_same_aligned_or_not() {
+        let values = [1.0_f32, -0.5, 0.333, 65504.0];
+        let halves: Vec<u16> = values.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
+        let aligned: &[u8] = bytemuck::cast_slice(&halves);
+        // The same bytes one byte further, in a buffer of u16: misaligned for f16.
+        let mut shifted = vec![0_u16; halves.len() + 1];
+        bytemuck::cast_slice_mut::<u16, u8>(&mut shifted)[1..=aligned.len()].copy_from_slice(aligned);
+        let misaligned = &bytemuck::cast_slice::<u16, u8>(&shifted)[1..=aligned.len()];
+        let expected: Vec<f32> = halves.iter().map(|&h| f16::from_bits(h).to_f32()).collect();
+        for bytes in [aligned, misaligned] {
+            let mut out = vec![0.0; values.len()];
+            decode_f16(bytes, &mut out);
+            assert_eq!(out, expected);
+        }
+        let bits: Vec<i16> = halves.iter().map(|&h| h as i16).collect();
+        let mut widened = vec![0.0; values.len()];
+        widen_f16(&bits, &mut widened);
+        assert_eq!(widened, expected);
     }
 }

@@ -14,8 +14,11 @@ use crate::storage::{FOOTER_LEN, FileKind, StorageError, append_footer, verify_f
 /// Memory-maps a published segment file (read-only).
 pub(crate) fn map_segment_file(path: &Path) -> Result<memmap2::Mmap, IndexError> {
     let file = std::fs::File::open(path).map_err(IndexError::io(path))?;
-    // SAFETY: segment files are never modified in place after publication (see `storage`); each
-    // caller checks the bytes (footer, tables, checksum) before trusting them.
+    // SAFETY: published segment files are never modified or truncated in place: a segment is
+    // written in a temporary directory renamed into place, single files are replaced by
+    // `write_atomically`'s rename, and a removed file's inode lives on while it is mapped, so the
+    // map stays valid and unchanged. Each caller checks the bytes (footer, tables, checksum)
+    // before trusting them.
     unsafe { memmap2::Mmap::map(&file) }.map_err(IndexError::io(path))
 }
 

@@ -62,6 +62,13 @@ impl ColumnsReader {
         // unchanged for the life of the map.
         let mmap = unsafe { Mmap::map(&file) }.map_err(io)?;
         let (n_docs, offsets) = parse(path, &mmap)?;
+        // Every column must be readable in place: `column` relies on this check.
+        for &offset in offsets.values() {
+            column_values(&mmap, offset, n_docs).map_err(|err| StorageError::Corrupt {
+                path: path.to_owned(),
+                reason: format!("a column cannot be read in place as f32 values ({err})"),
+            })?;
+        }
         Ok(ColumnsReader { path: path.to_owned(), mmap, n_docs, offsets })
     }
 
@@ -85,13 +92,21 @@ impl ColumnsReader {
     /// The values of a column, indexed by document ordinal.
     pub fn column(&self, name: &str) -> Option<&[f32]> {
         let &offset = self.offsets.get(name)?;
-        let bytes = &self.mmap[offset..offset + self.n_docs as usize * 4];
-        // SAFETY: the map starts on a page boundary and `offset` is a multiple of 4 (the writer
-        // pads the header), so the pointer is aligned for f32; `bytes` holds exactly `n_docs`
-        // little-endian f32 values (checked on open, and this crate only builds little-endian);
-        // every bit pattern is a valid f32; the slice borrows `self`, which owns the map.
-        Some(unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), self.n_docs as usize) })
+        Some(column_values(&self.mmap, offset, self.n_docs).expect("every column is checked on open"))
     }
+}
+
+/// The `n_docs` values of the column at `offset`, read in place. The map starts on a page
+/// boundary and the writer pads the header to a multiple of 4, so a valid file's columns are
+/// aligned for f32; the values are little-endian (this crate only builds little-endian). A
+/// misaligned or short column is an error, never a panic or a copy.
+fn column_values(bytes: &[u8], offset: usize, n_docs: u32) -> Result<&[f32], bytemuck::PodCastError> {
+    let column = (n_docs as usize)
+        .checked_mul(4)
+        .and_then(|len| offset.checked_add(len))
+        .and_then(|end| bytes.get(offset..end))
+        .ok_or(bytemuck::PodCastError::SizeMismatch)?;
+    bytemuck::try_cast_slice(column)
 }
 
 /// Checks the footer and the header of a whole file; returns the document count and each
@@ -147,6 +162,19 @@ mod tests {
         assert_eq!(reader.column("opportunity").unwrap(), prior);
         assert_eq!(reader.column("pop").unwrap(), popularity);
         assert!(reader.column("missing").is_none());
+    }
+
+    #[test]
+    fn a_misaligned_or_short_column_is_an_error() {
+        let values = [1.0_f32, 2.0, 3.0];
+        let bytes: &[u8] = bytemuck::cast_slice(&values);
+        assert_eq!(column_values(bytes, 4, 2).unwrap(), &values[1..]);
+        assert_eq!(
+            column_values(&bytes[1..], 0, 2).unwrap_err(),
+            bytemuck::PodCastError::TargetAlignmentGreaterAndInputNotAligned
+        );
+        assert_eq!(column_values(bytes, 4, 3).unwrap_err(), bytemuck::PodCastError::SizeMismatch);
+        assert_eq!(column_values(bytes, usize::MAX, 1).unwrap_err(), bytemuck::PodCastError::SizeMismatch);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `companies.ndjson`, `signals.ndjson`, `articles.ndjson` and `outcomes.ndjson` to DIR. The same
 //! N and seed always give byte-identical files, whatever the number of threads. See README.md
 //! for the latent process behind signals and outcomes.
+#![forbid(unsafe_code)]
 
 mod activity;
 mod company;
