@@ -226,10 +226,7 @@ impl Shared {
             .with_key("rate", |state: &ProgressState, out: &mut dyn std::fmt::Write| {
                 let _ = write!(out, "{}/s", rate_text(state.per_sec()));
             });
-        let bar = match phase.total {
-            Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-        };
+        let bar = ProgressBar::with_draw_target(phase.total, ProgressDrawTarget::stderr());
         bar.set_style(style);
         bar.set_prefix(self.command.clone());
         bar.set_message(phase.message());
