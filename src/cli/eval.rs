@@ -23,6 +23,7 @@ use marketlounge_index::engine::Engine;
 use marketlounge_index::search::{MatchRequest, Mode};
 use serde::{Deserialize, Serialize};
 
+use super::progress::{Progress, build_phases};
 use crate::indexing::{CompanySource, engine_options};
 use crate::settings::{EmbedderKind, Settings};
 
@@ -283,7 +284,11 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let engine = Engine::open(&data, options).with_context(|| format!("opening the index in {}", data.display()))?;
     let ndjson: String = corpus.iter().enumerate().map(|(i, doc)| company_line(i, doc) + "\n").collect();
     let source = CompanySource::new(std::io::Cursor::new(ndjson.into_bytes()), settings.limits.max_line_bytes);
-    engine.reindex(source, &mut |_, _| {}).map_err(|err| anyhow::anyhow!("indexing the corpus: {err}"))?;
+    let progress = Progress::stderr("eval");
+    engine
+        .reindex(source, &mut build_phases(&progress, Some(corpus.len() as u64), || engine.vector_counts().0))
+        .map_err(|err| anyhow::anyhow!("indexing the corpus: {err}"))?;
+    progress.finish();
     let (computed, reused) = engine.vector_counts();
     let indexed = started.elapsed().as_secs_f64();
     eprintln!("indexed {} documents in {indexed:.1}s (vectors: {computed} computed, {reused} reused)", corpus.len());
@@ -292,7 +297,7 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let requests: Vec<MatchRequest> =
         queries.iter().map(|q| MatchRequest { k: 100, mode, ..MatchRequest::new(q.text.clone()) }).collect();
     let vectors = match &embedder {
-        Some(embedder) => query_vectors(&matcher, &requests, embedder.as_ref(), &cache)?,
+        Some(embedder) => query_vectors(&matcher, &requests, embedder.as_ref(), &cache, &progress)?,
         None => vec![None; requests.len()],
     };
     let id_of: HashMap<String, &str> =
@@ -308,7 +313,9 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let mut overall = Vec::new();
     let mut groups: BTreeMap<String, Vec<QueryScores>> = BTreeMap::new();
     let query_started = Instant::now();
+    progress.start("queries", Some(queries.len() as u64), "queries");
     for ((query, request), vector) in queries.iter().zip(&requests).zip(&vectors) {
+        progress.inc(1);
         let Some(relevant) = qrels.get(&query.id).filter(|r| r.values().any(|g| *g > 0.0)) else { continue };
         let response = matcher
             .run(&snapshot, request, vector.as_deref())
@@ -355,6 +362,7 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     if let Some(mut out) = dump {
         out.flush()?;
     }
+    progress.finish();
     let per_query_ms = query_started.elapsed().as_secs_f64() * 1000.0 / overall.len().max(1) as f64;
     let report = Report {
         mode: mode.as_str(),
@@ -376,12 +384,17 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Queries embedded per call: enough to keep every session of the model busy, few enough that
+/// the progress moves every few seconds.
+const QUERY_BATCH: usize = 256;
+
 /// Query vectors for every request, from the cache or embedded in batches and cached.
 fn query_vectors(
     matcher: &marketlounge_index::search::Matcher,
     requests: &[MatchRequest],
     embedder: &dyn Embedder,
     cache_dir: &Path,
+    progress: &Progress,
 ) -> anyhow::Result<Vec<Option<std::sync::Arc<[f32]>>>> {
     let fingerprint = format!("{}:query", embedder.fingerprint());
     let cache = VectorCache::open(cache_dir, &fingerprint, embedder.dims())
@@ -391,10 +404,11 @@ fn query_vectors(
     let mut vectors: Vec<Option<std::sync::Arc<[f32]>>> =
         hashes.iter().map(|h| h.and_then(|h| cache.get(h)).map(Into::into)).collect();
     let missing: Vec<usize> = (0..requests.len()).filter(|&i| texts[i].is_some() && vectors[i].is_none()).collect();
-    if !missing.is_empty() {
-        eprintln!("embedding {} queries…", missing.len());
+    if missing.is_empty() {
+        return Ok(vectors);
     }
-    for chunk in missing.chunks(256) {
+    progress.start("embedding queries", Some(missing.len() as u64), "queries");
+    for chunk in missing.chunks(QUERY_BATCH) {
         let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_deref().expect("missing has text")).collect();
         let embedded = embedder.embed(TextKind::Query, &batch).map_err(|err| anyhow::anyhow!("{err}"))?;
         let entries: Vec<(u64, &[f32])> =
@@ -403,7 +417,9 @@ fn query_vectors(
         for (&i, vector) in chunk.iter().zip(embedded) {
             vectors[i] = Some(vector.into());
         }
+        progress.inc(chunk.len() as u64);
     }
+    progress.finish();
     Ok(vectors)
 }
 

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use marketlounge_index::engine::{BuildPhase, Engine};
+use marketlounge_index::engine::Engine;
 
+use super::progress::{Progress, build_phases, count_records};
 use crate::indexing::{CompanySource, DataDirLock, drop_limit, engine_options, read_priors};
 use crate::settings::{EmbedderKind, Settings};
 
@@ -127,24 +128,25 @@ fn build(args: &BuildArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (lock, engine) = open_with(&args.data, settings, false, args.embedder)?;
     let source =
         CompanySource::open(&args.companies, settings.limits.max_line_bytes, settings.limits.file_unpack_limits())?;
+    let records = count_records(&args.companies, settings.limits.file_unpack_limits())
+        .with_context(|| format!("reading {}", args.companies.display()))?;
     let started = Instant::now();
-    let mut last_report = Instant::now();
-    let mut progress = |phase: BuildPhase, docs: u64| {
-        if phase != BuildPhase::Reading || last_report.elapsed().as_secs() >= 5 {
-            last_report = Instant::now();
-            let rate = docs as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprintln!("{phase:?}: {docs} companies, {rate:.0}/s, {:.1}s", started.elapsed().as_secs_f64());
-        }
-    };
-    let result = engine.reindex_with_limit(source, drop_limit(settings, args.allow_shrink), &mut progress);
+    let progress = Progress::stderr("index build");
+    let result = engine.reindex_with_limit(
+        source,
+        drop_limit(settings, args.allow_shrink),
+        &mut build_phases(&progress, Some(records), || engine.vector_counts().0),
+    );
     let generation = match result {
         Ok(generation) => generation,
         Err(err) => {
+            drop(progress);
             eprintln!("error: {err}");
             eprintln!("the index in {} is unchanged", args.data.display());
             return Ok(ExitCode::FAILURE);
         }
     };
+    progress.finish();
     let elapsed = started.elapsed().as_secs_f64();
     let docs = engine.snapshot().live_count();
     let (computed, reused) = engine.vector_counts();

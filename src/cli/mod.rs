@@ -5,6 +5,7 @@ mod bench;
 mod embed;
 mod eval;
 mod index;
+mod progress;
 pub mod schema;
 mod score;
 mod validate;

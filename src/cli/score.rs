@@ -12,6 +12,7 @@ use marketlounge_index::score::metrics::reliability_svg;
 use marketlounge_index::score::train::{self, Dataset, Table};
 use marketlounge_index::storage::write_atomically;
 
+use super::progress::{Progress, RecordProgress, count_records};
 use crate::indexing::DataDirLock;
 use crate::scoring::{self, CompanyRow, IngestReport, Scoring, today};
 use crate::settings::Settings;
@@ -176,11 +177,16 @@ fn ingest(args: &IngestArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (_lock, scoring) = open_scoring(&args.data, settings)?;
     let max = settings.limits.max_line_bytes;
     let mut failed = false;
+    let progress = Progress::stderr("score ingest");
     let files = [("signals", &args.signals), ("articles", &args.articles), ("outcomes", &args.outcomes)];
     for (kind, path) in files {
         let Some(path) = path else { continue };
+        let records = count_records(path, settings.limits.file_unpack_limits())
+            .with_context(|| format!("reading {}", path.display()))?;
         let input = marketlounge_index::ndjson::open_path(path, settings.limits.file_unpack_limits())
             .with_context(|| format!("opening {}", path.display()))?;
+        let input = std::io::BufReader::new(RecordProgress::new(input, &progress));
+        progress.start(kind, Some(records), "records");
         let started = std::time::Instant::now();
         let report = match kind {
             "signals" => scoring::ingest::<marketlounge_index::record::Signal>(&scoring.store, input, max, false),
@@ -188,6 +194,7 @@ fn ingest(args: &IngestArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
             _ => scoring::ingest::<marketlounge_index::record::Outcome>(&scoring.store, input, max, false),
         }
         .with_context(|| format!("ingesting {}", path.display()))?;
+        progress.finish();
         if report.errors.is_empty() {
             eprintln!(
                 "{}: {} {kind} stored in {:.1} s",
@@ -223,7 +230,13 @@ fn print_features(args: &FeaturesArgs, settings: &Settings) -> anyhow::Result<Ex
 }
 
 /// The training set: outcomes with the features of the companies read from the index or a file.
-fn dataset(source: &CompaniesArgs, settings: &Settings, scoring: &Scoring) -> anyhow::Result<Dataset> {
+fn dataset(
+    source: &CompaniesArgs,
+    settings: &Settings,
+    scoring: &Scoring,
+    progress: &Progress,
+) -> anyhow::Result<Dataset> {
+    progress.start("reading companies", None, "companies");
     let companies: Vec<CompanyRow> = match &source.companies {
         Some(path) => scoring::companies_of_file(path, &settings.limits)?,
         None => {
@@ -231,7 +244,12 @@ fn dataset(source: &CompaniesArgs, settings: &Settings, scoring: &Scoring) -> an
             scoring::companies_of_index(&engine.snapshot())?
         }
     };
+    progress.set(companies.len() as u64);
+    // Every outcome's features as of its date, from the stored history.
+    progress.start("training set", None, "rows");
     let data = scoring.dataset(&companies)?;
+    progress.set(data.len() as u64);
+    progress.finish();
     if data.skipped_unknown_company > 0 {
         eprintln!("{} outcome(s) skipped: their company is not among the companies read", data.skipped_unknown_company);
     }
@@ -240,8 +258,14 @@ fn dataset(source: &CompaniesArgs, settings: &Settings, scoring: &Scoring) -> an
 
 fn train_model(args: &TrainArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (_lock, scoring) = open_scoring(&args.source.data, settings)?;
-    let data = dataset(&args.source, settings, &scoring)?;
+    let progress = Progress::stderr("score train");
+    let data = dataset(&args.source, settings, &scoring, &progress)?;
+    // One fit, its calibration and the backtest's folds: no count to show inside, the phase's
+    // rows and elapsed time say what it works on.
+    progress.start("fitting", None, "rows");
+    progress.set(data.len() as u64);
     let (artefact, path) = scoring.train(&data, args.until.unwrap_or_else(today))?;
+    progress.finish();
     if args.json {
         println!(
             "{}",
@@ -279,7 +303,7 @@ fn train_model(args: &TrainArgs, settings: &Settings) -> anyhow::Result<ExitCode
 
 fn backtest(args: &BacktestArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (_lock, scoring) = open_scoring(&args.source.data, settings)?;
-    let data = dataset(&args.source, settings, &scoring)?;
+    let data = dataset(&args.source, settings, &scoring, &Progress::stderr("score backtest"))?;
     let mut options = scoring.train_options();
     if let Some(gap) = args.gap_days {
         anyhow::ensure!(gap >= 0, "--gap-days must be ≥ 0");
@@ -325,7 +349,12 @@ fn backtest(args: &BacktestArgs, settings: &Settings) -> anyhow::Result<ExitCode
 fn apply(args: &ApplyArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (lock, engine) = super::index::open_engine(&args.data, settings)?;
     let scoring = Scoring::open(&args.data, &settings.scoring)?;
+    // Features and model for every live company, the ranking stored, the priors refreshed.
+    let progress = Progress::stderr("score apply");
+    progress.start("scoring", None, "companies");
     let report = scoring::apply(&scoring, &engine, args.as_of.unwrap_or_else(today))?;
+    progress.set(report.companies as u64);
+    progress.finish();
     drop(engine);
     drop(lock);
     if args.json {

@@ -42,7 +42,8 @@ pub struct TaskInfo {
     pub task_id: u64,
     pub kind: &'static str,
     pub status: TaskStatus,
-    /// `reading`, `finishing`, `publishing` while processing.
+    /// `reading`, `embedding` (the embedder computes vectors), `indexing`, `publishing` while
+    /// processing.
     pub phase: Option<&'static str>,
     pub docs_processed: u64,
     pub bytes_read: u64,
@@ -247,7 +248,8 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source, allow_shrink: boo
                 tasks.update(task_id, |t| {
                     t.phase = Some(match phase {
                         BuildPhase::Reading => "reading",
-                        BuildPhase::Finishing => "finishing",
+                        BuildPhase::Embedding => "embedding",
+                        BuildPhase::Indexing => "indexing",
                         BuildPhase::Publishing => "publishing",
                     });
                     t.docs_processed = docs;
@@ -255,7 +257,7 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source, allow_shrink: boo
                     t.elapsed_seconds = elapsed;
                     t.docs_per_second = docs as f64 / elapsed.max(1e-9);
                     t.eta_seconds = match (phase, t.bytes_total) {
-                        (BuildPhase::Reading, Some(total)) if read > 0 => {
+                        (BuildPhase::Reading | BuildPhase::Embedding, Some(total)) if read > 0 => {
                             Some(elapsed * (total.saturating_sub(read)) as f64 / read as f64)
                         }
                         _ => None,

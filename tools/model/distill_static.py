@@ -13,7 +13,6 @@ usage: distill_static.py MODEL_DIR E5_IMAGE MODEL_OUT [PIECES [DIM]]
 import os
 import re
 import sys
-import time
 
 import numpy as np
 import onnxruntime
@@ -21,6 +20,7 @@ from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e5_image import E5Image  # noqa: E402
+from progress import Progress  # noqa: E402
 
 LATIN_PIECE = re.compile(r"^▁?[0-9A-Za-zÀ-ÖØ-öø-ÿŒœÆæ'’\-]+$")
 
@@ -40,8 +40,8 @@ def main():
     session = onnxruntime.InferenceSession(os.path.join(model_dir, "model.onnx"), options,
                                            providers=["CPUExecutionProvider"])
     hidden = np.zeros((len(selected), image.config["hidden"]), np.float32)
-    started = time.time()
     batch = 512
+    progress = Progress("static: pieces through the model", len(selected), "pieces")
     for start in range(0, len(selected), batch):
         ids = selected[start : start + batch]
         n = len(ids)
@@ -49,7 +49,8 @@ def main():
         out_hidden = session.run(None, {"input_ids": inputs, "attention_mask": np.ones_like(inputs),
                                         "token_type_ids": np.zeros_like(inputs)})[0]
         hidden[start : start + n] = out_hidden.mean(1)
-    print(f"static: {len(selected)} pieces through the model in {time.time() - started:.1f} s")
+        progress.update(n)
+    progress.close()
     centred = hidden - hidden.mean(0)
     _, _, components = np.linalg.svd(centred, full_matrices=False)
     table = centred @ components[:dim].T

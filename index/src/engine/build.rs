@@ -12,16 +12,22 @@ use crate::IndexError;
 use crate::record::Company;
 use crate::segment::{IndexDoc, OpenOptions, Segment, SegmentBuilder};
 
-/// Progress of a bulk build, reported as it runs.
+/// Progress of a bulk build, reported with the number of records added so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildPhase {
+    /// Records read and added, their vectors found again (every 1,000 records).
     Reading,
-    Finishing,
+    /// Records added after the embedder computed their vectors (after each batch).
+    Embedding,
+    /// Every record added; the segment is being written (tantivy's commit, the HNSW graph,
+    /// checksums).
+    Indexing,
+    /// The segment is written; the new generation is being published.
     Publishing,
 }
 
 /// Documents whose vectors are computed together (the embedder batches and parallelises them).
-const EMBED_BATCH: usize = 64;
+const EMBED_BATCH: usize = 128;
 
 /// Segments smaller than this are built with one indexing thread.
 const SMALL_SEGMENT_DOCS: usize = 20_000;
@@ -219,7 +225,7 @@ impl Engine {
             }
         }
         self.add_waiting(&mut waiting, &mut builder, &mut count, progress)?;
-        progress(BuildPhase::Finishing, count);
+        progress(BuildPhase::Indexing, count);
         let (_, dir) = builder.finish()?;
         // Checksums were computed from these very files a moment ago: check sizes only.
         let open_options = OpenOptions { verify_checksums: false, ..self.options.open_options() };
@@ -239,7 +245,7 @@ impl Engine {
         count: &mut u64,
         progress: &mut dyn FnMut(BuildPhase, u64),
     ) -> Result<(), IndexError> {
-        self.embed_waiting(waiting)?;
+        let embedded = self.embed_waiting(waiting)?;
         for prepared in waiting.drain(..) {
             builder.add(IndexDoc {
                 company: &prepared.company,
@@ -249,24 +255,28 @@ impl Engine {
                 chunks: prepared.chunks.as_deref(),
             })?;
             *count += 1;
-            if count.is_multiple_of(1_000) {
+            if embedded == 0 && count.is_multiple_of(1_000) {
                 progress(BuildPhase::Reading, *count);
             }
+        }
+        // A batch of vectors takes seconds with a model: report each one.
+        if embedded > 0 {
+            progress(BuildPhase::Embedding, *count);
         }
         Ok(())
     }
 
     /// Computes the vectors `waiting` records still need, in one batch, and remembers them in the
     /// vector cache.
-    fn embed_waiting(&self, waiting: &mut [Prepared]) -> Result<(), IndexError> {
-        let Some(embedder) = &self.options.embedder else { return Ok(()) };
+    fn embed_waiting(&self, waiting: &mut [Prepared]) -> Result<usize, IndexError> {
+        let Some(embedder) = &self.options.embedder else { return Ok(0) };
         let mut texts: Vec<&str> = Vec::new();
         for prepared in waiting.iter() {
             texts.extend(prepared.text.as_deref());
             texts.extend(prepared.chunk_texts.iter().map(|(_, text, _)| text.as_str()));
         }
         if texts.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let vectors =
             embedder.embed(crate::embed::TextKind::Passage, &texts).map_err(|err| IndexError::Embedding(err.0))?;
@@ -300,6 +310,6 @@ impl Engine {
             // A cache: the build goes on, the next one recomputes.
             tracing::warn!(path = %cache.path().display(), error = %err, "vector cache: cannot append");
         }
-        Ok(())
+        Ok(computed.len())
     }
 }
