@@ -64,6 +64,9 @@ fn index_v1_still_opens() {
 #[test]
 fn index_v2_still_opens() {
     use marketlounge_index::search::{DocRef, exact};
+    if std::env::var_os("REGENERATE_FROZEN_INDEX_V2").is_some() {
+        regenerate_frozen_index_v2();
+    }
     let (_dir, engine) = open_frozen(&frozen_index_v2());
     let snapshot = engine.snapshot();
     assert!(snapshot.segments.iter().all(|live| live.segment.forward().is_some()));
@@ -104,11 +107,10 @@ fn open_frozen(frozen: &Path) -> (tempfile::TempDir, Engine) {
     (dir, engine)
 }
 
-/// Writes `tests/frozen/index-v2` (run with `--ignored` after a deliberate format change, with a
-/// new version number, never to paper over an accidental one). `index-v1` was written the same
-/// way by the build before forward lists.
-#[test]
-#[ignore = "regenerates a checked-in fixture"]
+/// Writes `tests/frozen/index-v2`, then `index_v2_still_opens` checks it: run
+/// `REGENERATE_FROZEN_INDEX_V2=1 cargo test --release --workspace --test frozen_formats` after a
+/// deliberate format change, with a new version number, never to paper over an accidental one.
+/// `index-v1` was written the same way by the build before forward lists.
 fn regenerate_frozen_index_v2() {
     let target = frozen_index_v2();
     assert!(!target.exists(), "{} exists: remove it first, knowingly", target.display());
