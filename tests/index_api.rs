@@ -6,62 +6,16 @@ mod common;
 #[path = "../index/tests/support/top_k.rs"]
 mod top_k;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use marketlounge::http::{AppState, app};
+use axum::http::StatusCode;
 use marketlounge::settings::Settings;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-struct Server {
-    router: Router,
-    state: Arc<AppState>,
-    _data: tempfile::TempDir,
-}
+use common::app::TestApp as Server;
 
 fn server() -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let state = Arc::new(AppState::open(Settings::default_settings(), data.path()).unwrap());
-    Server { router: app(Arc::clone(&state)), state, _data: data }
-}
-
-impl Server {
-    async fn call(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&bytes)));
-        (status, body)
-    }
-
-    async fn send(&self, method: &str, uri: &str, content_type: &str, body: impl Into<Body>) -> (StatusCode, Value) {
-        let request =
-            Request::builder().method(method).uri(uri).header("content-type", content_type).body(body.into()).unwrap();
-        self.call(request).await
-    }
-
-    async fn get(&self, uri: &str) -> (StatusCode, Value) {
-        self.call(Request::get(uri).body(Body::empty()).unwrap()).await
-    }
-
-    async fn wait_task(&self, task_id: u64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (status, task) = self.get(&format!("/admin/tasks/{task_id}")).await;
-            assert_eq!(status, StatusCode::OK, "{task}");
-            if task["status"] == "succeeded" || task["status"] == "failed" {
-                return task;
-            }
-            assert!(Instant::now() < deadline, "task did not finish: {task}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    Server::open(Settings::default_settings())
 }
 
 fn ndjson(records: &[Value]) -> String {

@@ -10,44 +10,15 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use marketlounge::http::{AppState, app};
 use marketlounge::settings::Settings;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-struct Server {
-    router: Router,
-    state: Arc<AppState>,
-    _data: tempfile::TempDir,
-}
+use common::app::TestApp as Server;
 
 fn server(settings: Settings) -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let state = Arc::new(AppState::open(settings, data.path()).unwrap());
-    Server { router: app(Arc::clone(&state)), state, _data: data }
-}
-
-impl Server {
-    async fn send(&self, uri: &str, content_type: &str, body: impl Into<Body>) -> (StatusCode, Value) {
-        let request = Request::post(uri).header("content-type", content_type).body(body.into()).unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&bytes)));
-        (status, body)
-    }
-
-    async fn get(&self, uri: &str) -> (StatusCode, Value) {
-        let response = self.router.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap())
-    }
+    Server::open(settings)
 }
 
 fn message(body: &Value) -> &str {
@@ -72,23 +43,7 @@ impl Server {
         if declared {
             request = request.header("content-length", body.len());
         }
-        let response = self.router.clone().oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap())
-    }
-
-    async fn wait_task(&self, task_id: u64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (status, task) = self.get(&format!("/admin/tasks/{task_id}")).await;
-            assert_eq!(status, StatusCode::OK, "{task}");
-            if task["status"] == "succeeded" || task["status"] == "failed" {
-                return task;
-            }
-            assert!(Instant::now() < deadline, "task did not finish: {task}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.call(request.body(Body::from(body)).unwrap()).await
     }
 }
 
@@ -160,7 +115,7 @@ async fn each_body_has_the_limit_of_its_use() {
 async fn a_body_of_bad_lines_answers_the_first_errors_and_the_count() {
     let server = server(Settings::default_settings());
     let lines = 10_000;
-    let (status, body) = server.send("/api/v1/companies", "application/x-ndjson", "{}\n".repeat(lines)).await;
+    let (status, body) = server.post("/api/v1/companies", "application/x-ndjson", "{}\n".repeat(lines)).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_record")));
     let details = &body["error"]["details"];
     assert_eq!(details["errors"].as_array().unwrap().len(), 100);
@@ -168,7 +123,7 @@ async fn a_body_of_bad_lines_answers_the_first_errors_and_the_count() {
     assert!(message(&body).starts_with("10000 errors on 10000 line(s)"), "{body}");
     assert!(body.to_string().len() < 32 << 10, "{}", body.to_string().len());
 
-    let (status, body) = server.send("/admin/priors", "application/x-ndjson", "x\n".repeat(lines)).await;
+    let (status, body) = server.post("/admin/priors", "application/x-ndjson", "x\n".repeat(lines)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let details = &body["error"]["details"];
     assert_eq!((details["errors"].as_array().unwrap().len(), details["error_count"].as_u64()), (100, Some(10_000)));
@@ -180,11 +135,11 @@ async fn a_body_of_bad_lines_answers_the_first_errors_and_the_count() {
 #[tokio::test]
 async fn a_gzip_bomb_is_refused_naming_the_limit() {
     let server = server(Settings::default_settings());
-    server.send("/api/v1/companies", "application/json", common::company(1).to_string()).await;
+    server.post("/api/v1/companies", "application/json", common::company(1).to_string()).await;
     server.state.engine.flush().unwrap();
     // 64 MiB of zeros in about 64 KB: the stream would unpack 1000 times its size.
     let bomb = gzip(&vec![0u8; 64 << 20]);
-    let (status, body) = server.send("/admin/reindex", "application/x-ndjson", bomb.clone()).await;
+    let (status, body) = server.post("/admin/reindex", "application/x-ndjson", bomb.clone()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
     assert!(message(&body).contains("limits.max_unpack_ratio"), "{body}");
     assert_eq!(server.get("/admin/tasks/1").await.0, StatusCode::NOT_FOUND, "no task started");
@@ -193,7 +148,7 @@ async fn a_gzip_bomb_is_refused_naming_the_limit() {
     let path = dir.path().join("bomb.ndjson.gz");
     std::fs::write(&path, &bomb).unwrap();
     let request = json!({ "companies_path": path }).to_string();
-    let (status, accepted) = server.send("/admin/reindex", "application/json", request).await;
+    let (status, accepted) = server.post("/admin/reindex", "application/json", request).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     let task = server.wait_task(accepted["task_id"].as_u64().unwrap()).await;
     assert_eq!(task["status"], "failed", "{task}");
@@ -209,12 +164,12 @@ async fn the_unpacked_size_of_a_reindex_body_is_capped() {
     let server = server(settings);
     let batch = ndjson((0..200).map(common::company));
     assert!(batch.len() > 64 << 10);
-    let (status, body) = server.send("/admin/reindex", "application/x-ndjson", gzip(batch.as_bytes())).await;
+    let (status, body) = server.post("/admin/reindex", "application/x-ndjson", gzip(batch.as_bytes())).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(message(&body).contains("limits.max_unpacked_bytes"), "{body}");
     // Below the cap, the same kind of body is accepted.
     let batch = ndjson((0..20).map(common::company));
-    let (status, body) = server.send("/admin/reindex", "application/x-ndjson", gzip(batch.as_bytes())).await;
+    let (status, body) = server.post("/admin/reindex", "application/x-ndjson", gzip(batch.as_bytes())).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let task = server.wait_task(body["task_id"].as_u64().unwrap()).await;
     assert_eq!((task["status"].as_str(), task["docs_processed"].as_u64()), (Some("succeeded"), Some(20)), "{task}");
@@ -229,21 +184,21 @@ async fn record_limits_name_the_field_and_the_limit() {
         |n: usize, chars: usize| (0..n).map(|i| format!("{i:04} {}", "x".repeat(chars - 5))).collect::<Vec<_>>();
     let mut company = common::company(1);
     company["capabilities"] = json!(phrases(MAX_CAPABILITIES + 1, 20));
-    let (status, body) = server.send("/api/v1/companies", "application/json", company.to_string()).await;
+    let (status, body) = server.post("/api/v1/companies", "application/json", company.to_string()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_record")), "{body}");
     let error = &body["error"]["details"]["errors"][0];
     assert_eq!((error["field"].as_str(), error["code"].as_str()), (Some("capabilities"), Some("too_many_items")));
     assert!(error["message"].as_str().unwrap().contains(&MAX_CAPABILITIES.to_string()), "{body}");
 
     company["capabilities"] = json!(phrases(MAX_CAPABILITIES, 20));
-    let (status, body) = server.send("/api/v1/companies", "application/json", company.to_string()).await;
+    let (status, body) = server.post("/api/v1/companies", "application/json", company.to_string()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Every field within its own limit, too much text together.
     company["description"] = json!("d".repeat(20_000));
     company["capabilities"] = json!(phrases(MAX_CAPABILITIES, 500));
     company["machines"] = json!(phrases(MAX_CAPABILITIES, 500));
-    let (status, body) = server.send("/api/v1/companies", "application/json", company.to_string()).await;
+    let (status, body) = server.post("/api/v1/companies", "application/json", company.to_string()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let error = &body["error"]["details"]["errors"][0];
     assert_eq!((error["field"].as_str(), error["code"].as_str()), (Some("$"), Some("record_too_large")), "{body}");
