@@ -37,7 +37,13 @@ impl TestApp {
         (status, body)
     }
 
-    pub async fn send(&self, method: &str, uri: &str, content_type: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    pub async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        content_type: &str,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
         let request =
             Request::builder().method(method).uri(uri).header("content-type", content_type).body(body.into()).unwrap();
         self.call(request).await
