@@ -41,8 +41,9 @@ def parse_args(argv):
     p.add_argument("--no-scores", action="store_true",
                    help="skip the demo's opportunity scores (ingest, train, apply); the prior then uses the default base rate")
     p.add_argument("--vector-cache", help="persistent document-vector cache directory (worth it with onnx: "
-                   "a second run reuses the vectors)")
-    p.add_argument("--work", help="working directory (kept); default a temporary one, removed at the end")
+                   "a second run reuses the vectors; default WORK/vector-cache with --work)")
+    p.add_argument("--work", help="working directory (kept; its index is rebuilt every run); "
+                   "default a temporary one, removed at the end")
     p.add_argument("--keep", action="store_true", help="keep the temporary working directory")
     p.add_argument("--build-timeout", type=int, help="seconds for the index build (default 600, 3600 with onnx)")
     p.add_argument("--templates", help="templates file (default tools/constraints/templates.json)")
@@ -99,7 +100,9 @@ def main(argv=None):
     engine = None
     started = time.monotonic()
     try:
-        engine = MarketLounge(bin_dir, work, args.embedder, args.settings, args.vector_cache)
+        # The index directory is rebuilt every run; a kept working directory keeps the vectors.
+        vector_cache = args.vector_cache or (os.path.join(work, "vector-cache") if args.work else None)
+        engine = MarketLounge(bin_dir, work, args.embedder, args.settings, vector_cache)
         input_dir = os.path.join(work, "input")
         log(f"{args.set} set: generating {args.companies} companies (seed {seed}) in {input_dir}")
         engine.generate(args.companies, seed, input_dir)
