@@ -80,6 +80,24 @@ mod tests {
         assert!(certifications.len() >= 30, "{} certifications", certifications.len());
     }
 
+    /// The CN codes of the materials are codes (or headings of codes) of the Combined
+    /// Nomenclature 2023, as derived from the shared reference data by `tools/refdata/derive.py`.
+    #[test]
+    fn material_cn_codes_exist_in_the_combined_nomenclature() {
+        const CN_CODES: &str = include_str!("../../../schema/ref/cn2023_material_codes.txt");
+        let codes: Vec<&str> = CN_CODES.lines().filter(|line| !line.starts_with('#')).collect();
+        assert!(codes.len() > 1000, "{} codes", codes.len());
+        let materials = &Vocabularies::embedded().materials;
+        let mut n_families_with_cn = 0;
+        for entry in materials.entries() {
+            for code in &entry.cn {
+                assert!(codes.iter().any(|c| c.starts_with(code.as_str())), "{}: CN {code} does not exist", entry.id);
+            }
+            n_families_with_cn += usize::from(entry.parent.is_none() && !entry.cn.is_empty());
+        }
+        assert!(n_families_with_cn >= 12, "{n_families_with_cn} families have CN codes");
+    }
+
     #[test]
     fn every_datagen_material_is_tagged_with_its_family_only() {
         let materials = &Vocabularies::embedded().materials;
@@ -207,7 +225,7 @@ mod tests {
         let vocabularies = Vocabularies::embedded();
         let mut problems = Vec::new();
         for vocabulary in [&vocabularies.materials, &vocabularies.certifications] {
-            for (idx, entry) in vocabulary.entries().iter().enumerate() {
+            for entry in vocabulary.entries() {
                 let names =
                     std::iter::once(&entry.label).chain(&entry.label_en).chain(&entry.aliases).chain(&entry.aliases_en);
                 for name in names {
@@ -221,7 +239,6 @@ mod tests {
                         problems.push(format!("{name:?} of {} reads as {read:?}", entry.id));
                     }
                 }
-                let _ = idx;
             }
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));

@@ -113,9 +113,12 @@ const SUFFIXES: &[(&[&str], Bound)] = &[
     (&["at", "most"], Bound::AtMost),
 ];
 
+/// A named size: its words, its name, its employees (inclusive).
+type NamedSize = (&'static [&'static str], &'static str, Option<u32>, Option<u32>);
+
 /// Named sizes (EU and INSEE categories: micro < 10, small < 50, SME < 250, mid-cap 250–4999,
-/// large ≥ 5000), longest first where one extends another. Each is `(words, name, min, max)`.
-const NAMED: &[(&[&str], &str, Option<u32>, Option<u32>)] = &[
+/// large ≥ 5000), longest first where one extends another.
+const NAMED: &[NamedSize] = &[
     (&["petite", "et", "moyenne", "entreprise"], "PME", None, Some(249)),
     (&["petites", "et", "moyennes", "entreprises"], "PME", None, Some(249)),
     (&["small", "and", "medium", "sized", "enterprises"], "SME", None, Some(249)),
@@ -234,11 +237,11 @@ fn size_at(query: &str, tokens: &[Token], idx: usize) -> Option<SizeHit> {
                     (between == "-" || between == "–" || between == "/").then_some(low_last + 1)
                 },
             );
-        if let Some((high, high_last)) = joined.and_then(|at| number_at(query, tokens, at)) {
-            if let Some(noun_last) = headcount_noun_after(tokens, high_last, subject) {
-                let (low, high) = (low.min(high), low.max(high));
-                return Some(hit(SizeRange::new(Some(low), Some(high)), idx, noun_last));
-            }
+        if let Some((high, high_last)) = joined.and_then(|at| number_at(query, tokens, at))
+            && let Some(noun_last) = headcount_noun_after(tokens, high_last, subject)
+        {
+            let (low, high) = (low.min(high), low.max(high));
+            return Some(hit(SizeRange::new(Some(low), Some(high)), idx, noun_last));
         }
     }
 
