@@ -1,5 +1,6 @@
-//! Fuzz target: arbitrary text through analysis and interpretation never panics, and every span
-//! it reports lies on character boundaries of the input.
+//! Fuzz target: arbitrary text through analysis and interpretation never panics, every span it
+//! reports lies on character boundaries of the input, and constraints of different kinds never
+//! overlap.
 #![no_main]
 #![forbid(unsafe_code)]
 
@@ -26,8 +27,18 @@ fuzz_target!(|bytes: &[u8]| {
         .map(|c| c.span)
         .chain(interpretation.synonyms.iter().map(|s| s.span))
         .chain(interpretation.locations.iter().map(|l| l.span))
+        .chain(interpretation.constraints.iter().map(|c| c.span))
     {
         assert!(start <= end && end <= text.len() && text.is_char_boundary(start) && text.is_char_boundary(end));
+    }
+    // Constraints slice the text to what they matched, and two of different kinds never overlap.
+    let constraints = &interpretation.constraints;
+    for (idx, hit) in constraints.iter().enumerate() {
+        assert_eq!(&text[hit.span[0]..hit.span[1]], hit.matched);
+        for other in &constraints[idx + 1..] {
+            let overlap = hit.span[0] < other.span[1] && other.span[0] < hit.span[1];
+            assert!(!overlap || hit.constraint.kind() == other.constraint.kind(), "{hit:?} overlaps {other:?}");
+        }
     }
     assert!(interpretation.text_query.len() <= text.len());
 });

@@ -68,6 +68,7 @@ def main() -> None:
             n_rows += 1
     print(f"wrote {OUT / 'naf_rev2.json'} and {OUT / 'communes.csv'} ({n_rows} communes)")
     write_common_word_places(src)
+    write_cn_material_codes(src)
 
 
 ARTICLES = {"le", "la", "les", "l", "d", "de", "du", "des", "en", "sur", "sous", "et", "a", "au", "aux"}
@@ -106,6 +107,28 @@ def write_common_word_places(src: pathlib.Path) -> None:
         for key in sorted(keys):
             out.write(key + "\n")
     print(f"wrote {OUT / 'common_word_places.txt'} ({len(keys)} names)")
+
+
+# Combined Nomenclature chapters of materials: 28 inorganic chemicals (carbides, oxides), 39
+# plastics, 40 rubber, 54 synthetic filaments (aramid), 68 stone and carbon fibre articles, 69
+# ceramics, 70 glass fibre, 72-81 base metals, 82 tools (cemented carbide inserts).
+CN_MATERIAL_CHAPTERS = ("28", "39", "40", "54", "68", "69", "70", "72", "73", "74", "75", "76", "78", "79", "80", "81", "82")
+
+
+def write_cn_material_codes(src: pathlib.Path) -> None:
+    """The CN 2023 eight-digit codes of the materials chapters: the `cn` headings of
+    schema/glossary/materials.ndjson are checked against them (a heading must be a prefix of one)."""
+    with open(src / "cn8_2023_fr.csv", encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter=";")
+        assert reader.fieldnames and reader.fieldnames[:2] == ["code", "description"], "unexpected CN columns"
+        codes = sorted({row["code"] for row in reader if row["code"][:2] in CN_MATERIAL_CHAPTERS})
+    assert codes and all(len(code) == 8 and code.isdigit() for code in codes), "unexpected CN codes"
+    with open(OUT / "cn2023_material_codes.txt", "w", encoding="utf-8") as out:
+        out.write("# Combined Nomenclature 2023, CN8 codes of chapters " + " ".join(CN_MATERIAL_CHAPTERS))
+        out.write(" (derived by tools/refdata/derive.py from cn8_2023_fr.csv)\n")
+        for code in codes:
+            out.write(code + "\n")
+    print(f"wrote {OUT / 'cn2023_material_codes.txt'} ({len(codes)} codes)")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ use crate::refdata::RefData;
 /// Place names that are also ordinary French words ("tour", "lot", "coquille"), as name keys.
 const COMMON_WORD_PLACES: &str = include_str!("../../../schema/ref/common_word_places.txt");
 
-/// Former régions (before 2016) and abbreviations buyers still use, with the current région.
+/// Former régions (before 2016), abbreviations buyers still use and the English names of
+/// régions, with the current région.
 const REGION_ALIASES: &[(&str, &str)] = &[
     ("Alsace", "Grand Est"),
     ("Lorraine", "Grand Est"),
@@ -38,6 +39,25 @@ const REGION_ALIASES: &[(&str, &str)] = &[
     ("région parisienne", "Île-de-France"),
     ("Centre", "Centre-Val de Loire"),
     ("Réunion", "La Réunion"),
+    ("Brittany", "Bretagne"),
+    ("Normandy", "Normandie"),
+    ("Lower Normandy", "Normandie"),
+    ("Upper Normandy", "Normandie"),
+    ("Burgundy", "Bourgogne-Franche-Comté"),
+    ("Burgundy-Franche-Comté", "Bourgogne-Franche-Comté"),
+    ("Corsica", "Corse"),
+    ("Occitania", "Occitanie"),
+    ("New Aquitaine", "Nouvelle-Aquitaine"),
+    ("Picardy", "Hauts-de-France"),
+    ("Loire Valley", "Centre-Val de Loire"),
+    ("Centre-Loire Valley", "Centre-Val de Loire"),
+    ("Paris region", "Île-de-France"),
+    ("Greater Paris", "Île-de-France"),
+    ("Paris area", "Île-de-France"),
+    ("French Riviera", "Provence-Alpes-Côte d'Azur"),
+    ("Rhone-Alps", "Auvergne-Rhône-Alpes"),
+    ("Reunion Island", "La Réunion"),
+    ("French Guiana", "Guyane"),
 ];
 
 /// What a place is.
@@ -239,6 +259,15 @@ mod tests {
         assert_eq!(lookup(&gazetteer, "Haute Savoie").kind, PlaceKind::Departement);
         assert_eq!(lookup(&gazetteer, "rhone alpes").name, "Auvergne-Rhône-Alpes");
         assert_eq!(lookup(&gazetteer, "Grand Est").kind, PlaceKind::Region);
+        for (english, region) in [
+            ("Brittany", "Bretagne"),
+            ("Normandy", "Normandie"),
+            ("Burgundy", "Bourgogne-Franche-Comté"),
+            ("Corsica", "Corse"),
+            ("Occitania", "Occitanie"),
+        ] {
+            assert_eq!(lookup(&gazetteer, english).name, region, "{english}");
+        }
         let rhone = gazetteer.place(gazetteer.departement_by_code("69").unwrap());
         assert_eq!(rhone.name, "Rhône");
         let (lat, lon) = (rhone.lat.unwrap(), rhone.lon.unwrap());

@@ -1,0 +1,274 @@
+//! The constraints a query names — process, material, certification, size, place — each with
+//! its span, read so that a word belongs to one constraint at most:
+//! - size phrases and places first (their words leave the text query);
+//! - then certifications and materials, from their vocabularies (`schema/glossary/`), the most
+//!   specific entry winning over its family ("titane TA6V" is one `titane.ta6v` constraint);
+//! - then processes, the glossary's concepts over the remaining words, the most specific concept
+//!   winning over its ancestors. A material or certification named inside a concept's phrase
+//!   keeps its words ("soudage inox": the process is read from "soudage", the material is
+//!   "inox"); the process is then the concept the remaining words name when it is the phrase's
+//!   concept or an ancestor of it, else the phrase's concept on the remaining words
+//!   ("moulage caoutchouc" stays rubber moulding, on "moulage").
+
+use serde::Serialize;
+
+use super::size::SizeHit;
+use super::{Interpreter, LocationHit};
+use crate::analysis::Token;
+use crate::dict::gazetteer::PlaceKind;
+use crate::dict::vocabulary::VocabularyHit;
+use crate::record::HeadcountBand;
+
+/// A constraint of the query.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Constraint {
+    /// A glossary concept.
+    Process { id: String, label: String },
+    /// A family or grade id of the materials vocabulary.
+    Material { id: String, label: String },
+    /// An id of the certifications vocabulary.
+    Certification { id: String, label: String },
+    /// Employees, inclusive bounds; see [`SizeRange::allows`] for how a headcount band meets it.
+    Size { min: Option<u32>, max: Option<u32>, label: String },
+    /// A commune, département or région, with the distance asked around it (`None`: none said).
+    Place { place_kind: PlaceKind, code: String, name: String, radius_km: Option<f32> },
+}
+
+/// What kind of constraint it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstraintKind {
+    Process,
+    Material,
+    Certification,
+    Size,
+    Place,
+}
+
+impl ConstraintKind {
+    pub const ALL: [ConstraintKind; 5] = [
+        ConstraintKind::Process,
+        ConstraintKind::Material,
+        ConstraintKind::Certification,
+        ConstraintKind::Size,
+        ConstraintKind::Place,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConstraintKind::Process => "process",
+            ConstraintKind::Material => "material",
+            ConstraintKind::Certification => "certification",
+            ConstraintKind::Size => "size",
+            ConstraintKind::Place => "place",
+        }
+    }
+}
+
+impl Constraint {
+    pub fn kind(&self) -> ConstraintKind {
+        match self {
+            Constraint::Process { .. } => ConstraintKind::Process,
+            Constraint::Material { .. } => ConstraintKind::Material,
+            Constraint::Certification { .. } => ConstraintKind::Certification,
+            Constraint::Size { .. } => ConstraintKind::Size,
+            Constraint::Place { .. } => ConstraintKind::Place,
+        }
+    }
+}
+
+/// A constraint found in the query: what it is, the text that named it and its byte span.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConstraintHit {
+    #[serde(flatten)]
+    pub constraint: Constraint,
+    pub matched: String,
+    pub span: [usize; 2],
+}
+
+/// A range of employees, inclusive; `None` is unbounded on that side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SizeRange {
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+}
+
+impl SizeRange {
+    /// A range; a lower bound of 0 is no bound.
+    pub fn new(min: Option<u32>, max: Option<u32>) -> SizeRange {
+        SizeRange { min: min.filter(|&m| m > 0), max }
+    }
+
+    /// The one rule: a headcount band meets the size iff the band lies entirely inside
+    /// `[min, max]` (bounds from [`HeadcountBand::bounds`]). A company of the band 50–99 is not
+    /// known to have more than 50 employees, so it does not meet "plus de 50 salariés" (51 or
+    /// more); it meets "au moins 50".
+    pub fn allows(self, band: HeadcountBand) -> bool {
+        let (low, high) = band.bounds();
+        low >= self.min.unwrap_or(0) && high <= self.max.unwrap_or(u32::MAX)
+    }
+
+    /// "au moins 51 salariés", "au plus 249 salariés", "de 20 à 99 salariés".
+    pub fn label(self) -> String {
+        match (self.min, self.max) {
+            (Some(min), None) => format!("au moins {min} salariés"),
+            (None, Some(max)) => format!("au plus {max} salariés"),
+            (Some(min), Some(max)) if min == max => format!("{min} salariés"),
+            (Some(min), Some(max)) => format!("de {min} à {max} salariés"),
+            (None, None) => "toutes tailles".to_owned(),
+        }
+    }
+}
+
+/// Whether a headcount band meets `[min, max]`: [`SizeRange::allows`].
+pub fn size_allows(min: Option<u32>, max: Option<u32>, band: HeadcountBand) -> bool {
+    SizeRange { min, max }.allows(band)
+}
+
+/// A glossary match over content positions `[start, end)`.
+pub(super) struct ConceptMatch {
+    pub start: usize,
+    pub end: usize,
+    pub concepts: Vec<usize>,
+}
+
+/// What the interpretation read, for building the constraints.
+pub(super) struct Readings<'a> {
+    pub query: &'a str,
+    pub tokens: &'a [Token],
+    pub content: &'a [usize],
+    pub stems: &'a [&'a str],
+    pub sizes: &'a [SizeHit],
+    pub locations: &'a [LocationHit],
+    /// Concept matches over the stretches between places and sizes.
+    pub concept_matches: &'a [ConceptMatch],
+    /// Whether a token is outside places and sizes.
+    pub free: &'a dyn Fn(usize) -> bool,
+}
+
+impl Interpreter {
+    /// Every constraint of the query, in text order.
+    pub(super) fn constraints(&self, readings: &Readings<'_>) -> Vec<ConstraintHit> {
+        let Readings { query, tokens, .. } = *readings;
+        let span_of = |first: usize, last: usize| [tokens[first].start, tokens[last].end];
+        let hit = |constraint: Constraint, span: [usize; 2]| ConstraintHit {
+            constraint,
+            matched: query[span[0]..span[1]].to_owned(),
+            span,
+        };
+        let mut out: Vec<ConstraintHit> = Vec::new();
+        let mut claimed = vec![false; tokens.len()];
+
+        let certifications = &self.vocabularies.certifications;
+        let certification_hits = certifications.find(tokens, readings.free);
+        claim(&mut claimed, &certification_hits);
+        let materials = &self.vocabularies.materials;
+        let material_hits = materials.find(tokens, |idx| (readings.free)(idx) && !claimed[idx]);
+        claim(&mut claimed, &material_hits);
+        for (vocabulary, hits, is_material) in
+            [(certifications, &certification_hits, false), (materials, &material_hits, true)]
+        {
+            for found in vocabulary.most_specific(tokens, hits) {
+                let entry = vocabulary.entry(found.entry);
+                let (id, label) = (entry.id.clone(), entry.label.clone());
+                let constraint = if is_material {
+                    Constraint::Material { id, label }
+                } else {
+                    Constraint::Certification { id, label }
+                };
+                out.push(hit(constraint, span_of(found.first_token, found.last_token)));
+            }
+        }
+
+        for (id, first, last) in self.process_constraints(readings, &claimed) {
+            let concept = self.glossary.concept(id);
+            let constraint = Constraint::Process { id: concept.id.clone(), label: concept.label.clone() };
+            out.push(hit(constraint, span_of(first, last)));
+        }
+        for size in readings.sizes {
+            let constraint = Constraint::Size { min: size.range.min, max: size.range.max, label: size.label.clone() };
+            out.push(hit(constraint, span_of(size.first_token, size.last_token)));
+        }
+        for location in readings.locations {
+            let place = &location.place;
+            let constraint = Constraint::Place {
+                place_kind: place.kind,
+                code: place.code.clone(),
+                name: place.name.clone(),
+                radius_km: location.radius_km,
+            };
+            out.push(hit(constraint, location.span));
+        }
+        out.sort_by_key(|c| (c.span[0], c.constraint.kind()));
+        out
+    }
+
+    /// The process constraints as `(concept, first token, last token)`, most specific only.
+    fn process_constraints(&self, readings: &Readings<'_>, claimed: &[bool]) -> Vec<(usize, usize, usize)> {
+        let Readings { content, stems, .. } = *readings;
+        let mut found: Vec<(usize, usize, usize)> = Vec::new();
+        for m in readings.concept_matches {
+            let remaining: Vec<usize> = (m.start..m.end).filter(|&pos| !claimed[content[pos]]).collect();
+            if remaining.is_empty() {
+                continue;
+            }
+            if remaining.len() == m.end - m.start {
+                found.extend(m.concepts.iter().map(|&c| (c, content[m.start], content[m.end - 1])));
+                continue;
+            }
+            // Contiguous runs of the words left to the process, and what they name alone.
+            let mut runs: Vec<(usize, usize)> = Vec::new();
+            for &pos in &remaining {
+                match runs.last_mut() {
+                    Some((_, end)) if *end == pos => *end = pos + 1,
+                    _ => runs.push((pos, pos + 1)),
+                }
+            }
+            let rematched: Vec<(usize, usize, usize)> = runs
+                .iter()
+                .flat_map(|&(start, end)| {
+                    self.glossary.dict().find_all(&stems[start..end]).into_iter().flat_map(move |sub| {
+                        sub.payloads.iter().map(move |&c| (c as usize, start + sub.start, start + sub.end))
+                    })
+                })
+                .collect();
+            let longest_run = runs.iter().copied().max_by_key(|&(start, end)| (end - start, std::cmp::Reverse(start)));
+            for &concept in &m.concepts {
+                let lineage: Vec<usize> = self.concept_lineage(concept);
+                let general = rematched
+                    .iter()
+                    .filter(|(c, _, _)| lineage.contains(c))
+                    .max_by_key(|(c, _, _)| self.glossary.path(*c).len());
+                match (general, longest_run) {
+                    (Some(&(c, start, end)), _) => found.push((c, content[start], content[end - 1])),
+                    (None, Some((start, end))) => found.push((concept, content[start], content[end - 1])),
+                    (None, None) => {}
+                }
+            }
+        }
+        // The most specific concept wins over its ancestors; each concept once.
+        let mut kept: Vec<(usize, usize, usize)> = Vec::new();
+        for &(concept, first, last) in &found {
+            let superseded =
+                found.iter().any(|&(other, _, _)| other != concept && self.concept_lineage(other).contains(&concept));
+            if !superseded && !kept.iter().any(|k| k.0 == concept) {
+                kept.push((concept, first, last));
+            }
+        }
+        kept
+    }
+
+    /// A concept and its ancestors.
+    fn concept_lineage(&self, concept: usize) -> Vec<usize> {
+        let glossary = &self.glossary;
+        glossary.path(concept).iter().filter_map(|c| glossary.index_of(&c.id)).collect()
+    }
+}
+
+/// Marks the tokens of the hits (a leading stopword included) as taken.
+fn claim(claimed: &mut [bool], hits: &[VocabularyHit]) {
+    for found in hits {
+        claimed[found.first_token..=found.last_token].iter_mut().for_each(|c| *c = true);
+    }
+}
