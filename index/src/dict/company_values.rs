@@ -173,6 +173,7 @@ mod tests {
             ("laiton", "cuivreux"),
             ("ductile iron", "fonte"),
             ("nickel alloy", "superalliage"),
+            ("Stellite", "superalliage"),
             ("Viton", "elastomere"),
             ("rubber", "elastomere"),
             ("HDPE", "plastique"),
@@ -198,6 +199,25 @@ mod tests {
     }
 
     #[test]
+    fn nickel_and_cobalt_alloys_are_superalloys_apart() {
+        let materials = &Vocabularies::embedded().materials;
+        let lineage = |text: &str| -> Vec<String> {
+            let hits = materials.find_in_text(text);
+            assert!(hits.iter().all(|h| h.entry == hits[0].entry), "{text}");
+            materials.lineage(hits[0].entry).map(|idx| materials.entry(idx).id.clone()).collect()
+        };
+        assert_eq!(
+            lineage("Inconel 718"),
+            ["superalliage.inconel-718", "superalliage.inconel", "superalliage.nickel", "superalliage"]
+        );
+        assert_eq!(lineage("alliages base nickel"), ["superalliage.nickel", "superalliage"]);
+        assert_eq!(
+            lineage("cobalt-chrome CoCrMo"),
+            ["superalliage.cobalt-chrome", "superalliage.cobalt", "superalliage"]
+        );
+    }
+
+    #[test]
     fn a_company_gets_every_ancestor_from_its_fields() {
         let mut company: Company = serde_json::from_value(serde_json::json!({
             "id": "732829320", "name": "Test", "naf": "25.62B", "headcount": "10-19", "created": "2001-01-01",
@@ -208,8 +228,9 @@ mod tests {
         }))
         .unwrap();
         let values = Vocabularies::embedded().company_values(&company);
-        assert_eq!(values.materials, ["aluminium", "inox", "inox.316", "inox.316.316l", "titane", "titane.ta6v"]);
-        assert_eq!(values.certifications, ["en1090", "en1090.exc2", "en9100", "iso9001"]);
+        assert_eq!(values.materials, ["aluminium", "inox", "inox.316", "inox.316l", "titane", "titane.ta6v"]);
+        // A higher execution class covers the lower ones.
+        assert_eq!(values.certifications, ["en1090", "en1090.exc1", "en1090.exc2", "en9100", "iso9001"]);
         company.materials.clear();
         company.capabilities.clear();
         company.certifications.clear();
@@ -218,7 +239,7 @@ mod tests {
 
     /// Every name of an entry reads as that entry alone: no two entries share a name (a family
     /// and its grade included), and no name is cut into other entries or shadowed by an exclusion.
-    /// The dictionary decides, never the order of the lines.
+    /// The dictionary decides, never the order of the lines. And no name is a bare year.
     #[test]
     fn every_name_means_its_entry_only() {
         let analyzer = crate::analysis::Analyzer::new(crate::analysis::Language::French);
@@ -237,6 +258,12 @@ mod tests {
                         .collect();
                     if read != [entry.id.as_str()] {
                         problems.push(format!("{name:?} of {} reads as {read:?}", entry.id));
+                    }
+                    // A year is not a designation ("en 2024", "depuis 2017").
+                    let year =
+                        tokens.len() == 1 && tokens[0].folded.parse::<u32>().is_ok_and(|n| (1900..=2099).contains(&n));
+                    if year {
+                        problems.push(format!("{name:?} of {} is a year", entry.id));
                     }
                 }
             }

@@ -4,8 +4,8 @@
 //! to one FST and matched the same way in queries and in company records.
 //!
 //! One NDJSON line per entry: `{"id", "parent"?, "label", "label_en"?, "aliases"?,
-//! "aliases_en"?, "cn"?, "excludes"?}`. A child's id extends its parent's (`inox.316l` under
-//! `inox`), and a parent comes before its children. `cn` lists Combined Nomenclature headings (the
+//! "aliases_en"?, "cn"?, "excludes"?}`. A child's id starts with its family's (`inox.316l` under
+//! `inox.316` under `inox`), and a parent comes before its children. `cn` lists Combined Nomenclature headings (the
 //! provenance of a material family); `excludes` lists phrases that contain the entry's words
 //! without naming it ("zinc-nickel" is a plating, not zinc): they are matched like aliases and
 //! yield nothing, so their words name no entry.
@@ -98,7 +98,7 @@ pub fn is_unit_word(folded: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    /// Dotted id; a child's id starts with its parent's and a dot.
+    /// Dotted id; below a family, the family's id and a dot (`inox.316l`).
     pub id: String,
     #[serde(default)]
     pub parent: Option<String>,
@@ -171,7 +171,7 @@ impl Vocabulary {
     pub fn from_ndjson(file: &str, text: &str) -> Result<Vocabulary, VocabularyError> {
         let mut entries: Vec<Entry> = Vec::new();
         let mut by_id: HashMap<String, usize> = HashMap::new();
-        let mut parent = Vec::new();
+        let mut parent: Vec<Option<usize>> = Vec::new();
         let mut errors = Vec::new();
         let analyzer = Analyzer::new(Language::French);
         let mut keyed: Vec<(String, u32)> = Vec::new();
@@ -207,15 +207,16 @@ impl Vocabulary {
                 }
                 None => None,
                 Some(parent_id) => match by_id.get(parent_id) {
-                    Some(&idx)
-                        if entry.id.strip_prefix(parent_id.as_str()).is_some_and(|rest| rest.starts_with('.')) =>
-                    {
+                    Some(&idx) => {
+                        let family =
+                            &entries[std::iter::successors(Some(idx), |&i| parent[i]).last().unwrap_or(idx)].id;
+                        if !entry.id.strip_prefix(family.as_str()).is_some_and(|rest| rest.starts_with('.')) {
+                            errors.push(error(
+                                "id",
+                                format!("{:?} does not start with its family's id {family:?}", entry.id),
+                            ));
+                        }
                         Some(idx)
-                    }
-                    Some(_) => {
-                        errors
-                            .push(error("id", format!("{:?} does not extend its parent's id {parent_id:?}", entry.id)));
-                        None
                     }
                     None => {
                         errors.push(error("parent", format!("{parent_id:?} is not defined on an earlier line")));

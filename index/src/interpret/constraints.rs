@@ -101,15 +101,15 @@ impl SizeRange {
     }
 
     /// The one rule: a headcount band meets the size iff the band lies entirely inside
-    /// `[min, max]` (bounds from [`HeadcountBand::bounds`]). A company of the band 50–99 is not
-    /// known to have more than 50 employees, so it does not meet "plus de 50 salariés" (51 or
-    /// more); it meets "au moins 50".
+    /// `[min, max]` (bounds from [`HeadcountBand::bounds`]): the band 50–99 meets "plus de 50
+    /// salariés" (read as 50 or more) and "moins de 100" (99 or fewer), not "plus de 60" nor
+    /// "moins de 80", where part of the band would be outside.
     pub fn allows(self, band: HeadcountBand) -> bool {
         let (low, high) = band.bounds();
         low >= self.min.unwrap_or(0) && high <= self.max.unwrap_or(u32::MAX)
     }
 
-    /// "au moins 51 salariés", "au plus 249 salariés", "de 20 à 99 salariés".
+    /// "au moins 50 salariés", "au plus 249 salariés", "de 20 à 99 salariés".
     pub fn label(self) -> String {
         match (self.min, self.max) {
             (Some(min), None) => format!("au moins {min} salariés"),

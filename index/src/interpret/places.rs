@@ -40,8 +40,8 @@ const DISTANCE_TO_PLACE: &[&str] = &[
 ];
 /// Folded words that lead to a distance ("dans un rayon de", "à moins de", "within a", "up to").
 const DISTANCE_LEAD: &[&str] = &[
-    "a", "an", "dans", "de", "d", "environ", "in", "inside", "jusqu", "less", "max", "maximum", "moins", "radius",
-    "rayon", "than", "to", "un", "under", "up", "within",
+    "a", "an", "d", "dans", "de", "des", "environ", "in", "inside", "jusqu", "les", "less", "max", "maximum", "moins",
+    "radius", "rayon", "than", "the", "to", "un", "under", "up", "within",
 ];
 /// Longest distance a query may ask for, in km (mainland France is about 1,000 km across).
 const MAX_RADIUS_KM: f32 = 2_000.0;

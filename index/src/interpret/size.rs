@@ -2,6 +2,10 @@
 //! personnes", "50 salariés et plus", "PME", "ETI", "grand groupe", "over 200 employees",
 //! "fewer than 20 staff", "SME", "mid-size" → a range of employees ([`SizeRange`]).
 //!
+//! "Plus de N" reads as N or more and "moins de N" as N − 1 or fewer, as INSEE's categories do
+//! ("50 salariés ou plus", "moins de 50 salariés"): headcounts are known only as bands whose
+//! bounds are these thresholds.
+//!
 //! A number is a headcount only with a headcount word after it ("salariés", "employees",
 //! "personnes"…) or "effectif"/"headcount" before it: "plus de 50 pièces" is a quantity, and a
 //! size phrase is read before places, so its number is never a département code.
@@ -43,7 +47,9 @@ const HEADCOUNT_SUBJECTS: &[&str] = &["effectif", "effectifs", "headcount", "wor
 /// How a comparator bounds the number after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bound {
-    /// More than N: at least N + 1.
+    /// More than N, read as N or more: headcounts are only known as INSEE bands, whose bounds
+    /// are the thresholds buyers write, and "plus de 50 salariés" is INSEE's "50 salariés ou
+    /// plus" (the band 50–99 meets it).
     Above,
     /// At least N.
     AtLeast,
@@ -277,8 +283,7 @@ fn size_at(query: &str, tokens: &[Token], idx: usize) -> Option<SizeHit> {
         (None, None) => return None,
     };
     let range = match bound {
-        Bound::Above => SizeRange::new(Some(value.saturating_add(1)), None),
-        Bound::AtLeast => SizeRange::new(Some(value), None),
+        Bound::Above | Bound::AtLeast => SizeRange::new(Some(value), None),
         Bound::Below => SizeRange::new(None, Some(value.checked_sub(1)?)),
         Bound::AtMost => SizeRange::new(None, Some(value)),
     };
@@ -335,7 +340,7 @@ mod tests {
     fn size_phrases_french_and_english() {
         let n = Some;
         for (query, min, max, matched) in [
-            ("chaudronnerie plus de 50 salariés en Normandie", n(51), None, "plus de 50 salariés"),
+            ("chaudronnerie plus de 50 salariés en Normandie", n(50), None, "plus de 50 salariés"),
             ("usinage au moins 20 employés", n(20), None, "au moins 20 employés"),
             ("soudure moins de 20 personnes", None, n(19), "moins de 20 personnes"),
             ("entre 50 et 200 salariés", n(50), n(200), "entre 50 et 200 salariés"),
@@ -344,17 +349,17 @@ mod tests {
             ("100 salariés et plus", n(100), None, "100 salariés et plus"),
             ("50 collaborateurs minimum", n(50), None, "50 collaborateurs minimum"),
             ("jusqu'à 9 salariés", None, n(9), "jusqu'à 9 salariés"),
-            ("effectif supérieur à 250", n(251), None, "effectif supérieur à 250"),
-            ("effectif de plus de 1 000 salariés", n(1001), None, "effectif de plus de 1 000 salariés"),
-            ("> 50 salariés", n(51), None, "50 salariés"),
+            ("effectif supérieur à 250", n(250), None, "effectif supérieur à 250"),
+            ("effectif de plus de 1 000 salariés", n(1000), None, "effectif de plus de 1 000 salariés"),
+            ("> 50 salariés", n(50), None, "50 salariés"),
             ("50+ employees", n(50), None, "50+ employees"),
             ("TPE", None, n(9), "TPE"),
             ("sous-traitant PME", None, n(249), "PME"),
             ("une ETI", n(250), n(4999), "ETI"),
             ("grand groupe", n(5000), None, "grand groupe"),
             ("grandes entreprises", n(5000), None, "grandes entreprises"),
-            ("over 200 employees", n(201), None, "over 200 employees"),
-            ("more than 50 staff", n(51), None, "more than 50 staff"),
+            ("over 200 employees", n(200), None, "over 200 employees"),
+            ("more than 50 staff", n(50), None, "more than 50 staff"),
             ("at least 100 people", n(100), None, "at least 100 people"),
             ("fewer than 20 employees", None, n(19), "fewer than 20 employees"),
             ("less than 10 workers", None, n(9), "less than 10 workers"),

@@ -12,7 +12,7 @@ use crate::record::HeadcountBand;
 static INTERPRETER: LazyLock<Interpreter> = LazyLock::new(|| Interpreter::embedded().unwrap());
 
 /// The constraints of a query as short strings: "process:usinage.fraisage", "material:titane",
-/// "size:51-", "place:commune:Lyon:30".
+/// "size:50-", "place:commune:Lyon:30".
 fn constraints(query: &str) -> Vec<String> {
     INTERPRETER.interpret(query).constraints.iter().map(|c| short(&c.constraint)).collect()
 }
@@ -47,11 +47,11 @@ fn each_kind_in_french_and_english() {
     check("découpe laser inox près de Lyon", &["process:decoupe.laser", "material:inox", "place:commune:Lyon"]);
     check(
         "chaudronnerie plus de 50 salariés en Normandie",
-        &["process:chaudronnerie", "size:51-", "place:region:Normandie"],
+        &["process:chaudronnerie", "size:50-", "place:region:Normandie"],
     );
     check(
         "CNC machining stainless steel 316L AS9100D",
-        &["process:usinage", "material:inox.316.316l", "certification:en9100"],
+        &["process:usinage", "material:inox.316l", "certification:en9100"],
     );
     check(
         "welding ISO 3834-2 SME in Brittany",
@@ -77,8 +77,8 @@ fn the_most_specific_process_and_material_win() {
 
 #[test]
 fn stainless_is_not_carbon_steel() {
-    check("acier inoxydable 316L", &["material:inox.316.316l"]);
-    check("acier 316L", &["material:inox.316.316l"]);
+    check("acier inoxydable 316L", &["material:inox.316l"]);
+    check("acier 316L", &["material:inox.316l"]);
     check("acier S355", &["material:acier.s355"]);
     check("tôle acier", &["process:tolerie", "material:acier"]);
 }
@@ -134,6 +134,8 @@ fn sizes_leave_the_text_query_and_are_not_places() {
     let interpretation = INTERPRETER.interpret("plus de 50 pièces");
     assert!(interpretation.constraints.iter().all(|c| c.constraint.kind() != ConstraintKind::Size));
     assert_eq!(interpretation.text_query, "plus de 50 pièces");
+    // A year is not an alloy.
+    assert!(INTERPRETER.interpret("livraison en 2024").constraints.is_empty());
     // Materials and certifications stay words to search.
     assert_eq!(INTERPRETER.interpret("usinage titane EN 9100").text_query, "usinage titane EN 9100");
 }
@@ -148,6 +150,7 @@ fn distances_around_a_place() {
         ("tôlerie à 25km de Grenoble", "Grenoble", Some(25.0), "tôlerie"),
         ("tôlerie à 2,5 km de Grenoble", "Grenoble", Some(2.5), "tôlerie"),
         ("soudure à 20 km de Vienne", "Vienne", Some(20.0), "soudure"),
+        ("fraisage dans les 30 km autour de Bordeaux", "Bordeaux", Some(30.0), "fraisage"),
         ("usinage près de Lyon", "Lyon", None, "usinage"),
         ("usinage autour de Lyon", "Lyon", None, "usinage"),
         ("machining near Lyon", "Lyon", None, "machining"),
