@@ -38,6 +38,7 @@ pub fn search_config(settings: &Settings) -> SearchConfig {
             prior: fusion.prior,
         },
         geo_half_distance_km: fusion.geo_half_distance_km,
+        near_radius_km: fusion.near_radius_km,
         rrf_k: fusion.rrf_k,
         prior_base_rate: fusion.prior_base_rate,
         candidates: fusion.candidates,

@@ -204,6 +204,10 @@ pub struct FusionWeights {
     /// Distance at which the geo component halves, in km.
     #[schemars(range(min = 1.0))]
     pub geo_half_distance_km: f32,
+    /// Radius of "près de X" / "near X" when the query gives no distance, in km: the place
+    /// constraint is met within it (and a place used as a filter keeps it).
+    #[schemars(range(min = 1.0, max = 1000.0))]
+    pub near_radius_km: f32,
     /// The k of reciprocal rank fusion, for `rrf` mode.
     #[schemars(range(min = 1.0))]
     pub rrf_k: f32,
@@ -395,6 +399,10 @@ impl Settings {
         anyhow::ensure!(
             self.fusion.geo_half_distance_km >= 1.0,
             "settings field fusion.geo_half_distance_km: must be ≥ 1"
+        );
+        anyhow::ensure!(
+            (1.0..=1000.0).contains(&self.fusion.near_radius_km),
+            "settings field fusion.near_radius_km: must be from 1 to 1000"
         );
         let scoring = &self.scoring;
         anyhow::ensure!(

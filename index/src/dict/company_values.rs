@@ -43,6 +43,17 @@ impl Vocabularies {
         &EMBEDDED
     }
 
+    /// A fingerprint of the shipped vocabularies' data: stored with what they tagged (segment
+    /// facets), so that tags from other vocabularies are recognised and recomputed.
+    pub fn fingerprint(&self) -> u64 {
+        let mut hash = 0xcbf2_9ce4_8422_2325;
+        for text in [MATERIALS, CERTIFICATIONS] {
+            hash = crate::math::fnv1a64(hash, text.as_bytes());
+            hash = crate::math::fnv1a64(hash, &[0xff]);
+        }
+        hash
+    }
+
     /// The company's materials (from its `materials` and `capabilities`) and certifications (from
     /// its `certifications`).
     pub fn company_values(&self, company: &Company) -> CompanyValues {

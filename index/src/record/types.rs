@@ -137,6 +137,27 @@ impl HeadcountBand {
         }
     }
 
+    /// The band as written in records and filters ("50-99").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeadcountBand::None => "0",
+            HeadcountBand::From1To2 => "1-2",
+            HeadcountBand::From3To5 => "3-5",
+            HeadcountBand::From6To9 => "6-9",
+            HeadcountBand::From10To19 => "10-19",
+            HeadcountBand::From20To49 => "20-49",
+            HeadcountBand::From50To99 => "50-99",
+            HeadcountBand::From100To199 => "100-199",
+            HeadcountBand::From200To249 => "200-249",
+            HeadcountBand::From250To499 => "250-499",
+            HeadcountBand::From500To999 => "500-999",
+            HeadcountBand::From1000To1999 => "1000-1999",
+            HeadcountBand::From2000To4999 => "2000-4999",
+            HeadcountBand::From5000To9999 => "5000-9999",
+            HeadcountBand::From10000 => "10000+",
+        }
+    }
+
     /// The band that contains `n` employees.
     pub fn for_headcount(n: u32) -> HeadcountBand {
         HeadcountBand::ALL.into_iter().find(|band| band.bounds().1 >= n).unwrap_or(HeadcountBand::From10000)

@@ -42,6 +42,16 @@ impl OrdSet {
         self.count
     }
 
+    /// Keeps the ordinals `other` holds too.
+    pub fn intersect_with(&mut self, other: &OrdSet) {
+        let mut count = 0;
+        for (word, other) in self.words.iter_mut().zip(other.words.iter().chain(std::iter::repeat(&0))) {
+            *word &= other;
+            count += word.count_ones();
+        }
+        self.count = count;
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.words.iter().enumerate().flat_map(|(idx, &word)| {
             let mut bits = word;

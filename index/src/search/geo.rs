@@ -1,9 +1,10 @@
-//! The places of a query: the filters they become (by the request's [`LocationUse`]), the geo
+//! The places of a query: the filters they become (by the request's [`LocationUse`](super::request::LocationUse)), the geo
 //! component (proximity to the nearest place), and the candidates of a query with nothing else
 //! to match on.
 
+use super::constraints::ConstraintUse;
 use super::filter::{self, Allowed, haversine_km};
-use super::request::{Filters, LocationUse, MatchRequest, Near};
+use super::request::{Filters, MatchRequest, Near};
 use super::top::{DocRef, Scored, TopN};
 use super::{Matcher, fusion};
 use crate::dict::gazetteer::PlaceKind;
@@ -12,7 +13,9 @@ use crate::interpret::{Interpretation, LocationHit};
 
 impl Matcher {
     /// The request's filters plus the places of the query used as filters, and the places that
-    /// boost instead ([`LocationUse`]).
+    /// boost instead: by the place constraint's use (the request's `constraints.place`, else
+    /// what its [`LocationUse`](super::request::LocationUse) implies). A commune used as a filter keeps the companies within
+    /// the distance the query gives ("dans un rayon de 30 km"), else `near_radius_km`.
     pub(super) fn place_filters<'i>(
         &self,
         request: &MatchRequest,
@@ -20,16 +23,18 @@ impl Matcher {
     ) -> (Filters, Vec<&'i LocationHit>) {
         let mut filters = request.filters.clone();
         let mut geo_targets: Vec<&LocationHit> = Vec::new();
+        let used = request.constraints.place.unwrap_or(request.location.constraint_use());
         for location in &interpretation.locations {
-            match request.location {
-                LocationUse::Ignore => {}
-                LocationUse::Boost => geo_targets.push(location),
-                LocationUse::Filter => match location.place.kind {
+            match used {
+                ConstraintUse::Ignore => {}
+                ConstraintUse::Prefer => geo_targets.push(location),
+                ConstraintUse::Require => match location.place.kind {
                     PlaceKind::Departement => filters.departement.push(location.place.code.clone()),
                     PlaceKind::Region => filters.region.push(location.place.name.clone()),
                     PlaceKind::Commune => {
                         if let (Some(lat), Some(lon)) = (location.place.lat, location.place.lon) {
-                            filters.near = Some(Near { lat, lon, km: f64::from(self.config.geo_half_distance_km) });
+                            let km = location.radius_km.map_or(f64::from(self.config.near_radius_km), f64::from);
+                            filters.near = Some(Near { lat, lon, km });
                         }
                     }
                 },

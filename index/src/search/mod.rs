@@ -16,11 +16,13 @@
 //! [`fusion`] (calibration, the formulas, explanations); `snippet` and [`Matcher::run`] build
 //! the page's hits.
 
+pub mod constraints;
 pub mod exact;
 pub mod filter;
 pub mod fusion;
 mod geo;
 pub mod lexical;
+mod pool;
 pub mod request;
 mod snippet;
 mod terms;
@@ -37,19 +39,22 @@ use rayon::prelude::*;
 use serde::Serialize;
 use tantivy::Term;
 
+pub use constraints::{ConstraintCheck, ConstraintUse, ConstraintUses};
 pub use fusion::{Components, FusionWeights};
 pub use request::{Filters, LocationUse, MatchRequest, Mode, Near, RequestError, WeightOverrides};
 pub use top::{DocRef, Scored};
 
+use constraints::ConstraintPlan;
 use exact::Clauses;
 use filter::Allowed;
 use lexical::Background;
+use pool::Candidates;
 use vector::VectorPlan;
 
 use crate::IndexError;
 use crate::analysis::Language;
 use crate::engine::Snapshot;
-use crate::interpret::{ConceptHit, Interpretation, Interpreter, LocationHit, SynonymHit};
+use crate::interpret::{ConceptHit, ConstraintHit, Interpretation, Interpreter, LocationHit, SynonymHit};
 use crate::record::Company;
 use crate::refdata::RefData;
 use crate::segment::schema::{CompanyFields, TEXT_FIELDS};
@@ -72,6 +77,9 @@ pub struct SearchConfig {
     pub detect_query_language: bool,
     pub weights: FusionWeights,
     pub geo_half_distance_km: f32,
+    /// Radius of "près de X" when the query gives no distance: the place constraint is met
+    /// within it.
+    pub near_radius_km: f32,
     pub rrf_k: f32,
     /// Base rate of the opportunity probability: the prior is the log-odds relative to it.
     pub prior_base_rate: f32,
@@ -91,6 +99,7 @@ impl Default for SearchConfig {
             detect_query_language: true,
             weights: FusionWeights::default(),
             geo_half_distance_km: 50.0,
+            near_radius_km: 50.0,
             rrf_k: 60.0,
             prior_base_rate: 0.1,
             candidates: 100,
@@ -118,10 +127,22 @@ pub struct InterpretationView {
     pub synonyms: Vec<SynonymHit>,
     pub concepts: Vec<ConceptHit>,
     pub locations: Vec<LocationHit>,
+    /// The constraints read from the query (process, material, certification, size, place),
+    /// each with its span and how the request uses its kind.
+    pub constraints: Vec<ConstraintView>,
     /// The filters in force: the request's plus places used as filters.
     pub filters_applied: Filters,
     /// The text searched for once locations are removed.
     pub text_query: String,
+}
+
+/// A constraint of the query and how it is used.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConstraintView {
+    #[serde(flatten)]
+    pub hit: ConstraintHit,
+    #[serde(rename = "use")]
+    pub used: ConstraintUse,
 }
 
 /// One ranked company.
@@ -136,6 +157,13 @@ pub struct MatchHit {
     pub snippet: String,
     /// Byte ranges of matched words in `snippet`.
     pub highlights: Vec<[usize; 2]>,
+    /// Each constraint kind of the query in force, met or missed by this company, and by what.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<constraints::ConstraintCheck>,
+    /// The company misses a preferred constraint: it follows the companies that meet them all
+    /// because fewer than asked for do.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// The answer of the query path.
@@ -169,6 +197,8 @@ pub struct Matcher {
 pub struct Ranking {
     pub interpretation: Interpretation,
     pub filters_applied: Filters,
+    /// The query's constraints as used (see [`constraints`]).
+    pub constraints: ConstraintPlan,
     /// Every candidate, best first, with calibrated components and fused score.
     pub ranked: Vec<RankedDoc>,
     pub lexical_background: Background,
@@ -187,6 +217,8 @@ pub struct RankedDoc {
     pub raw: fusion::RawComponents,
     pub components: Components,
     pub score: f32,
+    /// Preferred constraints met, when the query ranks by them.
+    pub tier: Option<u32>,
 }
 
 /// What a request searches for, decided before the index is read ([`Matcher::plan`]).
@@ -221,19 +253,6 @@ impl Plan {
     fn retrieval_clauses(&self) -> &[(Term, f32)] {
         if self.staged { &self.own_clauses } else { &self.lexical_clauses }
     }
-}
-
-/// The candidate pool and what the passes that found it know about the query.
-#[derive(Debug)]
-struct Candidates {
-    /// Each candidate once, in index order.
-    pool: Vec<DocRef>,
-    vector_ranks: HashMap<DocRef, usize>,
-    concept_ranks: HashMap<DocRef, usize>,
-    lexical_background: Background,
-    vector_background: Option<(f64, f64)>,
-    chunk_background: Option<(f64, f64)>,
-    vector_plans: Vec<VectorPlan>,
 }
 
 /// Exact scores of the candidates, by their index in the pool.
@@ -343,7 +362,19 @@ impl Matcher {
             hits = hits.len(),
             "answered (ranking, then the hits' records, snippets and explanations)"
         );
-        let Ranking { interpretation, filters_applied, .. } = ranking;
+        let Ranking { interpretation, filters_applied, constraints, .. } = ranking;
+        let constraint_views = interpretation
+            .constraints
+            .iter()
+            .map(|hit| ConstraintView {
+                hit: hit.clone(),
+                used: constraints
+                    .groups
+                    .iter()
+                    .find(|g| g.kind == hit.constraint.kind())
+                    .map_or(ConstraintUse::Ignore, |g| g.used),
+            })
+            .collect();
         let n = self.next_id.fetch_add(1, AtomicOrdering::Relaxed);
         Ok(MatchResponse {
             query_id: format!("q{:x}-{n:x}", self.started),
@@ -359,6 +390,7 @@ impl Matcher {
                 synonyms: interpretation.synonyms,
                 concepts: interpretation.concepts,
                 locations: interpretation.locations,
+                constraints: constraint_views,
                 filters_applied,
                 text_query: interpretation.text_query,
             },
@@ -388,13 +420,70 @@ impl Matcher {
         });
         let query_vector = unit_query.as_deref();
         let (filters, geo_targets) = self.place_filters(request, &interpretation);
+        let constraints = ConstraintPlan::new(
+            &interpretation,
+            &request.constraints,
+            request.location.constraint_use(),
+            self.interpreter.glossary(),
+            f64::from(self.config.near_radius_km),
+        );
         let mut phases = Phases::start();
-        let allowed = self.allowed(snapshot, &filters)?;
+        let mut allowed = self.allowed(snapshot, &filters)?;
+        if constraints.has_required() {
+            allowed = constraints.restrict(snapshot, &allowed, |used| used == ConstraintUse::Require)?;
+        }
         phases.mark("filters");
         let plan = self.plan(snapshot, request, &interpretation, query_vector, depth)?;
-        let candidates = self.candidates(snapshot, &plan, &allowed, query_vector, &geo_targets, &mut phases)?;
-        let exact = self.exact_scores(snapshot, &plan, &interpretation, &candidates.pool, &geo_targets, &mut phases)?;
-        let ranked = self.fuse(snapshot, &plan, &candidates, &exact, query_vector, &geo_targets);
+        // With preferred constraints, the documents meeting all of them are searched first; the
+        // rest of the allowed documents only when fewer than `depth` of those match the query
+        // (their best then follow, as partial matches).
+        let mut candidates = None;
+        if constraints.tiers() {
+            let full = constraints.restrict(snapshot, &allowed, |used| used == ConstraintUse::Prefer)?;
+            phases.mark("constraints");
+            if full.count > 0 {
+                candidates = Some(self.candidates(snapshot, &plan, &full, query_vector, &geo_targets, &mut phases)?);
+            }
+        }
+        let ranked_enough = |candidates: &Candidates| -> Result<Option<(ExactScores, Vec<RankedDoc>)>, SearchError> {
+            let exact = self.exact_scores(
+                snapshot,
+                &plan,
+                &interpretation,
+                &candidates.pool,
+                &geo_targets,
+                &mut Phases::start(),
+            )?;
+            let ranked = self.fuse(snapshot, &plan, candidates, &exact, query_vector, &geo_targets);
+            Ok((ranked.len() >= depth).then_some((exact, ranked)))
+        };
+        let full_ranked = match &candidates {
+            Some(full) => ranked_enough(full)?,
+            None => None,
+        };
+        let (candidates, mut ranked) = match (candidates, full_ranked) {
+            (Some(full), Some((_, ranked))) => (full, ranked),
+            (full, _) => {
+                let mut all = self.candidates(snapshot, &plan, &allowed, query_vector, &geo_targets, &mut phases)?;
+                if let Some(full) = full {
+                    all.absorb(full);
+                }
+                let exact =
+                    self.exact_scores(snapshot, &plan, &interpretation, &all.pool, &geo_targets, &mut phases)?;
+                let ranked = self.fuse(snapshot, &plan, &all, &exact, query_vector, &geo_targets);
+                (all, ranked)
+            }
+        };
+        if constraints.tiers() {
+            for doc in &mut ranked {
+                let live = &snapshot.segments[doc.doc.segment];
+                doc.tier = Some(constraints.tier(live, live.segment.facets()?, doc.doc.ord));
+            }
+            ranked.sort_by(|a, b| {
+                constraints::tier_order((a.tier.unwrap_or(0), a.score), (b.tier.unwrap_or(0), b.score))
+                    .then_with(|| a.doc.cmp(&b.doc))
+            });
+        }
         phases.mark("vectors_and_fusion");
         tracing::debug!(
             query = %request.query,
@@ -407,6 +496,7 @@ impl Matcher {
         Ok(Ranking {
             interpretation,
             filters_applied: filters,
+            constraints,
             ranked,
             lexical_background: candidates.lexical_background,
             vector_background: candidates.vector_background,
@@ -483,100 +573,6 @@ impl Matcher {
             own_clauses,
             staged,
             concept_terms,
-        })
-    }
-
-    /// The candidate pool: the lexical and vector passes side by side, then the concept pass
-    /// (or, with nothing to match on, the allowed documents nearest the query's places), each
-    /// document once, in index order.
-    fn candidates(
-        &self,
-        snapshot: &Snapshot,
-        plan: &Plan,
-        allowed: &Allowed,
-        query_vector: Option<&[f32]>,
-        geo_targets: &[&LocationHit],
-        phases: &mut Phases,
-    ) -> Result<Candidates, IndexError> {
-        let n = plan.n;
-        let mut vector_ranks: HashMap<DocRef, usize> = HashMap::new();
-        let mut concept_ranks: HashMap<DocRef, usize> = HashMap::new();
-        let mut pool: Vec<DocRef> = Vec::new();
-        let add = |docs: &[Scored], ranks: &mut HashMap<DocRef, usize>, pool: &mut Vec<DocRef>| {
-            for (rank, scored) in docs.iter().enumerate() {
-                ranks.insert(scored.doc, rank);
-                pool.push(scored.doc);
-            }
-        };
-
-        // The lexical and the vector passes are independent: with both, they run side by side
-        // (rayon's pool, one thread per core; the lexical pass spreads its tantivy segments
-        // over both once the largest is done).
-        let vector_job = || -> Result<_, IndexError> {
-            let _time = TimeOnDrop("vector pass", Instant::now());
-            match query_vector {
-                Some(vector) if plan.use_vector => {
-                    let (top, plans) = vector::vector_pass(snapshot, vector, allowed, n)?;
-                    let background = vector::vector_background(snapshot, vector);
-                    let chunks = vector::chunk_background(snapshot, vector);
-                    Ok(Some((top, plans, background, chunks)))
-                }
-                _ => Ok(None),
-            }
-        };
-        let lexical_job = || -> Result<_, IndexError> {
-            let _time = TimeOnDrop("lexical pass", Instant::now());
-            if !plan.has_lexical() {
-                return Ok(None);
-            }
-            let background = lexical::term_background(snapshot, &plan.lexical_clauses)?;
-            // The pass only chooses candidates: every candidate's lexical score (and rank) is
-            // computed by one function ([`Matcher::exact_scores`]), so a document scores the
-            // same in any pool.
-            let top = lexical::top_pass(snapshot, plan.retrieval_clauses(), allowed, n)?;
-            Ok(Some((top, background)))
-        };
-        let (lexical_pass, vector_pass) = if plan.has_lexical() && plan.use_vector && query_vector.is_some() {
-            rayon::join(lexical_job, vector_job)
-        } else {
-            (lexical_job(), vector_job())
-        };
-        let mut lexical_background = Background::default();
-        if let Some((top, background)) = lexical_pass? {
-            lexical_background = background;
-            pool.extend(top.iter().map(|s| s.doc));
-        }
-        phases.mark("lexical");
-        let mut vector_plans = Vec::new();
-        let mut vector_background = None;
-        let mut chunk_background = None;
-        if let Some((top, plans, background, chunks)) = vector_pass? {
-            vector_plans = plans;
-            vector_background = background;
-            chunk_background = chunks;
-            add(&top, &mut vector_ranks, &mut pool);
-        }
-        phases.mark("vector");
-        if !plan.concept_terms.is_empty() {
-            let top = lexical::leveled_pass(snapshot, &plan.concept_terms, allowed, n)?;
-            add(&top, &mut concept_ranks, &mut pool);
-        }
-        if !plan.has_lexical() && !plan.use_vector && plan.concept_terms.is_empty() {
-            // Nothing to match on but a place or the filters: the allowed documents nearest
-            // the place (or in ordinal order).
-            pool.extend(self.geo_pool(snapshot, allowed, geo_targets, n));
-        }
-        pool.sort_unstable();
-        pool.dedup();
-        phases.mark("concept");
-        Ok(Candidates {
-            pool,
-            vector_ranks,
-            concept_ranks,
-            lexical_background,
-            vector_background,
-            chunk_background,
-            vector_plans,
         })
     }
 
@@ -678,7 +674,7 @@ impl Matcher {
                 };
                 let components = fusion::calibrate(&raw, &calibration);
                 let score = fusion::score(plan.mode, &raw, &components, &plan.weights, self.config.rrf_k);
-                RankedDoc { doc, raw, components, score }
+                RankedDoc { doc, raw, components, score, tier: None }
             })
             .collect();
         // A candidate without evidence (no word matched, a similarity no better than the
@@ -715,7 +711,24 @@ impl Matcher {
                 .unwrap_or_default();
             fusion::explain(ranked, ranking, request.mode, self.config.rrf_k, concepts)
         });
-        Ok(MatchHit { id, name, score: ranked.score, components: ranked.components, explanation, snippet, highlights })
+        let live = &snapshot.segments[ranked.doc.segment];
+        let constraints = if ranking.constraints.active().next().is_some() {
+            ranking.constraints.check(live, segment.facets()?, ranked.doc.ord)
+        } else {
+            Vec::new()
+        };
+        let partial = constraints.iter().any(|c| c.used == ConstraintUse::Prefer && !c.met);
+        Ok(MatchHit {
+            id,
+            name,
+            score: ranked.score,
+            components: ranked.components,
+            explanation,
+            snippet,
+            highlights,
+            constraints,
+            partial,
+        })
     }
 }
 

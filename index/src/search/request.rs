@@ -25,6 +25,18 @@ pub enum Mode {
     Rrf,
 }
 
+impl LocationUse {
+    /// The use of the place constraint this setting implies (`boost` ranks places first).
+    pub fn constraint_use(self) -> super::constraints::ConstraintUse {
+        use super::constraints::ConstraintUse;
+        match self {
+            LocationUse::Boost => ConstraintUse::Prefer,
+            LocationUse::Filter => ConstraintUse::Require,
+            LocationUse::Ignore => ConstraintUse::Ignore,
+        }
+    }
+}
+
 impl Mode {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -123,6 +135,10 @@ pub struct MatchRequest {
     pub weights: WeightOverrides,
     #[serde(default)]
     pub location: LocationUse,
+    /// How each kind of constraint read from the query is used (`require`, `prefer`, `ignore`):
+    /// `{"material": "require"}` returns only companies working the material named.
+    #[serde(default)]
+    pub constraints: super::constraints::ConstraintUses,
     /// A query vector of the index's model, instead of embedding `query`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
@@ -144,6 +160,7 @@ impl MatchRequest {
             filters: Filters::default(),
             weights: WeightOverrides::default(),
             location: LocationUse::default(),
+            constraints: super::constraints::ConstraintUses::default(),
             vector: None,
             explain: false,
         }

@@ -9,6 +9,7 @@
 //! refreshed priors live beside it, in files named by the manifest.
 
 pub mod chunks;
+pub mod facets;
 pub mod files;
 pub mod forward;
 pub mod reader;

@@ -9,6 +9,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocSet, Searcher, TERMINATED, Term};
 
 use super::chunks::{CHUNKS_FILE, ChunkVectors};
+use super::facets::{FACETS_FILE, Facets, FacetsBuilder, company_facets, current_fingerprint};
 use super::files::{IdTable, OwnedPath, SegmentMeta};
 use super::forward::{FORWARD_FILE, ForwardLists};
 use super::schema::CompanyFields;
@@ -53,6 +54,9 @@ pub struct Segment {
     /// Forward lists of the scored text fields (segments written before they existed have none:
     /// exact scoring then seeks the postings).
     forward: Option<ForwardLists>,
+    /// Constraint facets: read at open when the file was tagged by the current vocabularies,
+    /// otherwise recomputed from the stored records on first use (see [`super::facets`]).
+    facets: std::sync::OnceLock<Facets>,
     /// Lexical-index address of each ordinal, packed (segment ordinal << 32 | doc id).
     addresses: std::sync::OnceLock<Vec<u64>>,
     chunk_sample: std::sync::OnceLock<ChunkSample>,
@@ -157,6 +161,13 @@ impl Segment {
         } else {
             None
         };
+        let facets = std::sync::OnceLock::new();
+        if meta.files.iter().any(|f| f.name == FACETS_FILE) {
+            let read = Facets::read(&dir.join(FACETS_FILE), meta.doc_count)?;
+            if read.fingerprint() == current_fingerprint() {
+                let _ = facets.set(read);
+            }
+        }
         Ok(Segment {
             meta,
             dir: OwnedPath::new(dir.to_owned()),
@@ -171,6 +182,7 @@ impl Segment {
             hashes,
             chunks,
             forward,
+            facets,
             addresses: std::sync::OnceLock::new(),
             chunk_sample: std::sync::OnceLock::new(),
             vector_sample: std::sync::OnceLock::new(),
@@ -305,6 +317,38 @@ impl Segment {
     /// The capability vectors, when the segment has them.
     pub fn chunks(&self) -> Option<&ChunkVectors> {
         self.chunks.as_ref()
+    }
+
+    /// The constraint facets. A segment written before facets existed, or tagged by other
+    /// vocabularies, computes them from its stored records on first use (once; logged).
+    pub fn facets(&self) -> Result<&Facets, IndexError> {
+        if let Some(facets) = self.facets.get() {
+            return Ok(facets);
+        }
+        let started = std::time::Instant::now();
+        let refdata = crate::refdata::RefData::embedded();
+        // Records come in the lexical index's order: each document's values are interned into
+        // its ordinal's slot, then laid out in ordinal order.
+        let mut interner = FacetsBuilder::default();
+        let mut per_doc: Vec<Vec<u32>> = vec![Vec::new(); self.meta.doc_count as usize];
+        self.for_each_source(|ord, source| {
+            if let (Some(slot), Ok(company)) =
+                (per_doc.get_mut(ord as usize), serde_json::from_slice::<crate::record::Company>(source))
+            {
+                let place = super::schema::Location::of(&company, refdata);
+                *slot = company_facets(&company, &place).into_iter().map(|v| interner.intern(v)).collect();
+            }
+        })?;
+        let builder = interner.with_docs(per_doc);
+        let _ = self.facets.set(builder.finish(current_fingerprint()));
+        tracing::warn!(
+            segment = self.meta.segment_id,
+            docs = self.meta.doc_count,
+            ms = started.elapsed().as_millis() as u64,
+            "constraint facets recomputed from the stored records (the segment predates them or its \
+             vocabularies changed); rebuilding the index stores them"
+        );
+        Ok(self.facets.get().expect("set above"))
     }
 
     /// The forward lists, when the segment has them (see [`super::forward`]).

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use tantivy::IndexWriter;
 
 use super::chunks::{CHUNKS_FILE, ChunkWriter};
+use super::facets::{FACETS_FILE, FacetsBuilder, company_facets, current_fingerprint};
 use super::files::{FileEntry, IdTable, META_FILE, SegmentMeta, VectorInfo};
 use super::forward::{FORWARD_FILE, write_forward};
 use super::schema::{CompanyFields, Location};
@@ -82,6 +83,7 @@ pub struct SegmentBuilder {
     hashes: Vec<u64>,
     vectors: Option<VectorBuild>,
     chunks: Option<ChunkWriter>,
+    facets: FacetsBuilder,
     source: Vec<u8>,
 }
 
@@ -138,6 +140,7 @@ impl SegmentBuilder {
             hashes: Vec::new(),
             vectors,
             chunks,
+            facets: FacetsBuilder::default(),
             source: Vec::new(),
         })
     }
@@ -192,6 +195,7 @@ impl SegmentBuilder {
         self.opportunity.push(doc.opportunity.filter(|p| p.is_finite()).unwrap_or(f32::NAN));
         self.lat.push(place.lat.map_or(f32::NAN, |v| v as f32));
         self.lon.push(place.lon.map_or(f32::NAN, |v| v as f32));
+        self.facets.push(company_facets(company, &place));
         if self.vectors.is_some() {
             self.hashes.push(doc.content_hash);
         }
@@ -207,6 +211,7 @@ impl SegmentBuilder {
         let doc_count = self.doc_count();
         // The dictionaries and columns are written while tantivy serialises its last segments.
         let names = std::mem::take(&mut self.names);
+        let facets = std::mem::take(&mut self.facets);
         let (committed, written) = std::thread::scope(|scope| -> Result<_, IndexError> {
             let dictionaries = scope.spawn(|| -> Result<std::time::Duration, IndexError> {
                 write_plain(&self.tmp_dir.join(IDS_FILE), &IdTable::encode(&self.ids))?;
@@ -215,6 +220,7 @@ impl SegmentBuilder {
                     write_plain(&self.tmp_dir.join(HASHES_FILE), &files::encode_hashes(&self.hashes))?;
                 }
                 write_names(&self.tmp_dir.join(NAMES_FILE), names)?;
+                write_plain(&self.tmp_dir.join(FACETS_FILE), &facets.finish(current_fingerprint()).encode())?;
                 let priors = [&self.opportunity[..], &self.lat[..], &self.lon[..]];
                 let columns: Vec<(&str, &[f32])> = PRIOR_COLUMNS.iter().copied().zip(priors).collect();
                 write_columns(&self.tmp_dir.join(PRIORS_FILE), doc_count, &columns)?;

@@ -29,6 +29,8 @@ pub enum FileKind {
     Chunks,
     /// A segment's forward lists (term ordinals and frequencies per document and field).
     Forward,
+    /// A segment's constraint facets (materials, certifications, size, place per document).
+    Facets,
 }
 
 impl FileKind {
@@ -42,6 +44,7 @@ impl FileKind {
             FileKind::Hashes => *b"MLHASHES",
             FileKind::Chunks => *b"MLCHUNKV",
             FileKind::Forward => *b"MLFORWRD",
+            FileKind::Facets => *b"MLFACETS",
         }
     }
 
@@ -54,7 +57,8 @@ impl FileKind {
             | FileKind::Ids
             | FileKind::Hashes
             | FileKind::Chunks
-            | FileKind::Forward => 1,
+            | FileKind::Forward
+            | FileKind::Facets => 1,
         }
     }
 
@@ -68,6 +72,7 @@ impl FileKind {
             FileKind::Hashes => "content hashes",
             FileKind::Chunks => "capability vectors",
             FileKind::Forward => "forward lists",
+            FileKind::Facets => "constraint facets",
         }
     }
 }

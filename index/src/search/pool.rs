@@ -1,0 +1,141 @@
+//! The candidate pool of a query: the lexical and vector passes side by side, then the concept
+//! pass (or the documents nearest the query's places), each document once; and the union of two
+//! pools (the documents meeting every preferred constraint, then the rest).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::filter::Allowed;
+use super::lexical::{self, Background};
+use super::top::{DocRef, Scored};
+use super::vector::{self, VectorPlan};
+use super::{Matcher, Phases, Plan, TimeOnDrop};
+use crate::IndexError;
+use crate::engine::Snapshot;
+use crate::interpret::LocationHit;
+
+/// The candidate pool and what the passes that found it know about the query.
+#[derive(Debug)]
+pub(super) struct Candidates {
+    /// Each candidate once, in index order.
+    pub(super) pool: Vec<DocRef>,
+    pub(super) vector_ranks: HashMap<DocRef, usize>,
+    pub(super) concept_ranks: HashMap<DocRef, usize>,
+    pub(super) lexical_background: Background,
+    pub(super) vector_background: Option<(f64, f64)>,
+    pub(super) chunk_background: Option<(f64, f64)>,
+    pub(super) vector_plans: Vec<VectorPlan>,
+}
+
+impl Candidates {
+    /// Adds the candidates of another pass over the same query (their ranks kept where better).
+    pub(super) fn absorb(&mut self, other: Candidates) {
+        self.pool.extend(other.pool);
+        self.pool.sort_unstable();
+        self.pool.dedup();
+        for (mine, theirs) in
+            [(&mut self.vector_ranks, other.vector_ranks), (&mut self.concept_ranks, other.concept_ranks)]
+        {
+            for (doc, rank) in theirs {
+                let entry = mine.entry(doc).or_insert(rank);
+                *entry = (*entry).min(rank);
+            }
+        }
+    }
+}
+
+impl Matcher {
+    /// The candidate pool: the lexical and vector passes side by side, then the concept pass
+    /// (or, with nothing to match on, the allowed documents nearest the query's places), each
+    /// document once, in index order.
+    pub(super) fn candidates(
+        &self,
+        snapshot: &Snapshot,
+        plan: &Plan,
+        allowed: &Allowed,
+        query_vector: Option<&[f32]>,
+        geo_targets: &[&LocationHit],
+        phases: &mut Phases,
+    ) -> Result<Candidates, IndexError> {
+        let n = plan.n;
+        let mut vector_ranks: HashMap<DocRef, usize> = HashMap::new();
+        let mut concept_ranks: HashMap<DocRef, usize> = HashMap::new();
+        let mut pool: Vec<DocRef> = Vec::new();
+        let add = |docs: &[Scored], ranks: &mut HashMap<DocRef, usize>, pool: &mut Vec<DocRef>| {
+            for (rank, scored) in docs.iter().enumerate() {
+                ranks.insert(scored.doc, rank);
+                pool.push(scored.doc);
+            }
+        };
+
+        // The lexical and the vector passes are independent: with both, they run side by side
+        // (rayon's pool, one thread per core; the lexical pass spreads its tantivy segments
+        // over both once the largest is done).
+        let vector_job = || -> Result<_, IndexError> {
+            let _time = TimeOnDrop("vector pass", Instant::now());
+            match query_vector {
+                Some(vector) if plan.use_vector => {
+                    let (top, plans) = vector::vector_pass(snapshot, vector, allowed, n)?;
+                    let background = vector::vector_background(snapshot, vector);
+                    let chunks = vector::chunk_background(snapshot, vector);
+                    Ok(Some((top, plans, background, chunks)))
+                }
+                _ => Ok(None),
+            }
+        };
+        let lexical_job = || -> Result<_, IndexError> {
+            let _time = TimeOnDrop("lexical pass", Instant::now());
+            if !plan.has_lexical() {
+                return Ok(None);
+            }
+            let background = lexical::term_background(snapshot, &plan.lexical_clauses)?;
+            // The pass only chooses candidates: every candidate's lexical score (and rank) is
+            // computed by one function ([`Matcher::exact_scores`]), so a document scores the
+            // same in any pool.
+            let top = lexical::top_pass(snapshot, plan.retrieval_clauses(), allowed, n)?;
+            Ok(Some((top, background)))
+        };
+        let (lexical_pass, vector_pass) = if plan.has_lexical() && plan.use_vector && query_vector.is_some() {
+            rayon::join(lexical_job, vector_job)
+        } else {
+            (lexical_job(), vector_job())
+        };
+        let mut lexical_background = Background::default();
+        if let Some((top, background)) = lexical_pass? {
+            lexical_background = background;
+            pool.extend(top.iter().map(|s| s.doc));
+        }
+        phases.mark("lexical");
+        let mut vector_plans = Vec::new();
+        let mut vector_background = None;
+        let mut chunk_background = None;
+        if let Some((top, plans, background, chunks)) = vector_pass? {
+            vector_plans = plans;
+            vector_background = background;
+            chunk_background = chunks;
+            add(&top, &mut vector_ranks, &mut pool);
+        }
+        phases.mark("vector");
+        if !plan.concept_terms.is_empty() {
+            let top = lexical::leveled_pass(snapshot, &plan.concept_terms, allowed, n)?;
+            add(&top, &mut concept_ranks, &mut pool);
+        }
+        if !plan.has_lexical() && !plan.use_vector && plan.concept_terms.is_empty() {
+            // Nothing to match on but a place or the filters: the allowed documents nearest
+            // the place (or in ordinal order).
+            pool.extend(self.geo_pool(snapshot, allowed, geo_targets, n));
+        }
+        pool.sort_unstable();
+        pool.dedup();
+        phases.mark("concept");
+        Ok(Candidates {
+            pool,
+            vector_ranks,
+            concept_ranks,
+            lexical_background,
+            vector_background,
+            chunk_background,
+            vector_plans,
+        })
+    }
+}
