@@ -271,6 +271,19 @@ impl ConstraintPlan {
         met
     }
 
+    /// How many of `pool` meet every preferred constraint.
+    pub fn full_matches_in(&self, snapshot: &Snapshot, pool: &[super::DocRef]) -> Result<usize, IndexError> {
+        let preferred = self.groups.iter().filter(|g| g.used == ConstraintUse::Prefer).count() as u32;
+        let mut count = 0;
+        for doc in pool {
+            let live = &snapshot.segments[doc.segment];
+            if self.tier(live, live.segment.facets()?, doc.ord) == preferred {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
     /// Each active kind, met or missed by document `ord` of `live`.
     pub fn check(&self, live: &LiveSegment, facets: &Facets, ord: u32) -> Vec<ConstraintCheck> {
         self.active()
@@ -301,38 +314,59 @@ impl ConstraintPlan {
         for (seg, live) in snapshot.segments.iter().enumerate() {
             let facets = live.segment.facets()?;
             let n_docs = live.segment.doc_count();
-            // The allowed live documents, narrowed group by group: a group's lists are unioned
-            // into a bitset, and distances are only computed for what is left.
-            let mut set = OrdSet::new(n_docs);
-            for ord in 0..n_docs {
-                if allowed.allows(snapshot, seg, ord) {
-                    set.insert(ord);
-                }
-            }
-            for group in &groups {
-                let mut members = OrdSet::new(n_docs);
-                let mut scan_within = false;
-                for alternative in &group.alternatives {
-                    match &alternative.test {
-                        Test::AnyValue(values) => {
-                            for value in values {
-                                facets.docs_with(value).iter().for_each(|&ord| members.insert(ord));
-                            }
-                        }
-                        Test::Within { .. } => scan_within = true,
-                    }
-                }
-                if scan_within {
-                    for ord in set.iter() {
-                        if group.meets(live, facets, ord).is_some() {
-                            members.insert(ord);
+            let (lat, lon) = (live.prior_column("lat").unwrap_or(&[]), live.prior_column("lon").unwrap_or(&[]));
+            // Each group as the value ids it accepts in this segment, or circles.
+            let tests: Vec<SegmentTest> = groups
+                .iter()
+                .map(|group| {
+                    let mut ids = Vec::new();
+                    let mut circles = Vec::new();
+                    for alternative in &group.alternatives {
+                        match &alternative.test {
+                            Test::AnyValue(values) => ids.extend(values.iter().filter_map(|v| facets.value_id(v))),
+                            Test::Within { lat, lon, km } => circles.push((*lat, *lon, *km)),
                         }
                     }
+                    (ids, circles)
+                })
+                .collect();
+            let within = |ord: u32, circles: &[(f64, f64, f64)]| {
+                let (Some(&dlat), Some(&dlon)) = (lat.get(ord as usize), lon.get(ord as usize)) else { return false };
+                let (dlat, dlon) = (f64::from(dlat), f64::from(dlon));
+                circles.iter().any(|&(clat, clon, km)| {
+                    dlat.is_finite() && (dlat - clat).abs() <= km / 111.0 && haversine_km(clat, clon, dlat, dlon) <= km
+                })
+            };
+            let meets = |ord: u32, (ids, circles): &SegmentTest| {
+                ids.iter().any(|&id| facets.has_id(ord, id)) || within(ord, circles)
+            };
+            // The smallest list-based group drives: its documents are each checked against the
+            // other groups (a few binary searches and a distance), never a whole-segment pass
+            // unless only distances constrain.
+            let driver = tests
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, circles))| circles.is_empty())
+                .min_by_key(|(_, (ids, _))| ids.iter().map(|&id| facets.docs_with_id(id).len()).sum::<usize>())
+                .map(|(idx, _)| idx);
+            let mut kept = OrdSet::new(n_docs);
+            let mut keep = |ord: u32| {
+                if allowed.allows(snapshot, seg, ord)
+                    && tests.iter().enumerate().all(|(idx, test)| Some(idx) == driver || meets(ord, test))
+                {
+                    kept.insert(ord);
                 }
-                set.intersect_with(&members);
+            };
+            match driver {
+                Some(idx) => {
+                    for &id in &tests[idx].0 {
+                        facets.docs_with_id(id).iter().for_each(|&ord| keep(ord));
+                    }
+                }
+                None => (0..n_docs).for_each(&mut keep),
             }
-            count += u64::from(set.count());
-            sets.push(Some(set));
+            count += u64::from(kept.count());
+            sets.push(Some(kept));
         }
         Ok(Allowed { sets, count })
     }
@@ -356,6 +390,9 @@ impl Group {
         })
     }
 }
+
+/// A group as one segment tests it: the value ids it accepts, and circles (lat, lon, km).
+type SegmentTest = (Vec<u32>, Vec<(f64, f64, f64)>);
 
 /// Orders results by the preferred constraints they meet (more first), then by score.
 pub fn tier_order(a: (u32, f32), b: (u32, f32)) -> std::cmp::Ordering {

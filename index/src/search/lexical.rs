@@ -227,10 +227,21 @@ fn max_score_segment(
     // The first essential clause: those before it cannot reach the threshold together.
     let essential_from = |threshold: f32| below.iter().skip(1).take_while(|&&sum| sum <= threshold).count();
     let mut first_essential = essential_from(threshold);
+    // On a subset (filters), a document the subset leaves out is skipped before it is scored:
+    // the threshold rises slowly there, so most postings are visited.
+    let subset = allowed.sets[seg].is_some();
     while first_essential < cursors.len() {
         let doc = cursors[first_essential..].iter().map(|c| c.postings.doc()).min().unwrap_or(TERMINATED);
         if doc == TERMINATED {
             break;
+        }
+        if subset && !ords.first(doc).is_some_and(|ord| allowed.allows(snapshot, seg, ord as u32)) {
+            for cursor in &mut cursors[first_essential..] {
+                if cursor.postings.doc() == doc {
+                    cursor.postings.advance();
+                }
+            }
+            continue;
         }
         let mut score = 0f32;
         for cursor in &mut cursors[first_essential..] {

@@ -434,46 +434,21 @@ impl Matcher {
         }
         phases.mark("filters");
         let plan = self.plan(snapshot, request, &interpretation, query_vector, depth)?;
-        // With preferred constraints, the documents meeting all of them are searched first; the
-        // rest of the allowed documents only when fewer than `depth` of those match the query
-        // (their best then follow, as partial matches).
-        let mut candidates = None;
-        if constraints.tiers() {
+        let mut candidates = self.candidates(snapshot, &plan, &allowed, query_vector, &geo_targets, &mut phases)?;
+        // With preferred constraints, the documents meeting all of them must be candidates:
+        // when the pool holds fewer than `depth` of them, they join it (every one when they are
+        // few, else the best of them; see `full_match_candidates`).
+        if constraints.tiers() && constraints.full_matches_in(snapshot, &candidates.pool)? < depth {
             let full = constraints.restrict(snapshot, &allowed, |used| used == ConstraintUse::Prefer)?;
-            phases.mark("constraints");
+            phases.mark("full_match_set");
+            tracing::debug!(full_matches = full.count, "documents meeting every preferred constraint");
             if full.count > 0 {
-                candidates = Some(self.candidates(snapshot, &plan, &full, query_vector, &geo_targets, &mut phases)?);
+                candidates.absorb(self.full_match_candidates(snapshot, &plan, &full, query_vector)?);
             }
+            phases.mark("full_match_candidates");
         }
-        let ranked_enough = |candidates: &Candidates| -> Result<Option<(ExactScores, Vec<RankedDoc>)>, SearchError> {
-            let exact = self.exact_scores(
-                snapshot,
-                &plan,
-                &interpretation,
-                &candidates.pool,
-                &geo_targets,
-                &mut Phases::start(),
-            )?;
-            let ranked = self.fuse(snapshot, &plan, candidates, &exact, query_vector, &geo_targets);
-            Ok((ranked.len() >= depth).then_some((exact, ranked)))
-        };
-        let full_ranked = match &candidates {
-            Some(full) => ranked_enough(full)?,
-            None => None,
-        };
-        let (candidates, mut ranked) = match (candidates, full_ranked) {
-            (Some(full), Some((_, ranked))) => (full, ranked),
-            (full, _) => {
-                let mut all = self.candidates(snapshot, &plan, &allowed, query_vector, &geo_targets, &mut phases)?;
-                if let Some(full) = full {
-                    all.absorb(full);
-                }
-                let exact =
-                    self.exact_scores(snapshot, &plan, &interpretation, &all.pool, &geo_targets, &mut phases)?;
-                let ranked = self.fuse(snapshot, &plan, &all, &exact, query_vector, &geo_targets);
-                (all, ranked)
-            }
-        };
+        let exact = self.exact_scores(snapshot, &plan, &interpretation, &candidates.pool, &geo_targets, &mut phases)?;
+        let mut ranked = self.fuse(snapshot, &plan, &candidates, &exact, query_vector, &geo_targets);
         if constraints.tiers() {
             for doc in &mut ranked {
                 let live = &snapshot.segments[doc.doc.segment];

@@ -14,6 +14,12 @@ use crate::IndexError;
 use crate::engine::Snapshot;
 use crate::interpret::LocationHit;
 
+/// Documents meeting every preferred constraint scored one by one at most, lexically and by
+/// vector (see [`Matcher::full_match_candidates`]): beyond, they are a large share of what the
+/// query matches, and the pool's passes found many of them already.
+const FULL_SCORED_MAX: usize = 4096;
+const FULL_SCANNED_MAX: usize = 1024;
+
 /// The candidate pool and what the passes that found it know about the query.
 #[derive(Debug)]
 pub(super) struct Candidates {
@@ -137,5 +143,67 @@ impl Matcher {
             chunk_background,
             vector_plans,
         })
+    }
+
+    /// Candidates among the documents meeting every preferred constraint (`full`), for a pool
+    /// that holds too few of them: all of them when they are at most the pool depth, else the
+    /// best of them by vector similarity and by their exact lexical scores, while they are few
+    /// enough to score one by one.
+    pub(super) fn full_match_candidates(
+        &self,
+        snapshot: &Snapshot,
+        plan: &Plan,
+        full: &Allowed,
+        query_vector: Option<&[f32]>,
+    ) -> Result<Candidates, IndexError> {
+        let mut extra = Candidates {
+            pool: Vec::new(),
+            vector_ranks: HashMap::new(),
+            concept_ranks: HashMap::new(),
+            lexical_background: Background::default(),
+            vector_background: None,
+            chunk_background: None,
+            vector_plans: Vec::new(),
+        };
+        if full.count as usize <= plan.n {
+            for (segment, set) in full.sets.iter().enumerate() {
+                if let Some(set) = set {
+                    extra.pool.extend(set.iter().map(|ord| DocRef { segment, ord }));
+                }
+            }
+            return Ok(extra);
+        }
+        if let Some(vector) = query_vector.filter(|_| plan.use_vector && full.count as usize <= FULL_SCANNED_MAX) {
+            let (top, _) = vector::vector_pass(snapshot, vector, full, plan.n)?;
+            extra.pool.extend(top.iter().map(|s| s.doc));
+        }
+        // Lexically, the `n` best of them: each scored exactly (its forward lists) while they
+        // are a few thousand; beyond, they are a large share of what the query matches and the
+        // full pass's best already hold many (a pass pruned on a subset would read most
+        // postings: slower than scoring them one by one).
+        if plan.has_lexical() && full.count as usize <= FULL_SCORED_MAX {
+            let docs: Vec<DocRef> = full
+                .sets
+                .iter()
+                .enumerate()
+                .flat_map(|(segment, set)| {
+                    set.iter().flat_map(move |set| set.iter().map(move |ord| DocRef { segment, ord }))
+                })
+                .collect();
+            let addressed = super::exact::address(snapshot, &docs)?;
+            let scores = super::exact::score_clauses(
+                snapshot,
+                super::exact::Clauses::Bm25(plan.retrieval_clauses()),
+                &addressed,
+            )?;
+            let mut top = super::top::TopN::new(plan.n);
+            for (doc, score) in docs.into_iter().zip(scores) {
+                if score > 0.0 {
+                    top.offer(Scored { doc, score });
+                }
+            }
+            extra.pool.extend(top.into_sorted().iter().map(|s| s.doc));
+        }
+        Ok(extra)
     }
 }

@@ -207,6 +207,21 @@ impl Facets {
         self.by_value.get(value).is_some_and(|id| self.doc_ids(ord).binary_search(id).is_ok())
     }
 
+    /// The id of `value`, if any document holds it.
+    pub fn value_id(&self, value: &str) -> Option<u32> {
+        self.by_value.get(value).copied()
+    }
+
+    /// Whether document `ord` holds the value of id `id`.
+    pub fn has_id(&self, ord: u32, id: u32) -> bool {
+        self.doc_ids(ord).binary_search(&id).is_ok()
+    }
+
+    /// The ordinals holding the value of id `id`, ascending.
+    pub fn docs_with_id(&self, id: u32) -> &[u32] {
+        self.postings.get(id as usize).map_or(&[], Vec::as_slice)
+    }
+
     /// The first of `values` document `ord` holds.
     pub fn first_held<'v>(&self, ord: u32, values: &'v [String]) -> Option<&'v str> {
         values.iter().find(|v| self.has(ord, v)).map(String::as_str)

@@ -57,6 +57,8 @@ pub struct Segment {
     /// Constraint facets: read at open when the file was tagged by the current vocabularies,
     /// otherwise recomputed from the stored records on first use (see [`super::facets`]).
     facets: std::sync::OnceLock<Facets>,
+    /// Held while facets are recomputed: one computation, whoever asks first.
+    facets_computing: parking_lot::Mutex<()>,
     /// Lexical-index address of each ordinal, packed (segment ordinal << 32 | doc id).
     addresses: std::sync::OnceLock<Vec<u64>>,
     chunk_sample: std::sync::OnceLock<ChunkSample>,
@@ -183,6 +185,7 @@ impl Segment {
             chunks,
             forward,
             facets,
+            facets_computing: parking_lot::Mutex::new(()),
             addresses: std::sync::OnceLock::new(),
             chunk_sample: std::sync::OnceLock::new(),
             vector_sample: std::sync::OnceLock::new(),
@@ -322,6 +325,10 @@ impl Segment {
     /// The constraint facets. A segment written before facets existed, or tagged by other
     /// vocabularies, computes them from its stored records on first use (once; logged).
     pub fn facets(&self) -> Result<&Facets, IndexError> {
+        if let Some(facets) = self.facets.get() {
+            return Ok(facets);
+        }
+        let _computing = self.facets_computing.lock();
         if let Some(facets) = self.facets.get() {
             return Ok(facets);
         }
