@@ -87,6 +87,69 @@ fn index_v2_still_opens() {
     assert_eq!(forward, postings);
 }
 
+/// Indexes written before constraint facets existed (`index-v1`, `index-v2`: no `facets.bin`)
+/// answer constraint queries: each segment computes its facets from its stored records on first
+/// use, and every check agrees with the records (milling inox 316L, ISO 9001, 20 to 49 employees,
+/// in Saint-Étienne, département 42; no concept).
+#[test]
+fn frozen_indexes_compute_constraint_facets_from_their_records() {
+    use marketlounge_index::interpret::{ConstraintKind, Interpreter};
+    use marketlounge_index::search::{ConstraintUse, ConstraintUses, MatchRequest, Matcher, SearchConfig};
+    let matcher = Matcher::new(std::sync::Arc::new(Interpreter::embedded().unwrap()), SearchConfig::default());
+    for frozen in [frozen_index(), frozen_index_v2()] {
+        let (_dir, engine) = open_frozen(&frozen);
+        let snapshot = engine.snapshot();
+        let facets_file = |live: &marketlounge_index::engine::LiveSegment| live.segment.dir().join("facets.bin");
+        assert!(snapshot.segments.iter().all(|live| !facets_file(live).exists()), "{}", frozen.display());
+        let ask = |query: &str, constraints: ConstraintUses| {
+            let request = MatchRequest { k: 10, constraints, ..MatchRequest::new(query) };
+            matcher.run(&snapshot, &request, None).unwrap()
+        };
+        let met = |query: &str| -> Vec<Vec<(ConstraintKind, bool)>> {
+            ask(query, ConstraintUses::default())
+                .hits
+                .iter()
+                .map(|hit| hit.constraints.iter().map(|c| (c.kind, c.met)).collect())
+                .collect()
+        };
+        use ConstraintKind::{Material, Place, Process, Size};
+        assert_eq!(
+            met("fraisage inox 316L moins de 50 salariés dans le 42"),
+            vec![vec![(Process, false), (Material, true), (Size, true), (Place, true)]; 5]
+        );
+        assert_eq!(
+            met("fraisage titane plus de 50 salariés en Bretagne"),
+            vec![vec![(Process, false), (Material, false), (Size, false), (Place, false)]; 5]
+        );
+        let required = ConstraintUses { material: Some(ConstraintUse::Require), ..ConstraintUses::default() };
+        assert_eq!(ask("fraisage titane", required).hits.len(), 0);
+        let response = ask("fraisage acier inoxydable", required);
+        assert_eq!(response.hits.len(), 5);
+        assert!(response.hits.iter().all(|h| h.constraints[1].by.as_deref() == Some("material:inox")));
+        // What was computed, document by document, is what the records hold.
+        for live in &snapshot.segments {
+            let facets = live.segment.facets().unwrap();
+            for ord in (0..live.segment.doc_count()).filter(|&ord| live.is_live(ord)) {
+                let values: Vec<&str> = facets.values(ord).collect();
+                for expected in [
+                    "material:inox",
+                    "material:inox.316l",
+                    "material:aluminium",
+                    "certification:iso9001",
+                    "size:20-49",
+                    "departement:42",
+                    "region:Auvergne-Rhône-Alpes",
+                ] {
+                    assert!(values.contains(&expected), "{expected} of {values:?}");
+                }
+                assert!(!values.iter().any(|v| v.starts_with("concept:")), "{values:?}");
+            }
+        }
+        // Computed in memory: the published segment files are never modified.
+        assert!(snapshot.segments.iter().all(|live| !facets_file(live).exists()));
+    }
+}
+
 /// Opens a frozen index (a copy) with every checksum verified and checks its content.
 fn open_frozen(frozen: &Path) -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();

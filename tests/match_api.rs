@@ -159,6 +159,10 @@ async fn bad_input_is_400_with_code_and_field() {
             Some("weights.lexical"),
         ),
         (json, br#"{"query": "laser", "mode": "magic"}"#.to_vec(), "invalid_field", Some("mode")),
+        // Valid JSON of the wrong type for an enum: serde_json calls it a syntax error.
+        (json, br#"{"query": "laser", "mode": 1}"#.to_vec(), "invalid_field", Some("mode")),
+        (json, br#"{"query": "laser", "location": [], "k": 3}"#.to_vec(), "invalid_field", Some("location")),
+        (json, br#"{"query": "laser", "mode": }"#.to_vec(), "invalid_json", None),
         (json, br#"{"query": "laser", "mode": "vector"}"#.to_vec(), "invalid_field", Some("mode")),
         (
             json,

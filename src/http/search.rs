@@ -257,7 +257,11 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<MatchRequest, ApiError> {
         // serde_json counts a number too large for its field's type (1e39 for an f32) as a
         // syntax error, but the JSON is valid: the value is wrong, and its field is known.
         let out_of_range = inner.is_syntax() && path != "." && inner.to_string().starts_with("number out of range");
-        if inner.is_data() || out_of_range {
+        // It also counts a value of the wrong type for an enum (`"material": true`) as a syntax
+        // error ("expected value"): when the body is valid JSON, the value is what is wrong.
+        let wrong_type =
+            || inner.is_syntax() && path != "." && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+        if inner.is_data() || out_of_range || wrong_type() {
             let field = if path == "." { "$".to_owned() } else { path };
             field_error(RequestError::new(field, inner.to_string()))
         } else {

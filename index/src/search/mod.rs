@@ -428,7 +428,10 @@ impl Matcher {
             f64::from(self.config.near_radius_km),
         );
         let mut phases = Phases::start();
-        let mut allowed = self.allowed(snapshot, &filters)?;
+        // The request's own filters; the query's places, when required, are the place
+        // constraint's alternatives (any of them meets it), which `restrict` applies: as filters
+        // they would all have to hold ("dans le 69 en Auvergne-Rhône-Alpes" kept the 69 only).
+        let mut allowed = self.allowed(snapshot, &request.filters)?;
         if constraints.has_required() {
             allowed = constraints.restrict(snapshot, &allowed, |used| used == ConstraintUse::Require)?;
         }

@@ -495,3 +495,63 @@ fn verify_files(dir: &Path, meta: &SegmentMeta, full: bool) -> Result<(), IndexE
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Company;
+    use crate::segment::writer::{BuildOptions, IndexDoc, SegmentBuilder};
+
+    /// Companies whose facets all differ: materials, certifications, size, place, concepts.
+    fn company(n: u32) -> Company {
+        let materials = ["titane TA6V", "inox 316L", "aluminium 7075", "PEEK", "Inconel 718"];
+        let certifications = ["ISO 9001", "EN 9100", "IATF 16949", "ISO 13485"];
+        let headcounts = ["3-5", "10-19", "20-49", "50-99", "250-499", "1000-1999"];
+        let places = [("69123", "69001", "Lyon"), ("35238", "35000", "Rennes"), ("31555", "31000", "Toulouse")];
+        let concepts = ["usinage.fraisage", "decoupe.laser", "soudage", "tolerie.pliage"];
+        let n_us = n as usize;
+        let (code, postal, commune) = places[n_us % places.len()];
+        serde_json::from_value(serde_json::json!({
+            "id": crate::record::siren_with_check_digit(n), "name": format!("Atelier {n}"),
+            "materials": [materials[n_us % materials.len()]],
+            "certifications": [certifications[n_us % certifications.len()]],
+            "naf": "25.62B", "headcount": headcounts[n_us % headcounts.len()], "created": "1990-01-01",
+            "address": {"postal_code": postal, "commune": commune, "commune_code": code},
+            "concepts": [{"id": concepts[n_us % concepts.len()], "weight": 0.5}],
+        }))
+        .unwrap()
+    }
+
+    /// Facets recomputed from the stored records (what a segment written before facets existed,
+    /// or tagged by other vocabularies, does on first use) are the ones the writer stored: the
+    /// same values at the same ordinals.
+    #[test]
+    fn recomputed_facets_are_the_written_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = SegmentBuilder::new(dir.path(), 1, &BuildOptions::default()).unwrap();
+        for company in (0..60).map(company) {
+            let doc = IndexDoc { company: &company, vector: None, opportunity: None, content_hash: 0, chunks: None };
+            builder.add(doc).unwrap();
+        }
+        let (_, segment_dir) = builder.finish().unwrap();
+        let fields = Arc::new(CompanyFields::new());
+        let options = OpenOptions { verify_checksums: true, expected_model: None, search_threads: 1 };
+        let segment = Segment::open(&segment_dir, &fields, &options).unwrap();
+        assert!(segment.facets.get().is_some(), "read from {FACETS_FILE}");
+        let written = segment.facets().unwrap();
+        let mut reopened = Segment::open(&segment_dir, &fields, &options).unwrap();
+        reopened.facets = std::sync::OnceLock::new();
+        let recomputed = reopened.facets().unwrap();
+        assert_eq!(recomputed.doc_count(), written.doc_count());
+        let mut n_values = 0;
+        for ord in 0..written.doc_count() {
+            let mut expected: Vec<&str> = written.values(ord).collect();
+            let mut got: Vec<&str> = recomputed.values(ord).collect();
+            expected.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, expected, "document {ord}");
+            n_values += got.len();
+        }
+        assert!(n_values >= 6 * written.doc_count() as usize, "{n_values} values");
+    }
+}
