@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use common::app::TestApp;
 
 /// (n, capability, materials, commune code, postal code, commune)
-const COMPANIES: [(u32, &str, &[&str], &str, &str, &str); 6] = [
+type Sample = (u32, &'static str, &'static [&'static str], &'static str, &'static str, &'static str);
+
+const COMPANIES: [Sample; 6] = [
     (1, "usinage de pièces aéronautiques", &["titane TA6V", "inox 316L"], "69123", "69001", "Lyon"),
     (2, "usinage de précision", &["aluminium 7075"], "69266", "69100", "Villeurbanne"),
     (3, "usinage grande série", &["Ti-6Al-4V"], "31555", "31000", "Toulouse"),
@@ -84,7 +86,7 @@ async fn a_required_material_returns_only_the_companies_working_it() {
     let (_, response) = ask(&app, json!({"query": "usinage titane", "k": 10})).await;
     let hits = response["hits"].as_array().unwrap();
     assert_eq!(hits.len(), COMPANIES.len(), "{response}");
-    let first: Vec<String> = ids(&response)[..TITANIUM.len()].iter().cloned().collect();
+    let first: Vec<String> = ids(&response)[..TITANIUM.len()].to_vec();
     assert!(first.iter().all(|id| expected.contains(id)), "{response}");
     for hit in &hits[TITANIUM.len()..] {
         assert_eq!(hit["partial"], true, "{hit}");
