@@ -439,9 +439,11 @@ impl Matcher {
         let plan = self.plan(snapshot, request, &interpretation, query_vector, depth)?;
         let mut candidates = self.candidates(snapshot, &plan, &allowed, query_vector, &geo_targets, &mut phases)?;
         // With preferred constraints, the documents meeting all of them must be candidates:
-        // when the pool holds fewer than `depth` of them, they join it (every one when they are
-        // few, else the best of them; see `full_match_candidates`).
-        if constraints.tiers() && constraints.full_matches_in(snapshot, &candidates.pool)? < depth {
+        // when the pool holds fewer than a fifth of its depth of them, they join it (every one
+        // when they are few, else the best of them; see `full_match_candidates`). The rule
+        // depends on the pool's depth only, never on the page's: pages of one pool continue
+        // each other.
+        if constraints.tiers() && constraints.full_matches_in(snapshot, &candidates.pool)? < plan.n / 5 {
             let full = constraints.restrict(snapshot, &allowed, |used| used == ConstraintUse::Prefer)?;
             phases.mark("full_match_set");
             tracing::debug!(full_matches = full.count, "documents meeting every preferred constraint");
