@@ -14,6 +14,7 @@ use marketlounge_index::embed::{Embedder, HashedEmbedder};
 use marketlounge_index::engine::{Engine, EngineOptions, Snapshot};
 use marketlounge_index::interpret::{Constraint, ConstraintKind, Interpretation, Interpreter};
 use marketlounge_index::record::{Company, HeadcountBand};
+use marketlounge_index::search::constraints::GENERIC_WORDS;
 use marketlounge_index::search::filter::haversine_km;
 use marketlounge_index::search::{
     ConstraintCheck, ConstraintUse, ConstraintUses, LocationUse, MatchHit, MatchRequest, MatchResponse, Matcher,
@@ -80,39 +81,6 @@ const SIZE_PHRASES: [&str; 14] = [
 
 /// The métiers whose concepts companies do and queries name.
 const METIERS: [&str; 3] = ["usinage", "decoupe", "soudage"];
-
-/// Words that name who is sought, not what: the list of `search::constraints` (the documented
-/// rule of when a query's need is named).
-const GENERIC_WORDS: &[&str] = &[
-    "atelier",
-    "company",
-    "companies",
-    "entreprise",
-    "entreprises",
-    "fabricant",
-    "fabricants",
-    "firm",
-    "fournisseur",
-    "fournisseurs",
-    "manufacturer",
-    "manufacturers",
-    "partenaire",
-    "prestataire",
-    "prestataires",
-    "shop",
-    "societe",
-    "societes",
-    "sous",
-    "soustraitant",
-    "subcontractor",
-    "subcontractors",
-    "supplier",
-    "suppliers",
-    "traitance",
-    "traitant",
-    "traitants",
-    "vendor",
-];
 
 static INTERPRETER: LazyLock<Arc<Interpreter>> = LazyLock::new(|| Arc::new(Interpreter::embedded().unwrap()));
 

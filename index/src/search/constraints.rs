@@ -111,7 +111,7 @@ pub struct ConstraintPlan {
 }
 
 /// Words that name no need of their own: who is sought, not what ("fournisseur titane").
-const GENERIC_WORDS: &[&str] = &[
+pub const GENERIC_WORDS: &[&str] = &[
     "atelier",
     "company",
     "companies",
@@ -333,9 +333,9 @@ impl ConstraintPlan {
             let within = |ord: u32, circles: &[(f64, f64, f64)]| {
                 let (Some(&dlat), Some(&dlon)) = (lat.get(ord as usize), lon.get(ord as usize)) else { return false };
                 let (dlat, dlon) = (f64::from(dlat), f64::from(dlon));
-                circles.iter().any(|&(clat, clon, km)| {
-                    dlat.is_finite() && (dlat - clat).abs() <= km / 111.0 && haversine_km(clat, clon, dlat, dlon) <= km
-                })
+                dlat.is_finite()
+                    && dlon.is_finite()
+                    && circles.iter().any(|&(clat, clon, km)| distance_within((clat, clon), (dlat, dlon), km).is_some())
             };
             let meets = |ord: u32, (ids, circles): &SegmentTest| {
                 ids.iter().any(|&id| facets.has_id(ord, id)) || within(ord, circles)
@@ -378,14 +378,8 @@ impl Group {
         self.alternatives.iter().find_map(|alternative| match &alternative.test {
             Test::AnyValue(values) => facets.first_held(ord, values).map(str::to_owned),
             Test::Within { lat, lon, km } => {
-                let (dlat, dlon) = coordinates(live, ord)?;
-                // A box around the circle first: most documents are far away.
-                let dlat_deg = km / 111.0;
-                if (dlat - lat).abs() > dlat_deg {
-                    return None;
-                }
-                let distance = haversine_km(*lat, *lon, dlat, dlon);
-                (distance <= *km).then(|| format!("{distance:.0} km"))
+                let distance = distance_within((*lat, *lon), coordinates(live, ord)?, *km)?;
+                Some(format!("{distance:.0} km"))
             }
         })
     }
@@ -393,6 +387,16 @@ impl Group {
 
 /// A group as one segment tests it: the value ids it accepts, and circles (lat, lon, km).
 type SegmentTest = (Vec<u32>, Vec<(f64, f64, f64)>);
+
+/// The distance from `centre` to `point` when within `km` (a latitude band around the circle
+/// first: most documents are far away and skip the trigonometry).
+fn distance_within(centre: (f64, f64), point: (f64, f64), km: f64) -> Option<f64> {
+    if (point.0 - centre.0).abs() > km / 111.0 {
+        return None;
+    }
+    let distance = haversine_km(centre.0, centre.1, point.0, point.1);
+    (distance <= km).then_some(distance)
+}
 
 /// Orders results by the preferred constraints they meet (more first), then by score.
 pub fn tier_order(a: (u32, f32), b: (u32, f32)) -> std::cmp::Ordering {
