@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{ConstraintSource, constraint_id};
+use super::{ConstraintSource, MAX_CHECKS, constraint_id};
 use crate::analysis::{Analyzer, Language};
 use crate::interpret::{ConstraintKind, LOCATION_GLUE, STRONG_LOCATION_WORDS, WEAK_LOCATION_WORDS};
 
@@ -23,23 +23,47 @@ pub(super) struct HeadReading {
     pub(super) open_ended: bool,
 }
 
-/// Heads read during one request (its exact and typo-tolerant passes share them).
+/// What one request has read (its exact and typo-tolerant passes share it): heads, and
+/// suggestions checked whole, within [`MAX_CHECKS`].
 #[derive(Debug, Default)]
-pub(in crate::suggest) struct Heads(Vec<(String, Option<HeadReading>)>);
+pub(in crate::suggest) struct Heads {
+    heads: Vec<(String, Option<HeadReading>)>,
+    /// (Suggestion text, the constraint it names) → whether it reads as that constraint
+    /// (homonymous places share a text).
+    checked: Vec<((String, ConstraintKind, String), bool)>,
+}
 
 impl Heads {
     /// What `head` reads as, `None` when it names no constraint (read once per request, and
     /// remembered by the thread: see [`RECENT_HEADS`]).
-    pub(super) fn read(&mut self, source: &ConstraintSource, head: &str) -> Option<&HeadReading> {
-        let at = match self.0.iter().position(|(h, _)| h == head) {
-            Some(at) => at,
-            None => {
-                let reading = recent_head(source, head);
-                self.0.push((head.to_owned(), reading));
-                self.0.len() - 1
-            }
-        };
-        self.0[at].1.as_ref()
+    pub(super) fn read(&mut self, source: &ConstraintSource, head: &str) -> Option<HeadReading> {
+        if let Some((_, reading)) = self.heads.iter().find(|(h, _)| h == head) {
+            return reading.clone();
+        }
+        let reading = recent_head(source, head);
+        self.heads.push((head.to_owned(), reading.clone()));
+        reading
+    }
+
+    /// Whether a suggestion's `text` reads as the constraint `(kind, id)` it names (`reads`,
+    /// once per request); `None` once the request has checked [`MAX_CHECKS`] of them.
+    pub(super) fn check(
+        &mut self,
+        text: String,
+        kind: ConstraintKind,
+        id: &str,
+        reads: impl FnOnce(&str) -> bool,
+    ) -> Option<bool> {
+        let found = self.checked.iter().find(|((t, k, i), _)| *t == text && *k == kind && i == id);
+        if let Some((_, verdict)) = found {
+            return Some(*verdict);
+        }
+        if self.checked.len() == MAX_CHECKS {
+            return None;
+        }
+        let verdict = reads(&text);
+        self.checked.push(((text, kind, id.to_owned()), verdict));
+        Some(verdict)
     }
 }
 

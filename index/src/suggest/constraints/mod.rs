@@ -190,6 +190,7 @@ impl ConstraintSource {
                 continue;
             }
             let Some(head) = heads.read(self, split.head) else { continue };
+            let head = &head;
             if !exact {
                 // Typos only where nothing starts with what was typed, after a head that reads
                 // as something (the automaton costs more than both lookups).
@@ -243,17 +244,15 @@ impl ConstraintSource {
             }
             // Read whole before being offered: places (homonyms, capitals and concept words
             // decide whether a name is read as one), names after location words or a number,
-            // and names the head's last word may merge with. At most MAX_CHECKS readings.
-            let mut checks = 0;
+            // and names the head's last word may merge with. At most MAX_CHECKS readings per
+            // request.
             let mut out = Vec::new();
             for f in best_per_constraint(&mut found) {
                 if f.check {
-                    if checks == MAX_CHECKS {
-                        break;
-                    }
-                    checks += 1;
-                    if !self.reads_as_named(f) {
-                        continue;
+                    match heads.check(f.text().0, f.kind, f.id, |text| self.reads_as_named(text, f)) {
+                        None => break,
+                        Some(false) => continue,
+                        Some(true) => {}
                     }
                 }
                 out.push(f.suggestion());
@@ -267,10 +266,9 @@ impl ConstraintSource {
     }
 
     /// Whether the whole text of a suggestion reads as the constraint it names.
-    fn reads_as_named(&self, found: &Found<'_>) -> bool {
-        let (text, _) = found.text();
+    fn reads_as_named(&self, text: &str, found: &Found<'_>) -> bool {
         self.interpreter
-            .interpret(&text)
+            .interpret(text)
             .constraints
             .iter()
             .any(|c| c.constraint.kind() == found.kind && constraint_id(&c.constraint) == found.id)

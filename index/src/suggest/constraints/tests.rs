@@ -92,6 +92,10 @@ fn places_after_a_location_word() {
     assert!(shown("fraisage EN 91", 8).iter().all(|s| !s.contains("place:")));
     // A bare "près de" completes to no place.
     assert!(shown("chaudronnerie près de", 8).is_empty());
+    // Homonyms share a text: each is checked as itself (the one the interpreter picks is kept).
+    for query in ["usinage près de Saint", "usinage près de Bret"] {
+        assert_contract(query, 8, true);
+    }
 }
 
 #[test]
