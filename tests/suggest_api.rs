@@ -170,3 +170,75 @@ async fn the_search_box_page_is_served_at_the_root() {
     assert!(page.contains("/api/v1/match"), "and searches on Enter");
     assert!(page.contains("ArrowDown") && page.contains("setTimeout(suggest"), "keyboard navigation, debouncing");
 }
+
+/// The typed need completed with a constraint: its kind, id and highlights, filtered by `kinds`,
+/// and nothing when the last word starts no constraint.
+#[tokio::test]
+async fn a_need_then_a_constraint_completes_to_both() {
+    let (_data, state) = state();
+    let constraints = |response: &serde_json::Value| -> Vec<serde_json::Value> {
+        response["suggestions"].as_array().unwrap().iter().filter(|s| s["kind"] == "constraint").cloned().collect()
+    };
+    let (status, response) = get(&state, "q=usinage+ti".as_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    let first = &constraints(&response)[0];
+    assert_eq!(first["text"], "usinage · titane", "{response}");
+    assert_eq!(first["constraint"], "material");
+    assert_eq!(first["id"], "titane");
+    assert_eq!(first["edits"], 0);
+    assert_eq!(first["highlight"], serde_json::json!([[0, 7], [11, 13]]), "\"usinage\" and \"ti\"");
+
+    let (_, response) = get(&state, "q=usinage+iso+90".as_bytes()).await;
+    let iso = constraints(&response);
+    assert_eq!(iso[0]["text"], "usinage · ISO 9001", "{response}");
+    assert_eq!((&iso[0]["constraint"], &iso[0]["id"]), (&"certification".into(), &"iso9001".into()));
+
+    let (_, response) = get(&state, "q=usinage+zqx".as_bytes()).await;
+    assert_eq!(constraints(&response), Vec::<serde_json::Value>::new(), "{response}");
+
+    // Only constraints when asked; none when not.
+    let (_, response) = get(&state, "q=d%C3%A9coupe+laser+in&kinds=constraint&k=3".as_bytes()).await;
+    insta::assert_json_snapshot!("suggest_constraint_inox", shown(&response));
+    let all = response["suggestions"].as_array().unwrap();
+    assert!(!all.is_empty() && all.iter().all(|s| s["kind"] == "constraint"), "{response}");
+    let (_, response) = get(&state, "q=usinage+ti&kinds=concept,company,location,query".as_bytes()).await;
+    assert_eq!(constraints(&response), Vec::<serde_json::Value>::new(), "{response}");
+    // Other kinds carry no constraint field.
+    let (_, response) = get(&state, "q=decoupe+las".as_bytes()).await;
+    assert!(response["suggestions"].as_array().unwrap().iter().all(|s| s.get("constraint").is_none()), "{response}");
+}
+
+/// Every constraint suggestion, searched, is read as the constraint it names: the contract
+/// between the typeahead and `/match`.
+#[tokio::test]
+async fn a_constraint_suggestion_is_read_as_its_constraint_by_match() {
+    let (_data, state) = state();
+    for query in
+        ["usinage+ti", "fraisage+EN+91", "chaudronnerie+pr%C3%A8s+de+ly", "usinage+plus+de+5", "turning+stainl"]
+    {
+        let (_, response) = get(&state, format!("q={query}&kinds=constraint&k=4").as_bytes()).await;
+        let suggestions = response["suggestions"].as_array().unwrap();
+        assert!(!suggestions.is_empty(), "{query}: {response}");
+        for suggestion in suggestions {
+            let body = serde_json::json!({"query": suggestion["text"], "k": 1}).to_string();
+            let request =
+                Request::post("/api/v1/match").header("content-type", "application/json").body(Body::from(body));
+            let answer = app(Arc::clone(&state)).oneshot(request.unwrap()).await.unwrap();
+            assert_eq!(answer.status(), StatusCode::OK);
+            let answer: serde_json::Value =
+                serde_json::from_slice(&answer.into_body().collect().await.unwrap().to_bytes()).unwrap();
+            let read = answer["interpretation"]["constraints"].as_array().cloned().unwrap_or_default();
+            // A constraint's id as suggestions give it: the id, the place code, a size's bounds.
+            let id_of = |c: &serde_json::Value| match c["kind"].as_str() {
+                Some("size") => {
+                    let bound = |b: &serde_json::Value| b.as_u64().map_or(String::new(), |b| b.to_string());
+                    format!("{}-{}", bound(&c["min"]), bound(&c["max"]))
+                }
+                Some("place") => c["code"].as_str().unwrap_or_default().to_owned(),
+                _ => c["id"].as_str().unwrap_or_default().to_owned(),
+            };
+            let named = read.iter().any(|c| c["kind"] == suggestion["constraint"] && id_of(c) == suggestion["id"]);
+            assert!(named, "{} is not read as {}: {}", suggestion["text"], suggestion["id"], answer["interpretation"]);
+        }
+    }
+}

@@ -245,7 +245,7 @@ fn bad_queries_return_nothing_without_panicking() {
 #[test]
 fn keystroke_saving_over_concept_labels() {
     let interpreter = marketlounge_index::interpret::Interpreter::embedded().unwrap();
-    let suggester = suggest::Suggester::new(&interpreter);
+    let suggester = suggest::Suggester::new(std::sync::Arc::new(interpreter));
     let exact = suggester.keystroke_saving(5, false);
     let typo = suggester.keystroke_saving(5, true);
     eprintln!("keystroke saving: exact {exact:.3}, one typo {typo:.3}");

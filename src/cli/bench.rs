@@ -218,7 +218,7 @@ fn bench_suggest(args: &SuggestArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!queries.is_empty(), "{} holds no query", args.queries.display());
 
     let interpreter = marketlounge_index::interpret::Interpreter::embedded()?;
-    let suggester = marketlounge_index::suggest::Suggester::new(&interpreter);
+    let suggester = marketlounge_index::suggest::Suggester::new(std::sync::Arc::new(interpreter));
     let started = Instant::now();
     type Run<'a> = Box<dyn Fn(&str, bool) -> anyhow::Result<usize> + 'a>;
     let _lock;

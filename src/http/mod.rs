@@ -78,7 +78,7 @@ impl AppState {
         if let Ok(scorer) = scoring.scorer() {
             matcher.set_prior_base_rate(scorer.artefact.base_rate as f32);
         }
-        let suggester = Arc::new(marketlounge_index::suggest::Suggester::new(matcher.interpreter()));
+        let suggester = Arc::new(marketlounge_index::suggest::Suggester::new(matcher.shared_interpreter()));
         let visibility = visibility::Visibility::new(
             settings.index.flush_interval_ms,
             settings.index.embedder,

@@ -1,4 +1,5 @@
-//! `GET /api/v1/suggest?q=…&k=8&kinds=concept,company&fuzzy=true`: typeahead completions.
+//! `GET /api/v1/suggest?q=…&k=8&kinds=concept,company,location,query,constraint&fuzzy=true`:
+//! typeahead completions.
 //!
 //! The query string is decoded byte-exactly: a parameter that is not UTF-8, an unknown
 //! parameter, a `k` or `kinds` that does not parse, or a `q` that is empty or longer than the
@@ -58,7 +59,8 @@ pub fn parse_params(raw: Option<&str>) -> Result<SuggestRequest, ApiError> {
                     .filter(|k| !k.is_empty())
                     .map(|k| {
                         Kind::parse(k).ok_or_else(|| {
-                            invalid("kinds", format!("{} is not one of concept, company, location, query", echoed(k)))
+                            let names: Vec<&str> = Kind::ALL.iter().map(|kind| kind.name()).collect();
+                            invalid("kinds", format!("{} is not one of {}", echoed(k), names.join(", ")))
                         })
                     })
                     .collect::<Result<_, _>>()?;

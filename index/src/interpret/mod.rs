@@ -32,6 +32,7 @@ use serde::Serialize;
 use self::constraints::{ConceptMatch, Readings};
 pub use self::constraints::{Constraint, ConstraintHit, ConstraintKind, SizeRange, size_allows};
 pub use self::places::BARE_CITY_MIN_POPULATION;
+pub(crate) use self::places::{LOCATION_GLUE, STRONG_LOCATION_WORDS, WEAK_LOCATION_WORDS};
 use crate::analysis::{Analyzer, Language, Token, detect_language};
 use crate::dict::company_values::Vocabularies;
 use crate::dict::gazetteer::{Gazetteer, Place};

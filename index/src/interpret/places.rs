@@ -12,7 +12,7 @@ use crate::dict::vocabulary::is_unit_word;
 pub const BARE_CITY_MIN_POPULATION: u64 = 30_000;
 
 /// Folded words that always introduce a location.
-const STRONG_LOCATION_WORDS: &[&str] = &[
+pub(crate) const STRONG_LOCATION_WORDS: &[&str] = &[
     "alentours",
     "around",
     "autour",
@@ -28,9 +28,9 @@ const STRONG_LOCATION_WORDS: &[&str] = &[
     "zone",
 ];
 /// Folded words that introduce a location only when what follows is clearly a place.
-const WEAK_LOCATION_WORDS: &[&str] = &["a", "au", "aux", "dans", "en", "in", "sur"];
+pub(crate) const WEAK_LOCATION_WORDS: &[&str] = &["a", "au", "aux", "dans", "en", "in", "sur"];
 /// Folded words that may stand between a location word and the place ("près de la", "dans le").
-const LOCATION_GLUE: &[&str] = &["d", "de", "des", "du", "l", "la", "le", "les", "the"];
+pub(crate) const LOCATION_GLUE: &[&str] = &["d", "de", "des", "du", "l", "la", "le", "les", "the"];
 /// Folded units of a distance.
 const DISTANCE_UNITS: &[&str] = &["kilometer", "kilometers", "kilometre", "kilometres", "km", "kms"];
 /// Folded words between a distance and its place ("30 km autour de", "30 km radius of").

@@ -321,6 +321,11 @@ impl Matcher {
         &self.interpreter
     }
 
+    /// The interpreter, to share (typeahead reads queries with the same one).
+    pub fn shared_interpreter(&self) -> Arc<Interpreter> {
+        Arc::clone(&self.interpreter)
+    }
+
     /// Checks a request (the field is named in the error).
     pub fn check(&self, request: &MatchRequest) -> Result<(), RequestError> {
         request.check(self.config.max_query_bytes, self.refdata)

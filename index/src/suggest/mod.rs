@@ -26,9 +26,15 @@ use fst::raw::{Fst, Node, Output};
 use fst::{Map, MapBuilder};
 use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder, SINK_STATE};
 
+mod constraints;
+mod reference;
 mod sources;
+pub use constraints::{CONSTRAINT_FACTOR, MAX_TAIL_WORDS, MIN_TAIL_CHARS, SEPARATOR, constraint_id};
+pub use reference::{prefix_distance, scan, scan_fuzzy};
 use serde::Serialize;
 pub use sources::{SYNC_BUILD_MAX, SuggestRequest, Suggester, Suggestions};
+
+use crate::interpret::ConstraintKind;
 
 /// Keys a prefix may match and still be scanned; above, its top list is stored.
 pub const SCAN_MAX: usize = 256;
@@ -47,10 +53,12 @@ pub enum Kind {
     Company,
     Location,
     Query,
+    /// The text typed so far completed with a constraint: "usinage ti" → "usinage · titane".
+    Constraint,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Concept, Kind::Company, Kind::Location, Kind::Query];
+    pub const ALL: [Kind; 5] = [Kind::Concept, Kind::Company, Kind::Location, Kind::Query, Kind::Constraint];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -58,6 +66,7 @@ impl Kind {
             Kind::Company => "company",
             Kind::Location => "location",
             Kind::Query => "query",
+            Kind::Constraint => "constraint",
         }
     }
 
@@ -83,6 +92,10 @@ pub struct Entry {
 pub struct Suggestion {
     pub text: String,
     pub kind: Kind,
+    /// For a [`Kind::Constraint`]: which kind of constraint (material, certification, size,
+    /// place), `id` being its id ([`constraint_id`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<ConstraintKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Byte ranges of `text` the query matched.
@@ -194,6 +207,9 @@ fn automaton_builder(edits: u8) -> &'static LevenshteinAutomatonBuilder {
 /// more than a walk of a small source) and shared by every source the query is matched against.
 pub struct Typed {
     norm: String,
+    /// For each byte of `norm`, the byte of the query it comes from (empty when built from a
+    /// normalised text).
+    origin: Vec<usize>,
     /// Levenshtein prefix automata for 1 and 2 edits.
     dfas: [OnceLock<DFA>; 2],
 }
@@ -206,12 +222,23 @@ impl std::fmt::Debug for Typed {
 
 impl Typed {
     pub fn new(query: &str) -> Typed {
-        Typed { norm: normalise(query).0, dfas: Default::default() }
+        let (norm, origin) = normalise(query);
+        Typed { norm, origin, dfas: Default::default() }
+    }
+
+    /// A text normalised already (part of a normalised query).
+    fn from_normalised(norm: &str) -> Typed {
+        Typed { norm: norm.to_owned(), origin: Vec::new(), dfas: Default::default() }
     }
 
     /// The query normalised as the keys are.
     pub fn norm(&self) -> &str {
         &self.norm
+    }
+
+    /// For each byte of [`Self::norm`], the byte of the query it comes from.
+    fn origin(&self) -> &[usize] {
+        &self.origin
     }
 
     /// The prefix automaton accepting texts within `edits` (1 or 2) of the query.
@@ -290,12 +317,21 @@ fn top_k(entries: &[Entry], hits: impl IntoIterator<Item = Hit>, k: usize) -> Ve
 impl SuggestIndex {
     /// Indexes `entries` (texts that normalise to nothing are kept but never match; weights that
     /// are not finite or negative count as 0).
-    pub fn build(mut entries: Vec<Entry>) -> SuggestIndex {
+    pub fn build(entries: Vec<Entry>) -> SuggestIndex {
+        SuggestIndex::build_with(entries, MAX_WORD_STARTS)
+    }
+
+    /// Indexes `entries` from the start of their text only: a query never matches inside one.
+    pub fn build_from_start(entries: Vec<Entry>) -> SuggestIndex {
+        SuggestIndex::build_with(entries, 1)
+    }
+
+    fn build_with(mut entries: Vec<Entry>, max_word_starts: usize) -> SuggestIndex {
         sanitise_weights(&mut entries);
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(entries.len() * 3);
         for (idx, entry) in entries.iter().enumerate() {
             let (norm, _) = normalise(&entry.text);
-            for start in word_starts(&norm) {
+            for start in word_starts(&norm).take(max_word_starts) {
                 let text = key_text(&norm, start);
                 let mut key = Vec::with_capacity(text.len() + 5);
                 key.extend_from_slice(text.as_bytes());
@@ -345,6 +381,18 @@ impl SuggestIndex {
     /// The matches of a query, best first, without their text: what [`Suggester`] merges
     /// across sources before materialising the `k` it returns.
     pub fn candidates(&self, typed: &Typed, k: usize, fuzzy: bool, keep: &dyn Fn(u32) -> bool) -> Vec<Candidate> {
+        let edits = if fuzzy { allowed_edits(typed.norm().chars().count()) } else { 0 };
+        self.candidates_within(typed, k, edits, keep)
+    }
+
+    /// [`Self::candidates`] with at most `max_edits` typos (at most 2).
+    pub fn candidates_within(
+        &self,
+        typed: &Typed,
+        k: usize,
+        max_edits: u8,
+        keep: &dyn Fn(u32) -> bool,
+    ) -> Vec<Candidate> {
         let norm = typed.norm();
         let k = k.min(TOP_MAX);
         if k == 0 || norm.is_empty() {
@@ -357,7 +405,7 @@ impl SuggestIndex {
         };
         let exact = self.complete_normalised(norm.as_bytes(), k, keep);
         let mut out: Vec<Candidate> = exact.iter().map(|&h| candidate(h, 0)).collect();
-        let edits = if fuzzy { allowed_edits(norm.chars().count()) } else { 0 };
+        let edits = max_edits.min(2);
         if out.len() < k && edits > 0 {
             // Entry → (edits, its best hit). One edit first: when that finds enough, the
             // matches two edits away would rank after them anyway, and their walk is the costly one.
@@ -414,6 +462,17 @@ impl SuggestIndex {
             return Vec::new();
         }
         self.complete_normalised(norm.as_bytes(), k.min(TOP_MAX), keep).into_iter().map(entry_of).collect()
+    }
+
+    /// The exact matches of a normalised text, heaviest first: [`Self::candidates`] without
+    /// typos, and without a [`Typed`] to build.
+    fn exact_candidates(&self, norm: &str, k: usize, keep: &dyn Fn(u32) -> bool) -> Vec<Candidate> {
+        let k = k.min(TOP_MAX);
+        if k == 0 || norm.is_empty() {
+            return Vec::new();
+        }
+        let hits = self.complete_normalised(norm.as_bytes(), k, keep);
+        hits.into_iter().map(|hit| Candidate { hit, edits: 0, score: hit_weight(&self.entries, hit) }).collect()
     }
 
     /// The `k` heaviest kept entries with a key starting with `prefix` (their best hits).
@@ -486,6 +545,7 @@ impl SuggestIndex {
         Suggestion {
             text: e.text.clone(),
             kind: e.kind,
+            constraint: None,
             id: e.id.clone(),
             highlight: highlight(&e.text, norm),
             score: candidate.score,
@@ -631,83 +691,4 @@ pub fn highlight(text: &str, query: &str) -> Vec<[usize; 2]> {
 
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-/// The naive reference: every entry a query completes, by scanning all of them (for tests and
-/// for checking the fast path).
-pub fn scan(entries: &[Entry], query: &str, k: usize, keep: &dyn Fn(u32) -> bool) -> Vec<u32> {
-    let (norm, _) = normalise(query);
-    if norm.is_empty() || k == 0 {
-        return Vec::new();
-    }
-    let k = k.min(TOP_MAX);
-    let matching = entries.iter().enumerate().filter(|(i, _)| keep(*i as u32)).filter_map(|(i, e)| {
-        let (text, _) = normalise(&e.text);
-        // The first matching word start: the text's own start when it matches.
-        word_starts(&text).find(|&s| key_text(&text, s).starts_with(&norm)).map(|s| hit(i as u32, s > 0))
-    });
-    let mut sanitised = entries.to_vec();
-    sanitise_weights(&mut sanitised);
-    top_k(&sanitised, matching, k).into_iter().map(entry_of).collect()
-}
-
-/// The distance from `query` to the closest prefix of `text` (both normalised), counting a
-/// swap of two neighbouring characters as one edit (optimal string alignment), as the typo walk
-/// measures it: the first byte as typed, `None` beyond `budget`.
-pub fn prefix_distance(query: &str, text: &str, budget: u8) -> Option<u8> {
-    if query.is_empty() || text.as_bytes().first() != query.as_bytes().first() {
-        return None;
-    }
-    let q: Vec<char> = query.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    // rows[i][j]: from the first j characters of the query to the first i of the text.
-    let mut rows = vec![vec![0usize; q.len() + 1]; t.len() + 1];
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    let mut best = q.len();
-    for i in 1..=t.len() {
-        rows[i][0] = i;
-        for j in 1..=q.len() {
-            let substitution = rows[i - 1][j - 1] + usize::from(q[j - 1] != t[i - 1]);
-            let mut d = substitution.min(rows[i - 1][j] + 1).min(rows[i][j - 1] + 1);
-            if i > 1 && j > 1 && q[j - 1] == t[i - 2] && q[j - 2] == t[i - 1] {
-                d = d.min(rows[i - 2][j - 2] + 1);
-            }
-            rows[i][j] = d;
-        }
-        best = best.min(rows[i][q.len()]);
-    }
-    u8::try_from(best).ok().filter(|&d| d <= budget)
-}
-
-/// The naive reference for typo-tolerant completion: [`scan`]'s exact matches, then, when they
-/// are fewer than `k`, the entries closest to the query by [`prefix_distance`] over their word
-/// starts (ties: heavier first), as `(entry, edits)`.
-pub fn scan_fuzzy(entries: &[Entry], query: &str, k: usize, keep: &dyn Fn(u32) -> bool) -> Vec<(u32, u8)> {
-    let (norm, _) = normalise(query);
-    let exact = scan(entries, query, k, keep);
-    let mut out: Vec<(u32, u8)> = exact.iter().map(|&e| (e, 0)).collect();
-    let k = k.min(TOP_MAX);
-    let budget = allowed_edits(norm.chars().count());
-    if norm.is_empty() || out.len() >= k || budget == 0 {
-        return out;
-    }
-    let mut sanitised = entries.to_vec();
-    sanitise_weights(&mut sanitised);
-    let mut fuzzy: Vec<(u8, Hit)> = entries
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| keep(*i as u32) && !exact.contains(&(*i as u32)))
-        .filter_map(|(i, e)| {
-            let (text, _) = normalise(&e.text);
-            word_starts(&text)
-                .filter_map(|s| prefix_distance(&norm, key_text(&text, s), budget).map(|d| (d, hit(i as u32, s > 0))))
-                .min()
-        })
-        .collect();
-    fuzzy.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| heavier(&sanitised, a.1, b.1)));
-    fuzzy.truncate(k - out.len());
-    out.extend(fuzzy.into_iter().map(|(d, h)| (entry_of(h), d.max(1))));
-    out
 }

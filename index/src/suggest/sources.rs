@@ -1,13 +1,14 @@
 //! What typeahead suggests, and how heavy each thing is: glossary concepts (labels and synonyms,
 //! French and English), places, company names (per segment, weighted by the opportunity prior,
-//! deleted companies left out), and popular past queries (the kind exists; the log that feeds it
-//! comes with query logging).
+//! deleted companies left out), the typed need completed with a constraint (`constraints.rs`),
+//! and popular past queries (the kind exists; the log that feeds it comes with query logging).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::constraints::{ConstraintSource, Heads};
 use super::{Candidate, Entry, Kind, SuggestIndex, Suggestion, TOP_MAX, Typed};
 use crate::IndexError;
 use crate::dict::gazetteer::PlaceKind;
@@ -79,6 +80,8 @@ pub struct Suggester {
     labels: Vec<(String, String)>,
     locations: SuggestIndex,
     queries: SuggestIndex,
+    /// Materials, certifications and sizes, and the interpreter that reads what comes before.
+    constraints: ConstraintSource,
     companies: Arc<CompanyIndexes>,
     /// Large segments whose index a background thread is building.
     building: Arc<Mutex<HashSet<SegmentKey>>>,
@@ -130,20 +133,23 @@ impl std::fmt::Debug for Suggester {
             .field("concepts", &self.concepts.len())
             .field("locations", &self.locations.len())
             .field("queries", &self.queries.len())
+            .field("constraint_names", &self.constraints.len())
             .field("company_segments", &self.companies.built.lock().len())
             .finish()
     }
 }
 
 impl Suggester {
-    /// Concepts and places from the interpreter's dictionaries; company names come from each
-    /// snapshot's segments as requests need them.
-    pub fn new(interpreter: &Interpreter) -> Suggester {
+    /// Concepts, places and constraint names from the interpreter's dictionaries (it also reads,
+    /// at query time, what comes before a constraint); company names come from each snapshot's
+    /// segments as requests need them.
+    pub fn new(interpreter: Arc<Interpreter>) -> Suggester {
         Suggester {
-            concepts: SuggestIndex::build(concept_entries(interpreter)),
+            concepts: SuggestIndex::build(concept_entries(&interpreter)),
             labels: interpreter.glossary().concepts().iter().map(|c| (c.label.clone(), c.id.clone())).collect(),
-            locations: SuggestIndex::build(location_entries(interpreter)),
+            locations: SuggestIndex::build(location_entries(&interpreter)),
             queries: SuggestIndex::build(Vec::new()),
+            constraints: ConstraintSource::build(interpreter),
             companies: Arc::default(),
             building: Arc::default(),
         }
@@ -156,8 +162,9 @@ impl Suggester {
         Ok(self.answer(snapshot, request, true)?.expect("building allowed: always an answer"))
     }
 
-    /// The answer when every company index is built already (lookups, and typo walks of a
-    /// millisecond at most). `None` when a segment's index would have to be built first: then
+    /// The answer when every company index is built already (lookups, typo walks of a
+    /// millisecond at most, and for constraint completions a few readings of the text typed, of
+    /// microseconds each). `None` when a segment's index would have to be built first: then
     /// [`Self::suggest`], off the async workers. The server tries this first, inline.
     pub fn quick(&self, snapshot: &Snapshot, request: &SuggestRequest) -> Result<Option<Suggestions>, IndexError> {
         self.answer(snapshot, request, false)
@@ -202,43 +209,47 @@ impl Suggester {
         for (live, names) in &segments {
             sources.push((&names.index, Some((*live, &names.ords))));
         }
-        let gather = |fuzzy: bool| -> Vec<(Candidate, &SuggestIndex)> {
+        // Constraint completions come whole (a few per request); the others are matches whose
+        // text is read only for the k shown.
+        let gather = |fuzzy: bool, heads: &mut Heads, completed: &mut Vec<Suggestion>| -> Vec<Pending<'_>> {
             let mut all = Vec::new();
             for &(index, segment) in &sources {
                 let keep = |entry: u32| segment.is_none_or(|(live, ords)| live.is_live(ords[entry as usize]));
-                all.extend(index.candidates(&typed, k, fuzzy, &keep).into_iter().map(|c| (c, index)));
+                all.extend(index.candidates(&typed, k, fuzzy, &keep).into_iter().map(|c| Pending::Entry(c, index)));
+            }
+            if wanted(Kind::Constraint) {
+                *completed = self.constraints.suggest(query, &typed, k, fuzzy, &self.locations, heads);
+                all.extend((0..completed.len()).map(Pending::Constraint));
             }
             all
         };
         // Exact completions of every source first: typo tolerance only when together they are
         // fewer than k (fuzzy matches rank after them anyway, and their walks cost the most).
-        let distinct = |all: &[(Candidate, &SuggestIndex)]| {
-            let things: HashSet<(Kind, &str)> = all
-                .iter()
-                .map(|(c, index)| {
-                    let entry = index.entry(c);
-                    (entry.kind, entry.id.as_deref().unwrap_or(&entry.text))
-                })
-                .collect();
-            things.len()
+        let (mut heads, mut completed) = (Heads::default(), Vec::new());
+        let mut all = gather(false, &mut heads, &mut completed);
+        let distinct = |all: &[Pending<'_>], completed: &[Suggestion]| {
+            all.iter().map(|p| p.thing(completed)).collect::<HashSet<_>>().len()
         };
-        let mut all = gather(false);
-        if fuzzy && distinct(&all) < k {
-            all = gather(true);
+        if fuzzy && distinct(&all, &completed) < k {
+            all = gather(true, &mut heads, &mut completed);
         }
         // Exact before fuzzy, then by score, then text; one suggestion per thing.
-        all.sort_by(|(a, sa), (b, sb)| {
-            a.edits
-                .cmp(&b.edits)
-                .then_with(|| b.score.total_cmp(&a.score))
-                .then_with(|| sa.entry(a).text.cmp(&sb.entry(b).text))
+        let completed = &completed;
+        all.sort_by(|a, b| {
+            a.edits(completed)
+                .cmp(&b.edits(completed))
+                .then_with(|| b.score(completed).total_cmp(&a.score(completed)))
+                .then_with(|| a.text(completed).cmp(b.text(completed)))
         });
         let mut seen = HashSet::new();
         let mut suggestions = Vec::with_capacity(k);
-        for (candidate, index) in all {
-            let entry = index.entry(&candidate);
-            if seen.insert((entry.kind, entry.id.as_deref().unwrap_or(&entry.text).to_owned())) {
-                suggestions.push(index.suggestion(candidate, norm));
+        for pending in all {
+            let (kind, id) = pending.thing(completed);
+            if seen.insert((kind, id.to_owned())) {
+                suggestions.push(match pending {
+                    Pending::Entry(candidate, index) => index.suggestion(candidate, norm),
+                    Pending::Constraint(at) => completed[at].clone(),
+                });
                 if suggestions.len() == k {
                     break;
                 }
@@ -323,6 +334,55 @@ impl Suggester {
     }
 }
 
+/// A suggestion before the best k are chosen: a source's match (its text read only for the k
+/// shown), or the index of a constraint completion (built whole: a few per request).
+#[derive(Clone, Copy)]
+enum Pending<'a> {
+    Entry(Candidate, &'a SuggestIndex),
+    Constraint(usize),
+}
+
+impl<'a> Pending<'a> {
+    fn edits(self, completed: &[Suggestion]) -> u8 {
+        match self {
+            Pending::Entry(candidate, _) => candidate.edits,
+            Pending::Constraint(at) => completed[at].edits,
+        }
+    }
+
+    fn score(self, completed: &[Suggestion]) -> f32 {
+        match self {
+            Pending::Entry(candidate, _) => candidate.score,
+            Pending::Constraint(at) => completed[at].score,
+        }
+    }
+
+    fn text<'c>(self, completed: &'c [Suggestion]) -> &'c str
+    where
+        'a: 'c,
+    {
+        match self {
+            Pending::Entry(candidate, index) => &index.entry(&candidate).text,
+            Pending::Constraint(at) => &completed[at].text,
+        }
+    }
+
+    /// What it designates, suggested once: a concept, a company, a place by id (or text); a
+    /// constraint completion by its text (the constraint source gives one per constraint).
+    fn thing<'c>(self, completed: &'c [Suggestion]) -> (Kind, &'c str)
+    where
+        'a: 'c,
+    {
+        match self {
+            Pending::Entry(candidate, index) => {
+                let entry = index.entry(&candidate);
+                (entry.kind, entry.id.as_deref().unwrap_or(&entry.text))
+            }
+            Pending::Constraint(at) => (Kind::Constraint, &completed[at].text),
+        }
+    }
+}
+
 fn build_company_names(live: &LiveSegment) -> Result<CompanyNames, IndexError> {
     #[derive(serde::Deserialize)]
     struct Named {
@@ -370,7 +430,7 @@ fn concept_entries(interpreter: &Interpreter) -> Vec<Entry> {
     entries
 }
 
-fn location_entries(interpreter: &Interpreter) -> Vec<Entry> {
+pub(super) fn location_entries(interpreter: &Interpreter) -> Vec<Entry> {
     let gazetteer = interpreter.gazetteer();
     let places: Vec<_> = (0..gazetteer.len()).map(|i| gazetteer.place(i)).collect();
     let max_population = places.iter().map(|p| p.population).max().unwrap_or(1).max(1) as f32;
