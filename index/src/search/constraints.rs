@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::filter::{Allowed, OrdSet, coordinates, haversine_km};
+use super::top::DocRef;
 use crate::IndexError;
 use crate::dict::gazetteer::PlaceKind;
 use crate::dict::glossary::Glossary;
@@ -66,8 +67,8 @@ impl ConstraintUses {
 enum Test {
     /// Any of these facet values.
     AnyValue(Vec<String>),
-    /// Coordinates within `km` of a point.
-    Within { lat: f64, lon: f64, km: f64 },
+    /// Coordinates within a circle.
+    Within(Circle),
 }
 
 /// One constraint of the query.
@@ -108,6 +109,8 @@ pub struct ConstraintPlan {
     pub groups: Vec<Group>,
     /// Whether the query's need is fully named by its constraints (see [`Self::tiers`]).
     need_is_named: bool,
+    /// Per segment of the snapshot, each group's alternatives as the segment tests them.
+    segments: Vec<Vec<SegmentGroup>>,
 }
 
 /// Words that name no need of their own: who is sought, not what ("fournisseur titane").
@@ -143,16 +146,18 @@ pub const GENERIC_WORDS: &[&str] = &[
 ];
 
 impl ConstraintPlan {
-    /// Groups the interpretation's constraints by kind with the request's uses. `near_km` is the
-    /// radius of "près de X" without a distance; `place_default` the place's use when the
-    /// request does not say (from its `location`).
+    /// Groups the interpretation's constraints by kind with the request's uses, resolved
+    /// against the facets of every segment of `snapshot`. `near_km` is the radius of "près de X"
+    /// without a distance; `place_default` the place's use when the request does not say (from
+    /// its `location`).
     pub fn new(
+        snapshot: &Snapshot,
         interpretation: &Interpretation,
         uses: &ConstraintUses,
         place_default: ConstraintUse,
         glossary: &Glossary,
         near_km: f64,
-    ) -> ConstraintPlan {
+    ) -> Result<ConstraintPlan, IndexError> {
         let mut groups: Vec<Group> = Vec::new();
         let mut add = |kind: ConstraintKind, alternative: Alternative| {
             let default = if kind == ConstraintKind::Place { place_default } else { ConstraintUse::Prefer };
@@ -210,7 +215,7 @@ impl ConstraintPlan {
                     Alternative {
                         label: format!("≤ {km} km de {}", place.name),
                         matched,
-                        test: Test::Within { lat, lon, km },
+                        test: Test::Within(Circle::new(lat, lon, km)),
                     }
                 }
             };
@@ -233,7 +238,14 @@ impl ConstraintPlan {
                 .iter()
                 .filter(|t| !t.is_stopword())
                 .all(|t| covered(t) || GENERIC_WORDS.contains(&t.folded.as_str()));
-        ConstraintPlan { groups, need_is_named }
+        // Facet values become the segment's value ids once per query: the per-document tests
+        // below are binary searches in small sorted lists, never string lookups.
+        let mut segments = Vec::with_capacity(snapshot.segments.len());
+        for live in &snapshot.segments {
+            let facets = live.segment.facets()?;
+            segments.push(groups.iter().map(|group| SegmentGroup::resolve(group, facets)).collect());
+        }
+        Ok(ConstraintPlan { groups, need_is_named, segments })
     }
 
     /// Groups in force (not ignored).
@@ -256,39 +268,52 @@ impl ConstraintPlan {
             && self.groups.iter().any(|g| g.used == ConstraintUse::Prefer && g.kind != ConstraintKind::Process)
     }
 
-    /// How many preferred kinds document `ord` of `live` meets. The process is the need and the
-    /// other constraints qualify it: a company that does not do the process named gains nothing
-    /// from meeting the others (a titanium foundry is no answer to "usinage titane").
-    pub fn tier(&self, live: &LiveSegment, facets: &Facets, ord: u32) -> u32 {
+    /// How many preferred kinds document `doc` meets. The process is the need and the other
+    /// constraints qualify it: a company that does not do the process named gains nothing from
+    /// meeting the others (a titanium foundry is no answer to "usinage titane").
+    pub fn tier(&self, snapshot: &Snapshot, doc: DocRef) -> Result<u32, IndexError> {
+        let live = &snapshot.segments[doc.segment];
+        let facets = live.segment.facets()?;
         let mut met = 0;
-        for group in self.groups.iter().filter(|g| g.used == ConstraintUse::Prefer) {
-            if group.meets(live, facets, ord).is_some() {
+        for (group, tests) in self.groups.iter().zip(&self.segments[doc.segment]) {
+            if group.used != ConstraintUse::Prefer {
+                continue;
+            }
+            if tests.meets(live, facets, doc.ord).is_some() {
                 met += 1;
             } else if group.kind == ConstraintKind::Process {
-                return 0;
+                return Ok(0);
             }
         }
-        met
+        Ok(met)
     }
 
     /// How many of `pool` meet every preferred constraint.
-    pub fn full_matches_in(&self, snapshot: &Snapshot, pool: &[super::DocRef]) -> Result<usize, IndexError> {
+    pub fn full_matches_in(&self, snapshot: &Snapshot, pool: &[DocRef]) -> Result<usize, IndexError> {
         let preferred = self.groups.iter().filter(|g| g.used == ConstraintUse::Prefer).count() as u32;
         let mut count = 0;
-        for doc in pool {
-            let live = &snapshot.segments[doc.segment];
-            if self.tier(live, live.segment.facets()?, doc.ord) == preferred {
+        for &doc in pool {
+            if self.tier(snapshot, doc)? == preferred {
                 count += 1;
             }
         }
         Ok(count)
     }
 
-    /// Each active kind, met or missed by document `ord` of `live`.
-    pub fn check(&self, live: &LiveSegment, facets: &Facets, ord: u32) -> Vec<ConstraintCheck> {
-        self.active()
-            .map(|group| {
-                let by = group.meets(live, facets, ord);
+    /// Each active kind, met or missed by document `doc`, and by what.
+    pub fn check(&self, snapshot: &Snapshot, doc: DocRef) -> Result<Vec<ConstraintCheck>, IndexError> {
+        let live = &snapshot.segments[doc.segment];
+        let facets = live.segment.facets()?;
+        Ok(self
+            .groups
+            .iter()
+            .zip(&self.segments[doc.segment])
+            .filter(|(group, _)| group.used != ConstraintUse::Ignore)
+            .map(|(group, tests)| {
+                let by = tests.meets(live, facets, doc.ord).map(|met| match met {
+                    Met::Value(id) => facets.value(id).unwrap_or_default().to_owned(),
+                    Met::Within(km) => format!("{km:.0} km"),
+                });
                 ConstraintCheck {
                     kind: group.kind,
                     wanted: group.alternatives.iter().map(|a| a.label.as_str()).collect::<Vec<_>>().join(" | "),
@@ -297,74 +322,78 @@ impl ConstraintPlan {
                     used: group.used,
                 }
             })
-            .collect()
+            .collect())
     }
 
-    /// Restricts `allowed` to the documents meeting every group of `uses` (each segment's set
-    /// intersected with the groups' unions).
+    /// Restricts `allowed` to the documents meeting every group of `uses`. Per segment, each
+    /// group is the union of its values' document lists (a bit set) and its circles' documents
+    /// (from the grid cells their boxes cover), intersected in turn, groups with circles last:
+    /// the cost follows the lists' lengths and the documents near the places, never the
+    /// product of documents and values.
     pub fn restrict(
         &self,
         snapshot: &Snapshot,
         allowed: &Allowed,
         which: impl Fn(ConstraintUse) -> bool,
     ) -> Result<Allowed, IndexError> {
-        let groups: Vec<&Group> = self.groups.iter().filter(|g| which(g.used)).collect();
         let mut sets = Vec::with_capacity(snapshot.segments.len());
         let mut count = 0u64;
         for (seg, live) in snapshot.segments.iter().enumerate() {
             let facets = live.segment.facets()?;
             let n_docs = live.segment.doc_count();
-            let (lat, lon) = (live.prior_column("lat").unwrap_or(&[]), live.prior_column("lon").unwrap_or(&[]));
-            // Each group as the value ids it accepts in this segment, or circles.
-            let tests: Vec<SegmentTest> = groups
+            let mut tests: Vec<&SegmentGroup> = self
+                .groups
                 .iter()
-                .map(|group| {
-                    let mut ids = Vec::new();
-                    let mut circles = Vec::new();
-                    for alternative in &group.alternatives {
-                        match &alternative.test {
-                            Test::AnyValue(values) => ids.extend(values.iter().filter_map(|v| facets.value_id(v))),
-                            Test::Within { lat, lon, km } => circles.push((*lat, *lon, *km)),
-                        }
-                    }
-                    (ids, circles)
-                })
+                .zip(&self.segments[seg])
+                .filter(|(group, _)| which(group.used))
+                .map(|(_, tests)| tests)
                 .collect();
-            let within = |ord: u32, circles: &[(f64, f64, f64)]| {
-                let (Some(&dlat), Some(&dlon)) = (lat.get(ord as usize), lon.get(ord as usize)) else { return false };
-                let (dlat, dlon) = (f64::from(dlat), f64::from(dlon));
-                dlat.is_finite()
-                    && dlon.is_finite()
-                    && circles.iter().any(|&(clat, clon, km)| distance_within((clat, clon), (dlat, dlon), km).is_some())
-            };
-            let meets = |ord: u32, (ids, circles): &SegmentTest| {
-                ids.iter().any(|&id| facets.has_id(ord, id)) || within(ord, circles)
-            };
-            // The smallest list-based group drives: its documents are each checked against the
-            // other groups (a few binary searches and a distance), never a whole-segment pass
-            // unless only distances constrain.
-            let driver = tests
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, circles))| circles.is_empty())
-                .min_by_key(|(_, (ids, _))| ids.iter().map(|&id| facets.docs_with_id(id).len()).sum::<usize>())
-                .map(|(idx, _)| idx);
-            let mut kept = OrdSet::new(n_docs);
-            let mut keep = |ord: u32| {
-                if allowed.allows(snapshot, seg, ord)
-                    && tests.iter().enumerate().all(|(idx, test)| Some(idx) == driver || meets(ord, test))
-                {
-                    kept.insert(ord);
+            tests.sort_by_key(|t| (!t.circles().is_empty(), t.listed(facets)));
+            let mut kept: Option<OrdSet> = None;
+            for test in tests {
+                let started = std::time::Instant::now();
+                // The documents holding its values: their lists read into a bit set (sequential
+                // reads; a test per document would read each one's values at random).
+                let mut met = test.listed_set(facets, n_docs);
+                if let Some(kept) = &kept {
+                    met.intersect_with(kept);
                 }
-            };
-            match driver {
-                Some(idx) => {
-                    for &id in &tests[idx].0 {
-                        facets.docs_with_id(id).iter().for_each(|&ord| keep(ord));
-                    }
+                // Circles read the cells their bounding box covers, the documents left only.
+                let circles = test.circles();
+                for circle in &circles {
+                    let (lat_range, lon_range) = circle.bounds();
+                    live.segment.geo_grid().for_each_near(lat_range, lon_range, |ord, point| {
+                        if kept.as_ref().is_none_or(|kept| kept.contains(ord)) && circle.distance(point).is_some() {
+                            met.insert(ord);
+                        }
+                    });
                 }
-                None => (0..n_docs).for_each(&mut keep),
+                tracing::trace!(
+                    segment = seg,
+                    listed = test.listed(facets),
+                    circles = circles.len(),
+                    kept = met.count(),
+                    us = started.elapsed().as_micros() as u64,
+                    "constraint group applied"
+                );
+                kept = Some(met);
             }
+            let kept = match (kept, &allowed.sets[seg]) {
+                (Some(mut set), Some(allowed)) => {
+                    set.intersect_with(allowed);
+                    set
+                }
+                (Some(set), None) => {
+                    let mut live_set = OrdSet::new(n_docs);
+                    set.iter().filter(|&ord| live.is_live(ord)).for_each(|ord| live_set.insert(ord));
+                    live_set
+                }
+                (None, _) => {
+                    let mut all = OrdSet::new(n_docs);
+                    (0..n_docs).filter(|&ord| allowed.allows(snapshot, seg, ord)).for_each(|ord| all.insert(ord));
+                    all
+                }
+            };
             count += u64::from(kept.count());
             sets.push(Some(kept));
         }
@@ -372,33 +401,164 @@ impl ConstraintPlan {
     }
 }
 
-impl Group {
-    /// What in document `ord` meets the group, if anything does.
-    fn meets(&self, live: &LiveSegment, facets: &Facets, ord: u32) -> Option<String> {
-        self.alternatives.iter().find_map(|alternative| match &alternative.test {
-            Test::AnyValue(values) => facets.first_held(ord, values).map(str::to_owned),
-            Test::Within { lat, lon, km } => {
-                let distance = distance_within((*lat, *lon), coordinates(live, ord)?, *km)?;
-                Some(format!("{distance:.0} km"))
-            }
+/// One alternative of a group as a segment tests it.
+#[derive(Debug, Clone)]
+enum SegmentAlternative {
+    /// The ids of the facet values it accepts in this segment (none when no document holds
+    /// them).
+    Values(Vec<u32>),
+    Within(Circle),
+}
+
+/// A group as a segment tests it: its alternatives, in the query's order.
+#[derive(Debug, Clone)]
+struct SegmentGroup {
+    alternatives: Vec<SegmentAlternative>,
+}
+
+/// What meets a group: a facet value (its id) or a distance (km).
+#[derive(Debug, Clone, Copy)]
+enum Met {
+    Value(u32),
+    Within(f64),
+}
+
+impl SegmentGroup {
+    fn resolve(group: &Group, facets: &Facets) -> SegmentGroup {
+        let alternatives = group
+            .alternatives
+            .iter()
+            .map(|alternative| match &alternative.test {
+                Test::AnyValue(values) => {
+                    SegmentAlternative::Values(values.iter().filter_map(|v| facets.value_id(v)).collect())
+                }
+                Test::Within(circle) => SegmentAlternative::Within(*circle),
+            })
+            .collect();
+        SegmentGroup { alternatives }
+    }
+
+    /// What in document `ord` meets the group first, if anything does.
+    fn meets(&self, live: &LiveSegment, facets: &Facets, ord: u32) -> Option<Met> {
+        self.alternatives.iter().find_map(|alternative| match alternative {
+            SegmentAlternative::Values(ids) => ids.iter().find(|&&id| facets.has_id(ord, id)).map(|&id| Met::Value(id)),
+            SegmentAlternative::Within(circle) => circle.distance(coordinates(live, ord)?).map(Met::Within),
         })
+    }
+
+    fn value_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.alternatives
+            .iter()
+            .flat_map(|alternative| match alternative {
+                SegmentAlternative::Values(ids) => ids.as_slice(),
+                SegmentAlternative::Within(_) => &[],
+            })
+            .copied()
+    }
+
+    fn circles(&self) -> Vec<Circle> {
+        self.alternatives
+            .iter()
+            .filter_map(|alternative| match alternative {
+                SegmentAlternative::Within(circle) => Some(*circle),
+                SegmentAlternative::Values(_) => None,
+            })
+            .collect()
+    }
+
+    /// The length of the document lists of its values (an upper bound of the documents meeting
+    /// it by value).
+    fn listed(&self, facets: &Facets) -> usize {
+        self.value_ids().map(|id| facets.docs_with_id(id).len()).sum()
+    }
+
+    /// The documents holding any of its values.
+    fn listed_set(&self, facets: &Facets, n_docs: u32) -> OrdSet {
+        OrdSet::from_lists(n_docs, self.value_ids().map(|id| facets.docs_with_id(id)))
     }
 }
 
-/// A group as one segment tests it: the value ids it accepts, and circles (lat, lon, km).
-type SegmentTest = (Vec<u32>, Vec<(f64, f64, f64)>);
+/// A circle around a point, with the box that bounds it: most documents fall outside the box
+/// and skip the trigonometry.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Circle {
+    lat: f64,
+    lon: f64,
+    km: f64,
+    /// Half-height and half-width of the bounding box, in degrees (the width at the latitude
+    /// nearest a pole the circle reaches; unbounded there).
+    lat_band: f64,
+    lon_band: f64,
+}
 
-/// The distance from `centre` to `point` when within `km` (a latitude band around the circle
-/// first: most documents are far away and skip the trigonometry).
-fn distance_within(centre: (f64, f64), point: (f64, f64), km: f64) -> Option<f64> {
-    if (point.0 - centre.0).abs() > km / 111.0 {
-        return None;
+impl Circle {
+    pub(super) fn new(lat: f64, lon: f64, km: f64) -> Circle {
+        // A degree of latitude is 111.19 km on the sphere `haversine_km` uses: 111 bounds it.
+        let lat_band = km / 111.0;
+        let cos = (lat.abs() + lat_band).min(90.0).to_radians().cos();
+        let lon_band = if cos > 0.01 { lat_band / cos } else { f64::INFINITY };
+        Circle { lat, lon, km, lat_band, lon_band }
     }
-    let distance = haversine_km(centre.0, centre.1, point.0, point.1);
-    (distance <= km).then_some(distance)
+
+    /// The latitude and longitude ranges of the bounding box (longitudes beyond ±180 when it
+    /// crosses the antimeridian; unbounded near a pole).
+    pub(super) fn bounds(&self) -> ((f64, f64), (f64, f64)) {
+        ((self.lat - self.lat_band, self.lat + self.lat_band), (self.lon - self.lon_band, self.lon + self.lon_band))
+    }
+
+    /// The distance from the centre to `point` (lat, lon) when within the radius.
+    pub(super) fn distance(&self, point: (f64, f64)) -> Option<f64> {
+        if (point.0 - self.lat).abs() > self.lat_band {
+            return None;
+        }
+        let dlon = (point.1 - self.lon).abs();
+        if dlon.min(360.0 - dlon) > self.lon_band {
+            return None;
+        }
+        let distance = haversine_km(self.lat, self.lon, point.0, point.1);
+        (distance <= self.km).then_some(distance)
+    }
 }
 
 /// Orders results by the preferred constraints they meet (more first), then by score.
 pub fn tier_order(a: (u32, f32), b: (u32, f32)) -> std::cmp::Ordering {
     b.0.cmp(&a.0).then_with(|| b.1.total_cmp(&a.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The box never cuts a point the circle holds: points on the circle's edge in every
+    /// direction, at several latitudes and radii (and across the antimeridian), are within.
+    #[test]
+    fn the_bounding_box_keeps_every_point_of_the_circle() {
+        for lat in [-70.0, -45.0, 0.0, 43.3, 45.76, 51.0, 80.0] {
+            for lon in [-179.9, 0.0, 4.84, 179.9] {
+                for km in [1.0, 30.0, 50.0, 300.0, 1500.0] {
+                    let circle = Circle::new(lat, lon, km);
+                    for step in 0..72 {
+                        let bearing = f64::from(step) * 5.0_f64.to_radians();
+                        let point = destination(lat, lon, bearing, km * 0.999);
+                        assert!(
+                            circle.distance(point).is_some(),
+                            "{point:?} is {} km from ({lat}, {lon}), radius {km}",
+                            haversine_km(lat, lon, point.0, point.1)
+                        );
+                    }
+                    let outside = destination(lat, lon, 1.0, km * 1.01);
+                    assert!(circle.distance(outside).is_none());
+                }
+            }
+        }
+    }
+
+    /// The point `km` from (lat, lon) along `bearing` (radians) on the sphere of `haversine_km`.
+    fn destination(lat: f64, lon: f64, bearing: f64, km: f64) -> (f64, f64) {
+        let (phi, lambda, delta) = (lat.to_radians(), lon.to_radians(), km / 6371.0088);
+        let phi2 = (phi.sin() * delta.cos() + phi.cos() * delta.sin() * bearing.cos()).asin();
+        let lambda2 = lambda + (bearing.sin() * delta.sin() * phi.cos()).atan2(delta.cos() - phi.sin() * phi2.sin());
+        let lon2 = (lambda2.to_degrees() + 540.0) % 360.0 - 180.0;
+        (phi2.to_degrees(), lon2)
+    }
 }

@@ -34,6 +34,20 @@ impl OrdSet {
         }
     }
 
+    /// The union of ordinal lists (the count taken once at the end: no branch per ordinal).
+    pub fn from_lists<'a>(n_docs: u32, lists: impl Iterator<Item = &'a [u32]>) -> OrdSet {
+        let mut set = OrdSet::new(n_docs);
+        for list in lists {
+            for &ord in list {
+                if let Some(word) = set.words.get_mut(ord as usize / 64) {
+                    *word |= 1u64 << (ord % 64);
+                }
+            }
+        }
+        set.count = set.words.iter().map(|w| w.count_ones()).sum();
+        set
+    }
+
     pub fn contains(&self, ord: u32) -> bool {
         self.words.get(ord as usize / 64).is_some_and(|w| w & (1 << (ord % 64)) != 0)
     }

@@ -426,12 +426,13 @@ impl Matcher {
         let query_vector = unit_query.as_deref();
         let (filters, geo_targets) = self.place_filters(request, &interpretation);
         let constraints = ConstraintPlan::new(
+            snapshot,
             &interpretation,
             &request.constraints,
             request.location.constraint_use(),
             self.interpreter.glossary(),
             f64::from(self.config.near_radius_km),
-        );
+        )?;
         let mut phases = Phases::start();
         // The request's own filters; the query's places, when required, are the place
         // constraint's alternatives (any of them meets it), which `restrict` applies: as filters
@@ -461,8 +462,7 @@ impl Matcher {
         let mut ranked = self.fuse(snapshot, &plan, &candidates, &exact, query_vector, &geo_targets);
         if constraints.tiers() {
             for doc in &mut ranked {
-                let live = &snapshot.segments[doc.doc.segment];
-                doc.tier = Some(constraints.tier(live, live.segment.facets()?, doc.doc.ord));
+                doc.tier = Some(constraints.tier(snapshot, doc.doc)?);
             }
             ranked.sort_by(|a, b| {
                 constraints::tier_order((a.tier.unwrap_or(0), a.score), (b.tier.unwrap_or(0), b.score))
@@ -696,9 +696,8 @@ impl Matcher {
                 .unwrap_or_default();
             fusion::explain(ranked, ranking, request.mode, self.config.rrf_k, concepts)
         });
-        let live = &snapshot.segments[ranked.doc.segment];
         let constraints = if ranking.constraints.active().next().is_some() {
-            ranking.constraints.check(live, segment.facets()?, ranked.doc.ord)
+            ranking.constraints.check(snapshot, ranked.doc)?
         } else {
             Vec::new()
         };

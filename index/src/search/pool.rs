@@ -173,15 +173,23 @@ impl Matcher {
             }
             return Ok(extra);
         }
-        if let Some(vector) = query_vector.filter(|_| plan.use_vector && full.count as usize <= FULL_SCANNED_MAX) {
-            let (top, _) = vector::vector_pass(snapshot, vector, full, plan.n)?;
-            extra.pool.extend(top.iter().map(|s| s.doc));
-        }
+        // The two scorings are independent: side by side.
+        let by_vector = || -> Result<Vec<DocRef>, IndexError> {
+            match query_vector.filter(|_| plan.use_vector && full.count as usize <= FULL_SCANNED_MAX) {
+                Some(vector) => {
+                    Ok(vector::vector_pass(snapshot, vector, full, plan.n)?.0.iter().map(|s| s.doc).collect())
+                }
+                None => Ok(Vec::new()),
+            }
+        };
         // Lexically, the `n` best of them: each scored exactly (its forward lists) while they
         // are a few thousand; beyond, they are a large share of what the query matches and the
         // full pass's best already hold many (a pass pruned on a subset would read most
         // postings: slower than scoring them one by one).
-        if plan.has_lexical() && full.count as usize <= FULL_SCORED_MAX {
+        let by_words = || -> Result<Vec<DocRef>, IndexError> {
+            if !plan.has_lexical() || full.count as usize > FULL_SCORED_MAX {
+                return Ok(Vec::new());
+            }
             let docs: Vec<DocRef> = full
                 .sets
                 .iter()
@@ -202,8 +210,11 @@ impl Matcher {
                     top.offer(Scored { doc, score });
                 }
             }
-            extra.pool.extend(top.into_sorted().iter().map(|s| s.doc));
-        }
+            Ok(top.into_sorted().iter().map(|s| s.doc).collect())
+        };
+        let (vector_docs, word_docs) = rayon::join(by_vector, by_words);
+        extra.pool.extend(vector_docs?);
+        extra.pool.extend(word_docs?);
         Ok(extra)
     }
 }

@@ -55,11 +55,11 @@ pub(crate) fn vector_pass(
         match plan {
             VectorPlan::ExactScan => {
                 let set = allowed.sets[seg].as_ref().expect("exact scan only with a set");
+                // Read as the candidates' vectors are (`vector_into`: f16 widened in bulk, not
+                // usearch's element-by-element cast).
                 let mut buffer = vec![0f32; index.dimensions()];
                 for ord in set.iter() {
-                    if let Ok(got) = index.get(u64::from(ord), &mut buffer)
-                        && got > 0
-                    {
+                    if segment.vector_into(ord, &mut buffer) {
                         let score = crate::embed::cosine(query, &buffer);
                         top.offer(Scored { doc: DocRef { segment: seg, ord }, score });
                     }

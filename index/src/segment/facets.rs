@@ -212,6 +212,11 @@ impl Facets {
         self.by_value.get(value).copied()
     }
 
+    /// The value of id `id`.
+    pub fn value(&self, id: u32) -> Option<&str> {
+        self.values.get(id as usize).map(String::as_str)
+    }
+
     /// Whether document `ord` holds the value of id `id`.
     pub fn has_id(&self, ord: u32, id: u32) -> bool {
         self.doc_ids(ord).binary_search(&id).is_ok()
@@ -220,11 +225,6 @@ impl Facets {
     /// The ordinals holding the value of id `id`, ascending.
     pub fn docs_with_id(&self, id: u32) -> &[u32] {
         self.postings.get(id as usize).map_or(&[], Vec::as_slice)
-    }
-
-    /// The first of `values` document `ord` holds.
-    pub fn first_held<'v>(&self, ord: u32, values: &'v [String]) -> Option<&'v str> {
-        values.iter().find(|v| self.has(ord, v)).map(String::as_str)
     }
 
     /// The ordinals holding `value`, ascending (deleted ones included).

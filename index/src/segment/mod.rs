@@ -12,6 +12,7 @@ pub mod chunks;
 pub mod facets;
 pub mod files;
 pub mod forward;
+pub mod geo_grid;
 pub mod reader;
 pub mod schema;
 pub mod writer;

@@ -12,6 +12,7 @@ use super::chunks::{CHUNKS_FILE, ChunkVectors};
 use super::facets::{FACETS_FILE, Facets, FacetsBuilder, company_facets, current_fingerprint};
 use super::files::{IdTable, OwnedPath, SegmentMeta};
 use super::forward::{FORWARD_FILE, ForwardLists};
+use super::geo_grid::GeoGrid;
 use super::schema::CompanyFields;
 use super::writer::{
     HASHES_FILE, ID_MAP_FILE, IDS_FILE, NAMES_FILE, PRIOR_COLUMNS, PRIORS_FILE, TANTIVY_DIR, VECTORS_FILE,
@@ -63,6 +64,7 @@ pub struct Segment {
     addresses: std::sync::OnceLock<Vec<u64>>,
     chunk_sample: std::sync::OnceLock<ChunkSample>,
     vector_sample: std::sync::OnceLock<Vec<f32>>,
+    geo_grid: std::sync::OnceLock<GeoGrid>,
 }
 
 /// Capability vectors of sampled documents (see [`Segment::chunk_sample`]).
@@ -189,6 +191,7 @@ impl Segment {
             addresses: std::sync::OnceLock::new(),
             chunk_sample: std::sync::OnceLock::new(),
             vector_sample: std::sync::OnceLock::new(),
+            geo_grid: std::sync::OnceLock::new(),
         })
     }
 
@@ -223,6 +226,15 @@ impl Segment {
     /// The segment's own prior columns (a refreshed copy may override them in the live set).
     pub fn priors(&self) -> &ColumnsReader {
         &self.priors
+    }
+
+    /// The documents by grid cell of their coordinates, built on first use (see
+    /// [`super::geo_grid`]; a segment's coordinates never change).
+    pub fn geo_grid(&self) -> &GeoGrid {
+        self.geo_grid.get_or_init(|| {
+            let column = |name| self.priors.column(name).unwrap_or(&[]);
+            GeoGrid::build(column("lat"), column("lon"))
+        })
     }
 
     pub fn names(&self) -> &fst::Map<Mmap> {
