@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use marketlounge_index::embed::{EmbedError, Embedder, QueryEmbedder};
 use marketlounge_index::interpret::Interpreter;
-use marketlounge_index::search::{FusionWeights, MatchRequest, Matcher, SearchConfig};
+use marketlounge_index::search::{FusionWeights, Matcher, PreparedQuery, SearchConfig};
 
 use crate::settings::Settings;
 
@@ -52,20 +52,20 @@ pub fn matcher(settings: &Settings) -> anyhow::Result<Matcher> {
     Ok(Matcher::new(Arc::new(interpreter), search_config(settings)))
 }
 
-/// The query vector of a request: the caller's own (checked and normalised), else the embedded
-/// query text (through the cache), else none (lexical mode, nothing left to embed, no model).
+/// The query vector of a prepared request: the caller's own (checked and normalised), else the
+/// plan's text to embed (through the cache), else none (lexical mode, nothing left to embed, no
+/// model).
 pub fn query_vector(
-    matcher: &Matcher,
-    request: &MatchRequest,
+    prepared: &PreparedQuery<'_>,
     embedder: Option<&QueryEmbedder>,
     dims: Option<u32>,
 ) -> Result<Option<Arc<[f32]>>, EmbedError> {
-    if let Some(vector) = &request.vector {
+    if let Some(vector) = &prepared.request.vector {
         let dims = dims.ok_or_else(|| EmbedError("this index has no vectors to compare a query vector with".into()))?;
         return Ok(Some(marketlounge_index::embed::provided_vector(vector, dims)?.into()));
     }
-    let (Some(embedder), Some(text)) = (embedder, matcher.text_to_embed(request)) else { return Ok(None) };
-    embedder.embed(&text).map(Some)
+    let (Some(embedder), Some(text)) = (embedder, prepared.text_to_embed()) else { return Ok(None) };
+    embedder.embed(text).map(Some)
 }
 
 /// Whether `embedder` produces the vectors stored in the index (same model fingerprint).

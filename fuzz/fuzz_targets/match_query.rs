@@ -20,7 +20,7 @@ use marketlounge_index::interpret::Interpreter;
 use marketlounge_index::record::Company;
 use marketlounge_index::search::request::MAX_DEPTH;
 use marketlounge_index::search::{
-    ConstraintUse, ConstraintUses, MatchHit, MatchRequest, Matcher, SearchConfig, SearchError,
+    ConstraintUse, ConstraintUses, MatchHit, MatchRequest, Matcher, PreparedQuery, SearchConfig, SearchError,
 };
 use marketlounge_index::segment::{Quantization, VectorOptions};
 
@@ -118,9 +118,10 @@ fn has_direction(vector: &[f32]) -> bool {
     !vector.is_empty() && vector.iter().all(|v| v.is_finite()) && squared_length > 0.0 && squared_length.is_finite()
 }
 
-fn run(fixture: &Fixture, engine: &Engine, request: &MatchRequest, vector: Option<&[f32]>) {
+fn run(fixture: &Fixture, engine: &Engine, prepared: &PreparedQuery<'_>, vector: Option<&[f32]>) {
     let snapshot = engine.snapshot();
-    match fixture.matcher.run(&snapshot, request, vector) {
+    let request = prepared.request;
+    match fixture.matcher.run_prepared(&snapshot, prepared, vector) {
         Ok(response) => {
             let depth = request.offset.checked_add(request.k);
             assert!(
@@ -166,15 +167,16 @@ fuzz_target!(|bytes: &[u8]| {
             Err(_) => return,
         },
     };
+    // Interpreted once, as the server does it.
+    let prepared = fixture.matcher.prepare(&request);
     // Without vectors: a request's own vector is refused (or ignored in lexical mode).
-    run(fixture, &fixture.plain, &request, request.vector.as_deref());
-    // With vectors, as the server does it: the request's own vector, else the query embedded.
+    run(fixture, &fixture.plain, &prepared, request.vector.as_deref());
+    // With vectors: the request's own vector, else the plan's text embedded.
     let vector = match &request.vector {
         Some(vector) => Some(vector.clone()),
-        None => fixture
-            .matcher
-            .text_to_embed(&request)
-            .map(|text| fixture.embedder.embed_query(&text).expect("the hashed embedder cannot fail")),
+        None => prepared
+            .text_to_embed()
+            .map(|text| fixture.embedder.embed_query(text).expect("the hashed embedder cannot fail")),
     };
-    run(fixture, &fixture.hashed, &request, vector.as_deref());
+    run(fixture, &fixture.hashed, &prepared, vector.as_deref());
 });

@@ -233,7 +233,7 @@ proptest! {
                 vector: all.vector_background,
                 chunk: all.chunk_background,
                 prior_base_rate: SearchConfig::default().prior_base_rate,
-                language: all.interpretation.language,
+                language: all.plan.interpretation.language,
             };
             let components = fusion::calibrate(&r.raw, &calibration);
             prop_assert_eq!(components, r.components);

@@ -129,7 +129,7 @@ fn bench_match(args: &MatchArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let mut vectors = Vec::with_capacity(requests.len());
     for request in &requests {
         let t = Instant::now();
-        let vector = crate::query::query_vector(&matcher, request, query_embedder.as_ref(), dims)
+        let vector = crate::query::query_vector(&matcher.prepare(request), query_embedder.as_ref(), dims)
             .map_err(|err| anyhow::anyhow!("embedding {:?}: {err}", request.query))?;
         if vector.is_some() {
             embed_us.record(t.elapsed().as_micros() as u64)?;

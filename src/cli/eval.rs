@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use marketlounge_index::analysis::prefix_within;
 use marketlounge_index::embed::{Embedder, TextKind, VectorCache, content_hash};
 use marketlounge_index::engine::Engine;
-use marketlounge_index::search::{MatchRequest, Mode};
+use marketlounge_index::search::{MatchRequest, Mode, PreparedQuery};
 use serde::{Deserialize, Serialize};
 
 use super::progress::{Progress, build_phases};
@@ -296,8 +296,10 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let matcher = crate::query::matcher(&settings)?;
     let requests: Vec<MatchRequest> =
         queries.iter().map(|q| MatchRequest { k: 100, mode, ..MatchRequest::new(q.text.clone()) }).collect();
+    // Each query interpreted and planned once: its text to embed, then its runs.
+    let prepared: Vec<PreparedQuery<'_>> = requests.iter().map(|r| matcher.prepare(r)).collect();
     let vectors = match &embedder {
-        Some(embedder) => query_vectors(&matcher, &requests, embedder.as_ref(), &cache, &progress)?,
+        Some(embedder) => query_vectors(&prepared, embedder.as_ref(), &cache, &progress)?,
         None => vec![None; requests.len()],
     };
     let id_of: HashMap<String, &str> =
@@ -314,17 +316,17 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let mut groups: BTreeMap<String, Vec<QueryScores>> = BTreeMap::new();
     let query_started = Instant::now();
     progress.start("queries", Some(queries.len() as u64), "queries");
-    for ((query, request), vector) in queries.iter().zip(&requests).zip(&vectors) {
+    for ((query, request), vector) in queries.iter().zip(&prepared).zip(&vectors) {
         progress.inc(1);
         let Some(relevant) = qrels.get(&query.id).filter(|r| r.values().any(|g| *g > 0.0)) else { continue };
         let response = matcher
-            .run(&snapshot, request, vector.as_deref())
+            .run_prepared(&snapshot, request, vector.as_deref())
             .map_err(|err| anyhow::anyhow!("query {}: {err}", query.id))?;
         let ranked: Vec<String> =
             response.hits.iter().filter_map(|h| id_of.get(&h.id).map(|s| (*s).to_owned())).collect();
         if let Some(out) = dump.as_mut() {
             let ranking = matcher
-                .rank(&snapshot, request, vector.as_deref(), 100)
+                .rank_prepared(&snapshot, request, vector.as_deref(), 100)
                 .map_err(|err| anyhow::anyhow!("query {}: {err}", query.id))?;
             let candidates: Vec<serde_json::Value> = ranking
                 .ranked
@@ -388,10 +390,9 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<ExitCode> {
 /// the progress moves every few seconds.
 const QUERY_BATCH: usize = 256;
 
-/// Query vectors for every request, from the cache or embedded in batches and cached.
+/// Query vectors for every prepared request, from the cache or embedded in batches and cached.
 fn query_vectors(
-    matcher: &marketlounge_index::search::Matcher,
-    requests: &[MatchRequest],
+    prepared: &[PreparedQuery<'_>],
     embedder: &dyn Embedder,
     cache_dir: &Path,
     progress: &Progress,
@@ -399,17 +400,17 @@ fn query_vectors(
     let fingerprint = format!("{}:query", embedder.fingerprint());
     let cache = VectorCache::open(cache_dir, &fingerprint, embedder.dims())
         .with_context(|| format!("opening the query vector cache in {}", cache_dir.display()))?;
-    let texts: Vec<Option<String>> = requests.iter().map(|r| matcher.text_to_embed(r)).collect();
+    let texts: Vec<Option<&str>> = prepared.iter().map(PreparedQuery::text_to_embed).collect();
     let hashes: Vec<Option<u64>> = texts.iter().map(|t| t.as_ref().map(|t| content_hash(&fingerprint, t))).collect();
     let mut vectors: Vec<Option<std::sync::Arc<[f32]>>> =
         hashes.iter().map(|h| h.and_then(|h| cache.get(h)).map(Into::into)).collect();
-    let missing: Vec<usize> = (0..requests.len()).filter(|&i| texts[i].is_some() && vectors[i].is_none()).collect();
+    let missing: Vec<usize> = (0..prepared.len()).filter(|&i| texts[i].is_some() && vectors[i].is_none()).collect();
     if missing.is_empty() {
         return Ok(vectors);
     }
     progress.start("embedding queries", Some(missing.len() as u64), "queries");
     for chunk in missing.chunks(QUERY_BATCH) {
-        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_deref().expect("missing has text")).collect();
+        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].expect("missing has text")).collect();
         let embedded = embedder.embed(TextKind::Query, &batch).map_err(|err| anyhow::anyhow!("{err}"))?;
         let entries: Vec<(u64, &[f32])> =
             chunk.iter().zip(&embedded).map(|(&i, v)| (hashes[i].expect("missing has text"), v.as_slice())).collect();

@@ -30,9 +30,10 @@ pub async fn match_companies(
     let worker = Arc::clone(&state);
     let response = blocking(move || {
         let _permit = permit;
+        // Interpreted once: the plan gives the text to embed and drives the search.
+        let prepared = worker.matcher.prepare(&request);
         let vector = crate::query::query_vector(
-            &worker.matcher,
-            &request,
+            &prepared,
             worker.query_embedder.as_ref(),
             worker.engine.options().vectors.as_ref().map(|v| v.dims),
         )
@@ -41,7 +42,7 @@ pub async fn match_companies(
             None => ApiError::internal(&format_args!("embedding the query: {err}")),
         })?;
         let snapshot = worker.engine.snapshot();
-        worker.matcher.run(&snapshot, &request, vector.as_deref()).map_err(|err| match err {
+        worker.matcher.run_prepared(&snapshot, &prepared, vector.as_deref()).map_err(|err| match err {
             SearchError::Request(err) => field_error(err),
             SearchError::Index(err) => ApiError::internal(&err),
         })

@@ -19,6 +19,9 @@ pub struct Glossary {
     parent: Vec<Option<usize>>,
     children: Vec<Vec<usize>>,
     dict: PhraseDict,
+    /// Per concept, the stems of its French label and synonyms, in order (a query naming the
+    /// concept searches for them): analysed once here, not per query.
+    label_stems: Vec<Vec<String>>,
 }
 
 /// Problems found while loading a glossary: every one, with its line.
@@ -91,7 +94,17 @@ impl Glossary {
             names.map(move |name| (analyzer.phrase_key(name), idx as u32)).collect::<Vec<_>>()
         });
         let dict = PhraseDict::build(entries);
-        Ok(Glossary { concepts, by_id, parent, children, dict })
+        let label_stems = concepts
+            .iter()
+            .map(|concept| {
+                std::iter::once(&concept.label)
+                    .chain(&concept.synonyms)
+                    .flat_map(|label| analyzer.analyze(label))
+                    .filter_map(|token| token.stem)
+                    .collect()
+            })
+            .collect();
+        Ok(Glossary { concepts, by_id, parent, children, dict, label_stems })
     }
 
     pub fn len(&self) -> usize {
@@ -116,6 +129,11 @@ impl Glossary {
 
     pub fn dict(&self) -> &PhraseDict {
         &self.dict
+    }
+
+    /// The stems of concept `idx`'s French label and synonyms, in order (the French pipeline).
+    pub fn label_stems(&self, idx: usize) -> &[String] {
+        &self.label_stems[idx]
     }
 
     /// The concept and its ancestors, from the métier down.

@@ -25,6 +25,10 @@ pub struct Expansion {
     #[serde(skip)]
     pub key: String,
     pub weight: f32,
+    /// Whether the phrase reads as English ([`detect_language`](crate::analysis::detect_language)),
+    /// decided once when the list is compiled.
+    #[serde(skip)]
+    pub english: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -97,7 +101,12 @@ impl Synonyms {
                 targets
                     .iter()
                     .filter(|(_, key)| key != except_key)
-                    .map(|(text, key)| Expansion { text: text.clone(), key: key.clone(), weight })
+                    .map(|(text, key)| Expansion {
+                        text: text.clone(),
+                        key: key.clone(),
+                        weight,
+                        english: crate::analysis::detect_language(text) == crate::analysis::Language::English,
+                    })
                     .collect()
             };
             match body.split_once("=>") {

@@ -6,7 +6,9 @@
 //! around them), and the constraints the query names — process, material, certification, size,
 //! place — each with its span ([`constraints`]). Locations, size phrases and the words that
 //! introduce them ("près de", "dans le", "plus de … salariés") are taken out of the text query:
-//! they become filters or boosts downstream, not words to search.
+//! they become filters or boosts downstream, not words to search. The words left
+//! ([`TextWords`]: French stems, and English ones for an English query, positioned as in the
+//! text query) are what retrieval searches for: interpretation is the one analysis of a query.
 //!
 //! A place name is only taken as a location when the query clearly means one, because many place
 //! names are also words ("usinage sur tour", "moulage en coquille", "lot de pièces") and many
@@ -33,7 +35,7 @@ use self::constraints::{ConceptMatch, Readings};
 pub use self::constraints::{Constraint, ConstraintHit, ConstraintKind, SizeRange, size_allows};
 pub use self::places::BARE_CITY_MIN_POPULATION;
 pub(crate) use self::places::{LOCATION_GLUE, STRONG_LOCATION_WORDS, WEAK_LOCATION_WORDS};
-use crate::analysis::{Analyzer, Language, Token, detect_language};
+use crate::analysis::{Analyzer, Language, Token, detect_language, word_spans};
 use crate::dict::company_values::Vocabularies;
 use crate::dict::gazetteer::{Gazetteer, Place};
 use crate::dict::glossary::{Glossary, GlossaryError};
@@ -74,6 +76,48 @@ pub struct Interpretation {
     /// The query without its locations, size phrases and the words that introduce them: what
     /// lexical and vector retrieval should search for.
     pub text_query: String,
+    /// The words of `text_query`, analysed: retrieval reads them instead of the text.
+    #[serde(skip)]
+    pub text_words: TextWords,
+}
+
+/// The words of an interpretation's text query, cut from the query's own analysis: the same
+/// tokens as analysing `text_query` again would give (a proptest holds it to that), except
+/// that `start` and `end` stay byte offsets in the query. `position` counts the words of the
+/// text query (stopwords included), so a phrase's gap is the one the text query shows.
+#[derive(Debug, Clone, Default)]
+pub struct TextWords {
+    /// The French pipeline's tokens (the documents' language), stopwords included.
+    pub french: Vec<Token>,
+    /// The English pipeline's, for an English query only (else empty).
+    pub english: Vec<Token>,
+}
+
+impl TextWords {
+    /// The tokens of `query` outside the `removed` byte spans, renumbered as in the text left.
+    fn new(query: &str, removed: &[[usize; 2]], french: &[Token], english: Option<&[Token]>) -> TextWords {
+        let inside = |start: usize, end: usize| removed.iter().any(|span| start >= span[0] && end <= span[1]);
+        // Every word of the query (the analyser counts unfoldable ones too), to its position
+        // in the text query; `None` inside a removed span.
+        let mut next = 0;
+        let positions: Vec<Option<usize>> = word_spans(query)
+            .map(|(start, end)| {
+                (!inside(start, end)).then(|| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect();
+        let kept = |tokens: &[Token]| -> Vec<Token> {
+            tokens
+                .iter()
+                .filter_map(|token| {
+                    Some(Token { position: positions.get(token.position).copied().flatten()?, ..token.clone() })
+                })
+                .collect()
+        };
+        TextWords { french: kept(french), english: english.map(kept).unwrap_or_default() }
+    }
 }
 
 /// A synonym entry found in the query.
@@ -232,7 +276,9 @@ impl Interpreter {
             free: &free,
         });
         let text_query = remove_spans(query, removed.iter().copied());
-        let tokens = if language == Language::French { key_tokens } else { Analyzer::new(language).analyze(query) };
+        let own_tokens = (language != Language::French).then(|| Analyzer::new(language).analyze(query));
+        let text_words = TextWords::new(query, &removed, &key_tokens, own_tokens.as_deref());
+        let tokens = own_tokens.unwrap_or(key_tokens);
         Interpretation {
             query: query.to_owned(),
             language,
@@ -242,6 +288,7 @@ impl Interpreter {
             locations,
             constraints,
             text_query,
+            text_words,
         }
     }
 }
@@ -323,5 +370,68 @@ mod tests {
         assert_eq!(interpretation.text_query, "découpe laser inox");
         let interpretation = INTERPRETER.interpret("usinage dans le 69 en urgence");
         assert_eq!(interpretation.text_query, "usinage en urgence");
+        let words: Vec<(usize, &str)> =
+            interpretation.text_words.french.iter().map(|t| (t.position, t.folded.as_str())).collect();
+        assert_eq!(words, [(0, "usinage"), (1, "en"), (2, "urgence")]);
+    }
+
+    /// Pieces of queries: places, sizes and distances (removed from the text query), words,
+    /// English words, codes and odd characters.
+    const PIECES: &[&str] = &[
+        "usinage",
+        "découpe laser",
+        "près de Lyon",
+        "dans le 69",
+        "en Bretagne",
+        "à 30 km de Grenoble",
+        "plus de 50 salariés",
+        "PME",
+        "titane",
+        "EN 9100",
+        "machining",
+        "near Lyon",
+        "over 200 employees",
+        "the",
+        "l'acier",
+        "sous-traitant",
+        ",",
+        "ﬁnition",
+        "e\u{301}",
+        "Nantes",
+    ];
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The text words are what analysing the text query gives: the same words, folded
+        /// forms, stems and positions, in both pipelines.
+        #[test]
+        fn text_words_are_the_text_query_analysed(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(PIECES).prop_map(str::to_owned),
+                    "\\PC{0,6}",
+                    "[0-9]{1,5}",
+                ],
+                0..10,
+            ),
+        ) {
+            let query = pieces.join(" ");
+            let interpretation = INTERPRETER.interpret(&query);
+            let key = |tokens: &[Token]| -> Vec<(usize, String, Option<String>)> {
+                tokens.iter().map(|t| (t.position, t.folded.clone(), t.stem.clone())).collect()
+            };
+            let words = &interpretation.text_words;
+            let text = &interpretation.text_query;
+            prop_assert_eq!(key(&words.french), key(&Analyzer::new(Language::French).analyze(text)));
+            let english = match interpretation.language {
+                Language::English => key(&Analyzer::new(Language::English).analyze(text)),
+                Language::French => Vec::new(),
+            };
+            prop_assert_eq!(key(&words.english), english);
+            for token in words.french.iter().chain(&words.english) {
+                prop_assert_eq!(&crate::analysis::fold(&query[token.start..token.end]), &token.folded);
+            }
+        }
     }
 }

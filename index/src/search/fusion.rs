@@ -263,7 +263,7 @@ pub fn explain(ranked: &RankedDoc, ranking: &Ranking, mode: Mode, rrf_k: f32, co
         bg.population,
         bg.mean,
         bg.std,
-        if ranking.interpretation.language == Language::English {
+        if ranking.plan.interpretation.language == Language::English {
             format!(", English query: lexical evidence × {ENGLISH_LEXICAL_FACTOR}")
         } else {
             String::new()

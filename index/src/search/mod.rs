@@ -8,8 +8,12 @@
 //! against the query's own background (its score statistics over every live document, or over a
 //! fixed sample of vectors), not min-maxed over the few best.
 //!
-//! [`Matcher::rank`] reads as the pipeline; its phases live in: `terms` (the clauses a query
-//! searches for), `geo` (the query's places: filters, proximity), [`filter`] (the documents a
+//! A request is prepared once ([`Matcher::prepare`]): its interpretation becomes a
+//! [`QueryPlan`] (weighted stems, phrases, concepts, the text to embed), which the server embeds
+//! from and every phase below reads; nothing after interpretation analyses the query's text.
+//! [`Matcher::rank_prepared`] reads as the pipeline; its phases live in: [`query_plan`] (what a
+//! query searches for), `terms` (the plan's index terms per field), `geo` (the query's places:
+//! filters, proximity), [`filter`] (the documents a
 //! request allows), [`lexical`] (BM25 top-N by MaxScore, concept candidates, the lexical
 //! background), [`vector`] (nearest vectors, vector and capability similarities, their
 //! backgrounds), [`exact`] (every candidate's exact lexical, phrase and concept scores),
@@ -23,6 +27,7 @@ pub mod fusion;
 mod geo;
 pub mod lexical;
 mod pool;
+pub mod query_plan;
 pub mod request;
 mod snippet;
 mod terms;
@@ -41,6 +46,7 @@ use tantivy::Term;
 
 pub use constraints::{ConstraintCheck, ConstraintUse, ConstraintUses};
 pub use fusion::{Components, FusionWeights};
+pub use query_plan::{PreparedQuery, QueryPlan, QueryTerm, TermOrigin};
 pub use request::{Filters, LocationUse, MatchRequest, Mode, Near, RequestError, WeightOverrides};
 pub use top::{DocRef, Scored};
 
@@ -54,7 +60,7 @@ use vector::VectorPlan;
 use crate::IndexError;
 use crate::analysis::Language;
 use crate::engine::Snapshot;
-use crate::interpret::{ConceptHit, ConstraintHit, Interpretation, Interpreter, LocationHit, SynonymHit};
+use crate::interpret::{ConceptHit, ConstraintHit, Interpreter, LocationHit, SynonymHit};
 use crate::record::Company;
 use crate::refdata::RefData;
 use crate::segment::schema::{CompanyFields, TEXT_FIELDS};
@@ -195,7 +201,8 @@ pub struct Matcher {
 /// Everything known about the candidates of one query, before paging.
 #[derive(Debug)]
 pub struct Ranking {
-    pub interpretation: Interpretation,
+    /// What the query searched for: its interpretation, stems (for highlights), concepts.
+    pub plan: Arc<QueryPlan>,
     pub filters_applied: Filters,
     /// The query's constraints as used (see [`constraints`]).
     pub constraints: ConstraintPlan,
@@ -205,8 +212,6 @@ pub struct Ranking {
     pub vector_background: Option<(f64, f64)>,
     pub chunk_background: Option<(f64, f64)>,
     pub vector_plans: Vec<VectorPlan>,
-    /// Query stems with their weights (for highlights).
-    pub query_terms: Vec<(String, f32)>,
     pub weights: FusionWeights,
 }
 
@@ -221,7 +226,8 @@ pub struct RankedDoc {
     pub tier: Option<u32>,
 }
 
-/// What a request searches for, decided before the index is read ([`Matcher::plan`]).
+/// How a request's [`QueryPlan`] is searched in a snapshot: the passes, their index terms and
+/// depth ([`Matcher::plan`]).
 #[derive(Debug)]
 struct Plan {
     mode: Mode,
@@ -231,8 +237,6 @@ struct Plan {
     use_vector: bool,
     language: Language,
     weights: FusionWeights,
-    /// Query stems with their weights.
-    query_terms: Vec<(String, f32)>,
     /// Every (term, boost) clause: a candidate's lexical score is their Σ BM25.
     lexical_clauses: Vec<(Term, f32)>,
     /// The user's own words in the main texts: what the lexical pass retrieves on when staged.
@@ -331,28 +335,49 @@ impl Matcher {
         request.check(self.config.max_query_bytes, self.refdata)
     }
 
-    /// The text to embed for a request: the query without its locations (`None` when nothing
-    /// remains, or when the request brings its own vector or does not use vectors).
-    pub fn text_to_embed(&self, request: &MatchRequest) -> Option<String> {
-        if request.vector.is_some() || request.mode == Mode::Lexical {
-            return None;
-        }
+    /// Interprets a request's query and plans what it searches for: the one analysis of the
+    /// query; embed [`PreparedQuery::text_to_embed`], then [`Self::run_prepared`].
+    pub fn prepare<'r>(&self, request: &'r MatchRequest) -> PreparedQuery<'r> {
         let interpretation = self.interpreter.interpret(&request.query);
-        let text = interpretation.text_query.trim();
-        (!text.is_empty()).then(|| text.to_owned())
+        let plan = QueryPlan::new(
+            interpretation,
+            request.mode,
+            request.vector.is_some(),
+            &self.config,
+            self.interpreter.glossary(),
+        );
+        PreparedQuery { request, plan: Arc::new(plan) }
     }
 
-    /// Runs a checked request. `query_vector` is the embedded query (normalised), if any.
+    /// The text to embed for a request (see [`PreparedQuery::text_to_embed`]). It interprets the
+    /// query: a caller that runs the request too prepares it once instead.
+    pub fn text_to_embed(&self, request: &MatchRequest) -> Option<String> {
+        self.prepare(request).text_to_embed().map(str::to_owned)
+    }
+
+    /// Prepares and runs a request (see [`Self::run_prepared`]).
     pub fn run(
         &self,
         snapshot: &Snapshot,
         request: &MatchRequest,
         query_vector: Option<&[f32]>,
     ) -> Result<MatchResponse, SearchError> {
+        self.run_prepared(snapshot, &self.prepare(request), query_vector)
+    }
+
+    /// Runs a prepared request, checking it first. `query_vector` is the embedded query
+    /// (normalised), if any.
+    pub fn run_prepared(
+        &self,
+        snapshot: &Snapshot,
+        prepared: &PreparedQuery<'_>,
+        query_vector: Option<&[f32]>,
+    ) -> Result<MatchResponse, SearchError> {
         let start = Instant::now();
+        let request = prepared.request;
         self.check(request)?;
         let depth = request.offset + request.k;
-        let ranking = self.rank(snapshot, request, query_vector, depth)?;
+        let ranking = self.rank_prepared(snapshot, prepared, query_vector, depth)?;
         let ranked_at = start.elapsed();
         let total = ranking.ranked.len() as u64;
         // Each hit reads its record and picks its snippet (tens of µs): on both cores.
@@ -367,7 +392,8 @@ impl Matcher {
             hits = hits.len(),
             "answered (ranking, then the hits' records, snippets and explanations)"
         );
-        let Ranking { interpretation, filters_applied, constraints, .. } = ranking;
+        let Ranking { plan, filters_applied, constraints, .. } = ranking;
+        let interpretation = &plan.interpretation;
         let constraint_views = interpretation
             .constraints
             .iter()
@@ -392,12 +418,12 @@ impl Matcher {
                     .filter(|t| !t.is_stopword() && !in_any(t.start, &interpretation.locations))
                     .map(|t| t.folded.clone())
                     .collect(),
-                synonyms: interpretation.synonyms,
-                concepts: interpretation.concepts,
-                locations: interpretation.locations,
+                synonyms: interpretation.synonyms.clone(),
+                concepts: interpretation.concepts.clone(),
+                locations: interpretation.locations.clone(),
                 constraints: constraint_views,
                 filters_applied,
-                text_query: interpretation.text_query,
+                text_query: interpretation.text_query.clone(),
             },
             hits,
             total,
@@ -405,10 +431,7 @@ impl Matcher {
         })
     }
 
-    /// Candidates of a request, scored and sorted, deep enough for `depth` hits. The pipeline:
-    /// the request's filters and the places used as filters, the plan (which passes run, with
-    /// which clauses), the candidate passes, exact scores of every candidate, calibration and
-    /// fusion. Each phase's cumulative time is logged at debug level.
+    /// Prepares a request and ranks its candidates (see [`Self::rank_prepared`]).
     pub fn rank(
         &self,
         snapshot: &Snapshot,
@@ -416,7 +439,22 @@ impl Matcher {
         query_vector: Option<&[f32]>,
         depth: usize,
     ) -> Result<Ranking, SearchError> {
-        let interpretation = self.interpreter.interpret(&request.query);
+        self.rank_prepared(snapshot, &self.prepare(request), query_vector, depth)
+    }
+
+    /// Candidates of a prepared request, scored and sorted, deep enough for `depth` hits. The
+    /// pipeline: the request's filters and the places used as filters, the plan (which passes
+    /// run, with which clauses), the candidate passes, exact scores of every candidate,
+    /// calibration and fusion. Each phase's cumulative time is logged at debug level.
+    pub fn rank_prepared(
+        &self,
+        snapshot: &Snapshot,
+        prepared: &PreparedQuery<'_>,
+        query_vector: Option<&[f32]>,
+        depth: usize,
+    ) -> Result<Ranking, SearchError> {
+        let (request, query_plan) = (prepared.request, &prepared.plan);
+        let interpretation = &query_plan.interpretation;
         // Similarities below are dot products with unit vectors.
         let unit_query: Option<Vec<f32>> = query_vector.map(|v| {
             let mut v = v.to_vec();
@@ -424,10 +462,10 @@ impl Matcher {
             v
         });
         let query_vector = unit_query.as_deref();
-        let (filters, geo_targets) = self.place_filters(request, &interpretation);
+        let (filters, geo_targets) = self.place_filters(request, interpretation);
         let constraints = ConstraintPlan::new(
             snapshot,
-            &interpretation,
+            interpretation,
             &request.constraints,
             request.location.constraint_use(),
             self.interpreter.glossary(),
@@ -442,7 +480,7 @@ impl Matcher {
             allowed = constraints.restrict(snapshot, &allowed, |used| used == ConstraintUse::Require)?;
         }
         phases.mark("filters");
-        let plan = self.plan(snapshot, request, &interpretation, query_vector, depth)?;
+        let plan = self.plan(snapshot, request, query_plan, query_vector, depth)?;
         let mut candidates = self.candidates(snapshot, &plan, &allowed, query_vector, &geo_targets, &mut phases)?;
         // With preferred constraints, the documents meeting all of them must be candidates:
         // when the pool holds fewer than a fifth of its depth of them, they join it (every one
@@ -458,7 +496,7 @@ impl Matcher {
             }
             phases.mark("full_match_candidates");
         }
-        let exact = self.exact_scores(snapshot, &plan, &interpretation, &candidates.pool, &geo_targets, &mut phases)?;
+        let exact = self.exact_scores(snapshot, &plan, query_plan, &candidates.pool, &geo_targets, &mut phases)?;
         let mut ranked = self.fuse(snapshot, &plan, &candidates, &exact, query_vector, &geo_targets);
         if constraints.tiers() {
             for doc in &mut ranked {
@@ -472,6 +510,9 @@ impl Matcher {
         phases.mark("vectors_and_fusion");
         tracing::debug!(
             query = %request.query,
+            terms = query_plan.terms.len(),
+            phrases = query_plan.phrases.len(),
+            concepts = query_plan.concepts.len(),
             candidates = candidates.pool.len(),
             clauses = plan.lexical_clauses.len(),
             retrieval_clauses = plan.retrieval_clauses().len(),
@@ -479,7 +520,7 @@ impl Matcher {
             "ranked (cumulative µs per phase)"
         );
         Ok(Ranking {
-            interpretation,
+            plan: Arc::clone(query_plan),
             filters_applied: filters,
             constraints,
             ranked,
@@ -487,7 +528,6 @@ impl Matcher {
             vector_background: candidates.vector_background,
             chunk_background: candidates.chunk_background,
             vector_plans: candidates.vector_plans,
-            query_terms: plan.query_terms,
             weights: plan.weights,
         })
     }
@@ -503,7 +543,7 @@ impl Matcher {
         &self,
         snapshot: &Snapshot,
         request: &MatchRequest,
-        interpretation: &Interpretation,
+        query_plan: &QueryPlan,
         query_vector: Option<&[f32]>,
         depth: usize,
     ) -> Result<Plan, SearchError> {
@@ -534,26 +574,26 @@ impl Matcher {
         let use_vector = request.mode != Mode::Lexical && has_vectors && query_vector.is_some();
         let use_concept = matches!(request.mode, Mode::Hybrid | Mode::Rrf);
 
-        let query_terms = if use_lexical { self.query_terms(interpretation) } else { Vec::new() };
-        let lexical_clauses = self.lexical_clauses(&query_terms, false);
+        // The plan has no terms in vector mode.
+        debug_assert!(use_lexical || query_plan.terms.is_empty());
+        let lexical_clauses = self.lexical_clauses(&query_plan.terms, false);
         // Staged hybrid search: the lexical pass retrieves on the user's own words in the main
         // texts; expansions (synonyms, translations, concept labels) and the other fields only
         // score the candidates. Recall beyond the user's words is the vector and concept passes'
         // job, and every clause left out of the top-N pass is a posting list it need not merge.
         // Scores stay exact: every candidate's lexical score is the full query's.
-        let own_clauses = self.lexical_clauses(&query_terms, true);
+        let own_clauses = self.lexical_clauses(&query_plan.terms, true);
         let staged = request.mode == Mode::Hybrid
             && use_vector
             && !own_clauses.is_empty()
             && own_clauses.len() < lexical_clauses.len();
-        let concept_terms = if use_concept { self.concept_terms(interpretation) } else { Vec::new() };
+        let concept_terms = if use_concept { self.concept_terms(&query_plan.concepts) } else { Vec::new() };
         Ok(Plan {
             mode: request.mode,
             n,
             use_vector,
-            language: interpretation.language,
+            language: query_plan.interpretation.language,
             weights: self.config.weights.with(&request.weights),
-            query_terms,
             lexical_clauses,
             own_clauses,
             staged,
@@ -567,7 +607,7 @@ impl Matcher {
         &self,
         snapshot: &Snapshot,
         plan: &Plan,
-        interpretation: &Interpretation,
+        query_plan: &QueryPlan,
         pool: &[DocRef],
         geo_targets: &[&LocationHit],
         phases: &mut Phases,
@@ -589,7 +629,7 @@ impl Matcher {
         };
         let mut lexical_raw = by_terms(Clauses::Bm25(&plan.lexical_clauses))?;
         phases.mark("exact_lexical");
-        let phrases = if has_lexical { self.phrases(interpretation) } else { Vec::new() };
+        let phrases = if has_lexical { self.phrases(&query_plan.phrases) } else { Vec::new() };
         let phrase_raw = if phrases.is_empty() {
             vec![0.0; pool.len()]
         } else {
@@ -686,14 +726,12 @@ impl Matcher {
         };
         let name = company.as_ref().map(|c| c.name.clone()).unwrap_or_default();
         let (snippet, highlights) = match &company {
-            Some(company) => snippet::snippet(company, &ranking.query_terms),
+            Some(company) => snippet::snippet(company, &ranking.plan.terms),
             None => (String::new(), Vec::new()),
         };
         let explanation = request.explain.then(|| {
-            let concepts = company
-                .as_ref()
-                .map(|c| snippet::matched_concepts(c, &ranking.interpretation, self.interpreter.glossary()))
-                .unwrap_or_default();
+            let concepts =
+                company.as_ref().map(|c| snippet::matched_concepts(c, &ranking.plan.concepts)).unwrap_or_default();
             fusion::explain(ranked, ranking, request.mode, self.config.rrf_k, concepts)
         });
         let constraints = if ranking.constraints.active().next().is_some() {

@@ -3,17 +3,16 @@
 
 use std::collections::HashMap;
 
+use super::query_plan::{ConceptLevelTerm, QueryTerm};
 use crate::analysis::{Analyzer, Language};
-use crate::dict::glossary::Glossary;
-use crate::interpret::Interpretation;
 use crate::record::Company;
 
 /// Longest snippet, in bytes (cut at a character boundary).
 const MAX_SNIPPET_BYTES: usize = 240;
 
-/// The best fragment of `company` for the weighted query stems, and where they match in it.
-pub fn snippet(company: &Company, terms: &[(String, f32)]) -> (String, Vec<[usize; 2]>) {
-    let weights: HashMap<&str, f32> = terms.iter().map(|(s, w)| (s.as_str(), *w)).collect();
+/// The best fragment of `company` for the plan's weighted stems, and where they match in it.
+pub fn snippet(company: &Company, terms: &[QueryTerm]) -> (String, Vec<[usize; 2]>) {
+    let weights: HashMap<&str, f32> = terms.iter().map(|t| (t.stem.as_str(), t.weight)).collect();
     let analyzer = Analyzer::new(Language::French);
     let mut fragments: Vec<&str> = company.capabilities.iter().map(String::as_str).collect();
     fragments
@@ -48,19 +47,13 @@ pub fn snippet(company: &Company, terms: &[(String, f32)]) -> (String, Vec<[usiz
     (text.to_owned(), highlights)
 }
 
-/// The company's activated concepts that the query's concepts (or concepts below them) match.
-pub fn matched_concepts(company: &Company, interpretation: &Interpretation, glossary: &Glossary) -> Vec<String> {
-    let mut wanted: Vec<&str> = Vec::new();
-    for hit in &interpretation.concepts {
-        wanted.push(&hit.id);
-        if let Some(idx) = glossary.index_of(&hit.id) {
-            wanted.extend(glossary.descendants(idx).into_iter().map(|d| glossary.concept(d).id.as_str()));
-        }
-    }
+/// The company's activated concepts among the plan's (the query's concepts and those below
+/// them, sorted by id).
+pub fn matched_concepts(company: &Company, concepts: &[ConceptLevelTerm]) -> Vec<String> {
     company
         .concepts
         .iter()
-        .filter(|a| wanted.contains(&a.id.as_str()))
+        .filter(|a| concepts.binary_search_by(|c| c.id.as_str().cmp(a.id.as_str())).is_ok())
         .map(|a| format!("{} ({:.2})", a.id, a.weight))
         .collect()
 }
