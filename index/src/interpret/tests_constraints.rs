@@ -99,6 +99,14 @@ fn a_material_inside_a_process_phrase_keeps_its_words() {
     check("zinc nickel", &["process:traitement-surface.galvanoplastie.zinc-nickel"]);
 }
 
+/// A named size glued to another word by a hyphen is part of a designation.
+#[test]
+fn a_hyphenated_grade_is_no_size() {
+    check("surmoulage TPE-E", &["process:plasturgie.injection.surmoulage", "material:elastomere.tpe"]);
+    check("surmoulage TPE", &["process:plasturgie.injection.surmoulage", "size:-9"]);
+    check("mid-size company", &["size:250-4999"]);
+}
+
 #[test]
 fn certifications_as_people_write_them() {
     for (query, id) in [
