@@ -107,6 +107,19 @@ fn a_hyphenated_grade_is_no_size() {
     check("mid-size company", &["size:250-4999"]);
 }
 
+/// A material's name is no place unless the query clearly says one.
+#[test]
+fn a_material_name_is_no_place() {
+    check("découpe EPS", &["process:decoupe", "material:plastique.ps"]);
+    check("EPS", &["material:plastique.ps"]);
+    check("usinage argentan", &["process:usinage", "material:cuivreux.maillechort"]);
+    check("rectification sur fontes", &["process:rectification", "material:fonte"]);
+    check("surface treatment in cast iron", &["process:traitement-surface", "material:fonte"]);
+    // Introduced and written as a name, or by a strong location phrase: the place.
+    check("usinage à Argentan", &["process:usinage", "place:commune:Argentan"]);
+    check("usinage près d'Argentan", &["process:usinage", "place:commune:Argentan"]);
+}
+
 #[test]
 fn certifications_as_people_write_them() {
     for (query, id) in [
