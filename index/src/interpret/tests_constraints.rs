@@ -120,6 +120,23 @@ fn a_material_name_is_no_place() {
     check("usinage près d'Argentan", &["process:usinage", "place:commune:Argentan"]);
 }
 
+/// A name that ends inside a longer name of its family (a grade in its family's name, a scheme
+/// in its scope's) runs on to that name's end.
+#[test]
+fn a_grade_runs_on_over_its_family_name() {
+    check(
+        "industrial packaging of 304L stainless steel parts",
+        &["process:assemblage.conditionnement", "material:inox.304l"],
+    );
+    check(
+        "cintrage qualifié NADCAP contrôle non destructif",
+        &["process:tolerie.cintrage", "certification:nadcap.cnd"],
+    );
+    let interpretation = INTERPRETER.interpret("304L stainless steel");
+    assert_eq!(interpretation.constraints.len(), 1);
+    assert_eq!(interpretation.constraints[0].matched, "304L stainless steel");
+}
+
 #[test]
 fn certifications_as_people_write_them() {
     for (query, id) in [
