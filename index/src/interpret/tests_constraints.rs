@@ -89,14 +89,40 @@ fn a_material_inside_a_process_phrase_keeps_its_words() {
     // what "soudage" alone names (an ancestor of the phrase's concept).
     check("soudage inox", &["process:soudage", "material:inox"]);
     check("fonderie aluminium", &["process:fonderie", "material:aluminium"]);
-    // "moulage" alone is not rubber moulding's ancestor: the phrase's concept stays, on "moulage".
-    let interpretation = INTERPRETER.interpret("moulage caoutchouc");
-    let shorts: Vec<String> = interpretation.constraints.iter().map(|c| short(&c.constraint)).collect();
-    assert_eq!(shorts, ["process:caoutchouc.moulage", "material:elastomere"]);
-    assert_eq!(interpretation.constraints[0].matched, "moulage");
+    // With another process named, a material phrase only says what the parts are made of.
+    check("découpe composite", &["process:decoupe", "material:composite"]);
     // Platings are processes, not materials.
     check("cuivrage", &["process:traitement-surface.galvanoplastie.cuivrage"]);
     check("zinc nickel", &["process:traitement-surface.galvanoplastie.zinc-nickel"]);
+}
+
+/// A material word that is part of a process's name is the process's, in both languages: the
+/// buyer's material is the one named outside it.
+#[test]
+fn a_material_word_of_a_process_name_is_no_material() {
+    // "moulage" alone does not name rubber moulding: the phrase is the process, as "plasturgie" is.
+    let interpretation = INTERPRETER.interpret("moulage caoutchouc");
+    let shorts: Vec<String> = interpretation.constraints.iter().map(|c| short(&c.constraint)).collect();
+    assert_eq!(shorts, ["process:caoutchouc.moulage"]);
+    assert_eq!(interpretation.constraints[0].matched, "moulage caoutchouc");
+    check("rubber moulding", &["process:caoutchouc.moulage"]);
+    check("plasturgie acier", &["process:plasturgie", "material:acier"]);
+    check("plastics processing steel", &["process:plasturgie", "material:acier"]);
+    check("transformation des plastiques en acier", &["process:plasturgie", "material:acier"]);
+    check("stainless steel rubber moulding", &["material:inox", "process:caoutchouc.moulage"]);
+    check("composite manufacturing copper", &["process:composites", "material:cuivreux"]);
+    check("technical rubber copper", &["process:caoutchouc", "material:cuivreux"]);
+    check("superalloys cast steel", &["material:superalliage", "process:fonderie.acier"]);
+    // A material's name alone stays the material, and a shared stem is no process's name.
+    check("cast steel", &["material:acier.moule"]);
+    check("caoutchouc", &["material:elastomere"]);
+    check("cuivre titane", &["material:cuivreux", "material:titane"]);
+    check("fraisage titane élastomère", &["process:usinage.fraisage", "material:titane", "material:elastomere"]);
+    // The other words still name a process: the material is the buyer's.
+    check("usinage plastique", &["process:plasturgie.usinage-plastiques", "material:plastique"]);
+    // The phrase's other words name the process, but the buyer's material is named apart.
+    check("grey iron casting brass", &["process:fonderie.fonte.grise", "material:cuivreux.laiton"]);
+    check("chaudronnier inox titane", &["process:chaudronnerie.chaudronnerie-fine.inox", "material:titane"]);
 }
 
 /// A named size glued to another word by a hyphen is part of a designation.
