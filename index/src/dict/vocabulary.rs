@@ -20,7 +20,8 @@
 //!   words run together ("ISO 9001" → "ISO9001", "Ti-6Al-4V" → "Ti6Al4V").
 //!
 //! A match made only of numbers is dropped before a unit ("316 pièces", "9100 mm"): that is a
-//! quantity.
+//! quantity. A match whose last words begin a longer name of its family runs on to that name's
+//! end ("304L stainless steel" is one grade, "qualifié NADCAP contrôle non destructif" one scope).
 
 use std::collections::HashMap;
 
