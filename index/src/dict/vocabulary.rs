@@ -20,7 +20,8 @@
 //!   words run together ("ISO 9001" → "ISO9001", "Ti-6Al-4V" → "Ti6Al4V").
 //!
 //! A match made only of numbers is dropped before a unit ("316 pièces", "9100 mm"): that is a
-//! quantity.
+//! quantity. A match whose last words begin a longer name of its family runs on to that name's
+//! end ("304L stainless steel" is one grade, "qualifié NADCAP contrôle non destructif" one scope).
 
 use std::collections::HashMap;
 
@@ -335,7 +336,12 @@ impl Vocabulary {
         hits
     }
 
-    /// Leftmost-longest over one stretch of content tokens (`run` holds their indices).
+    /// Leftmost-longest over one stretch of content tokens (`run` holds their indices). A match
+    /// whose last words begin a longer name of its own family runs on to that name's end: in
+    /// "304L stainless steel" the grade "304L stainless" and the family "stainless steel" overlap,
+    /// and "steel" is the family's word, not carbon steel; in "qualifié NADCAP contrôle non
+    /// destructif" the scheme's "qualifié NADCAP" and its scope's "NADCAP contrôle non destructif"
+    /// overlap, and the whole is the scope.
     fn find_in_run(
         &self,
         tokens: &[Token],
@@ -346,43 +352,30 @@ impl Vocabulary {
         let stems: Vec<&str> = run.iter().map(|&i| tokens[i].stem.as_deref().unwrap_or("")).collect();
         let mut pos = 0;
         while pos < run.len() {
-            let mut matched = None;
-            for end in self.dict.ends_at(&stems, pos, true).into_iter().rev() {
-                let words = &run[pos..end.end];
-                let last = tokens[words[words.len() - 1]].folded.as_str();
-                let last_written = match end.partial {
-                    // The stem of a cut word must be its folded form for the cut to be meaningful.
-                    Some(cut) if stems[end.end - 1] == last => &last[..cut],
-                    Some(_) => continue,
-                    None => last,
-                };
-                let written =
-                    |n: usize| if n + 1 == words.len() { last_written } else { tokens[words[n]].folded.as_str() };
-                let quantity = end.partial.is_none()
-                    && words.iter().all(|&i| tokens[i].folded.bytes().all(|b| b.is_ascii_digit()))
-                    && tokens.get(words[words.len() - 1] + 1).is_some_and(|next| is_unit_word(&next.folded));
-                if quantity {
-                    continue;
-                }
-                let confirmed: Vec<&Variant> = end
-                    .payloads
-                    .iter()
-                    .map(|&v| &self.variants[v as usize])
-                    .filter(|variant| {
-                        variant.words.len() == words.len()
-                            && variant.words.iter().enumerate().all(|(n, word)| same_word(written(n), word))
-                    })
-                    .collect();
-                if confirmed.is_empty() {
-                    continue;
-                }
-                matched = Some((end.end, confirmed));
-                break;
-            }
-            let Some((end, confirmed)) = matched else {
+            let Some((end, confirmed)) = self.longest_at(tokens, run, &stems, pos) else {
                 pos += 1;
                 continue;
             };
+            let entries: Vec<usize> = confirmed.iter().filter_map(|v| v.entry).collect();
+            let (mut longest_end, mut confirmed) = (end, confirmed);
+            for inner in pos + 1..end {
+                let Some((inner_end, inner_confirmed)) = self.longest_at(tokens, run, &stems, inner) else { continue };
+                if inner_end <= longest_end {
+                    continue;
+                }
+                let inner_entries: Vec<usize> = inner_confirmed.iter().filter_map(|v| v.entry).collect();
+                let is_family = |a: usize, b: usize| a == b || self.is_ancestor(a, b);
+                let is_scope = |i: usize| entries.iter().any(|&e| self.is_ancestor(e, i));
+                if inner_entries.iter().any(|&i| entries.iter().any(|&e| is_family(i, e))) {
+                    // "304L stainless" + "stainless steel": the grade, over its family's words.
+                    longest_end = inner_end;
+                } else if inner_entries.iter().any(|&i| is_scope(i)) {
+                    // "qualifié NADCAP" + "NADCAP contrôle non destructif": the scope, from the start.
+                    longest_end = inner_end;
+                    confirmed = inner_confirmed.into_iter().filter(|v| v.entry.is_some_and(is_scope)).collect();
+                }
+            }
+            let end = longest_end;
             let first = run[pos];
             let last_token = run[end - 1];
             let n_before = hits.len();
@@ -400,6 +393,47 @@ impl Vocabulary {
             }
             pos = end;
         }
+    }
+
+    /// The longest name starting at `run[pos]` that the written words confirm: where it ends
+    /// (in `run`) and its variants.
+    fn longest_at(
+        &self,
+        tokens: &[Token],
+        run: &[usize],
+        stems: &[&str],
+        pos: usize,
+    ) -> Option<(usize, Vec<&Variant>)> {
+        for end in self.dict.ends_at(stems, pos, true).into_iter().rev() {
+            let words = &run[pos..end.end];
+            let last = tokens[words[words.len() - 1]].folded.as_str();
+            let last_written = match end.partial {
+                // The stem of a cut word must be its folded form for the cut to be meaningful.
+                Some(cut) if stems[end.end - 1] == last => &last[..cut],
+                Some(_) => continue,
+                None => last,
+            };
+            let written = |n: usize| if n + 1 == words.len() { last_written } else { tokens[words[n]].folded.as_str() };
+            let quantity = end.partial.is_none()
+                && words.iter().all(|&i| tokens[i].folded.bytes().all(|b| b.is_ascii_digit()))
+                && tokens.get(words[words.len() - 1] + 1).is_some_and(|next| is_unit_word(&next.folded));
+            if quantity {
+                continue;
+            }
+            let confirmed: Vec<&Variant> = end
+                .payloads
+                .iter()
+                .map(|&v| &self.variants[v as usize])
+                .filter(|variant| {
+                    variant.words.len() == words.len()
+                        && variant.words.iter().enumerate().all(|(n, word)| same_word(written(n), word))
+                })
+                .collect();
+            if !confirmed.is_empty() {
+                return Some((end.end, confirmed));
+            }
+        }
+        None
     }
 
     /// Drops every hit whose entry is an ancestor of another hit's entry (a grade implies its

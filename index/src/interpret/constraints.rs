@@ -3,20 +3,23 @@
 //! - size phrases and places first (their words leave the text query);
 //! - then certifications and materials, from their vocabularies (`schema/glossary/`), the most
 //!   specific entry winning over its family ("titane TA6V" is one `titane.ta6v` constraint);
+//! - a material named inside a concept's phrase is a word of the process's name, in French and
+//!   English alike ("moulage caoutchouc", "rubber moulding", "plastics processing" are one process
+//!   each, as "plasturgie" is), unless the phrase's other words name the process by themselves
+//!   and no other material is named ("soudage inox": welding, and stainless steel), or another
+//!   process is named and the phrase only says what the parts are made of ("découpe composite");
 //! - then processes, the glossary's concepts over the remaining words, the most specific concept
-//!   winning over its ancestors. A material or certification named inside a concept's phrase
-//!   keeps its words ("soudage inox": the process is read from "soudage", the material is
-//!   "inox"); the process is then the concept the remaining words name when it is the phrase's
-//!   concept or an ancestor of it, else the phrase's concept on the remaining words
-//!   ("moulage caoutchouc" stays rubber moulding, on "moulage").
+//!   winning over its ancestors. A material or certification that kept its words inside a
+//!   concept's phrase leaves the process the concept the remaining words name when it is the
+//!   phrase's concept or an ancestor of it, else the phrase's concept on the remaining words.
 
 use serde::Serialize;
 
 use super::size::SizeHit;
 use super::{Interpreter, LocationHit};
-use crate::analysis::Token;
+use crate::analysis::{Analyzer, Language, Token};
 use crate::dict::gazetteer::PlaceKind;
-use crate::dict::vocabulary::VocabularyHit;
+use crate::dict::vocabulary::{VocabularyHit, same_word};
 use crate::record::HeadcountBand;
 
 /// A constraint of the query.
@@ -165,6 +168,7 @@ impl Interpreter {
         claim(&mut claimed, &certification_hits);
         let materials = &self.vocabularies.materials;
         let material_hits = materials.find(tokens, |idx| (readings.free)(idx) && !claimed[idx]);
+        let material_hits = self.materials_outside_processes(readings, material_hits, &claimed);
         claim(&mut claimed, &material_hits);
         for (vocabulary, hits, is_material) in
             [(certifications, &certification_hits, false), (materials, &material_hits, true)]
@@ -204,6 +208,88 @@ impl Interpreter {
         out
     }
 
+    /// The material hits that are the buyer's material, not words of a process's name. A material
+    /// inside a concept's phrase belongs to the process ("plastics processing", "moulage
+    /// caoutchouc": one process each, like "plasturgie"), except:
+    /// - when the phrase's other words still name a process by themselves and the query names no
+    ///   other material ("soudage inox": welding, of stainless steel); with another material
+    ///   outside the phrase, that one is the buyer's ("chaudronnier inox titane": stainless
+    ///   boilermaking, in titanium);
+    /// - when its other words name no process and another process is named outside the phrase:
+    ///   the phrase then only says what the parts are made of ("coulée centrifuge de pièces en
+    ///   bronze");
+    /// - when the phrase is nothing but the material's name ("caoutchouc", "cast steel"): it is
+    ///   the material, unless another material is named apart and no other process is
+    ///   ("technical rubber copper").
+    fn materials_outside_processes(
+        &self,
+        readings: &Readings<'_>,
+        hits: Vec<VocabularyHit>,
+        claimed: &[bool],
+    ) -> Vec<VocabularyHit> {
+        let Readings { content, stems, tokens, .. } = *readings;
+        let matches = readings.concept_matches;
+        let bounds = |m: &ConceptMatch| (content[m.start], content[m.end - 1]);
+        // Every content word of the hit inside the phrase.
+        let inside = |hit: &VocabularyHit, m: &ConceptMatch| {
+            let (first, last) = bounds(m);
+            (hit.first_token..=hit.last_token)
+                .filter(|&i| !tokens[i].is_stopword())
+                .all(|i| (first..=last).contains(&i))
+        };
+        let overlaps = |hit: &VocabularyHit, m: &ConceptMatch| {
+            let (first, last) = bounds(m);
+            hit.first_token <= last && hit.last_token >= first
+        };
+        let mut absorbed = vec![false; hits.len()];
+        for m in matches {
+            let inner: Vec<usize> = (0..hits.len()).filter(|&h| inside(&hits[h], m)).collect();
+            if inner.is_empty() {
+                continue;
+            }
+            let other_material = hits.iter().any(|hit| !overlaps(hit, m));
+            let other_process = matches.iter().any(|other| other.end <= m.start || other.start >= m.end);
+            let in_material =
+                |pos: usize| inner.iter().any(|&h| (hits[h].first_token..=hits[h].last_token).contains(&content[pos]));
+            let remaining: Vec<usize> =
+                (m.start..m.end).filter(|&pos| !claimed[content[pos]] && !in_material(pos)).collect();
+            let names_a_process = contiguous_runs(&remaining)
+                .into_iter()
+                .any(|(start, end)| !self.glossary.dict().find_all(&stems[start..end]).is_empty());
+            let belongs_to_process = if remaining.is_empty() {
+                // The phrase is a material's name: a process only when the buyer's material is
+                // named apart, no other process is, and the words are the concept's own, not a
+                // stem it shares ("cuivre" is no "cuivrage").
+                other_material
+                    && !other_process
+                    && m.concepts.iter().any(|&c| self.is_written_name(tokens, content, m, c))
+            } else if names_a_process {
+                other_material
+            } else {
+                !other_process
+            };
+            if belongs_to_process {
+                inner.iter().for_each(|&h| absorbed[h] = true);
+            }
+        }
+        hits.into_iter().zip(absorbed).filter(|&(_, absorbed)| !absorbed).map(|(hit, _)| hit).collect()
+    }
+
+    /// Whether the words of `m` are one of `concept`'s names as written, up to inflections.
+    fn is_written_name(&self, tokens: &[Token], content: &[usize], m: &ConceptMatch, concept: usize) -> bool {
+        let written: Vec<&str> = (m.start..m.end).map(|pos| tokens[content[pos]].folded.as_str()).collect();
+        let concept = self.glossary.concept(concept);
+        let analyzer = Analyzer::new(Language::French);
+        std::iter::once(&concept.label)
+            .chain(concept.label_en.iter())
+            .chain(concept.synonyms.iter())
+            .chain(concept.synonyms_en.iter())
+            .any(|name| {
+                let words: Vec<Token> = analyzer.analyze(name).into_iter().filter(|t| !t.is_stopword()).collect();
+                words.len() == written.len() && words.iter().zip(&written).all(|(w, x)| same_word(x, &w.folded))
+            })
+    }
+
     /// The process constraints as `(concept, first token, last token)`, most specific only.
     fn process_constraints(&self, readings: &Readings<'_>, claimed: &[bool]) -> Vec<(usize, usize, usize)> {
         let Readings { content, stems, .. } = *readings;
@@ -218,13 +304,7 @@ impl Interpreter {
                 continue;
             }
             // Contiguous runs of the words left to the process, and what they name alone.
-            let mut runs: Vec<(usize, usize)> = Vec::new();
-            for &pos in &remaining {
-                match runs.last_mut() {
-                    Some((_, end)) if *end == pos => *end = pos + 1,
-                    _ => runs.push((pos, pos + 1)),
-                }
-            }
+            let runs = contiguous_runs(&remaining);
             let rematched: Vec<(usize, usize, usize)> = runs
                 .iter()
                 .flat_map(|&(start, end)| {
@@ -271,4 +351,16 @@ fn claim(claimed: &mut [bool], hits: &[VocabularyHit]) {
     for found in hits {
         claimed[found.first_token..=found.last_token].iter_mut().for_each(|c| *c = true);
     }
+}
+
+/// Sorted positions as runs of consecutive ones, `[start, end)`.
+fn contiguous_runs(positions: &[usize]) -> Vec<(usize, usize)> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for &pos in positions {
+        match runs.last_mut() {
+            Some((_, end)) if *end == pos => *end = pos + 1,
+            _ => runs.push((pos, pos + 1)),
+        }
+    }
+    runs
 }

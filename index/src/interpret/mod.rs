@@ -19,6 +19,9 @@
 //!   (or is written with a capital), outside any glossary concept;
 //! - with no location phrase: a région, a multi-word département, a city of at least
 //!   [`BARE_CITY_MIN_POPULATION`] inhabitants, or a query that is nothing but the name;
+//! - a name that is also a material of the vocabulary ("EPS", "argentan", "fontes", the "cast"
+//!   of "cast iron") is the material, unless a strong location phrase introduces it, or a weak one
+//!   introduces it written as a name ("à Argentan") and the material's words are the name's;
 //! - a number is a postal or département code only after a location phrase other than "en", not
 //!   after a plural article ("dans les 10 jours"), not before a unit ("à 10 mm"), and not inside
 //!   a size phrase ("plus de 50 salariés").
@@ -203,7 +206,9 @@ impl Interpreter {
         let sizes = size::find_sizes(query, &key_tokens);
         let in_size = |idx: usize| sizes.iter().any(|s| (s.first_token..=s.last_token).contains(&idx));
         let concept_matches = self.glossary.dict().find_all(&stems);
-        let locations = self.find_locations(query, &key_tokens, &content, &concept_matches, &|idx| !in_size(idx));
+        let material_names = self.vocabularies.materials.find(&key_tokens, |idx| !in_size(idx));
+        let locations =
+            self.find_locations(query, &key_tokens, &content, &concept_matches, &material_names, &|idx| !in_size(idx));
         let mut removed: Vec<[usize; 2]> = locations
             .iter()
             .map(|l| l.span)

@@ -5,7 +5,7 @@ use super::{Interpreter, LocationHit};
 use crate::analysis::Token;
 use crate::dict::PhraseMatch;
 use crate::dict::gazetteer::PlaceKind;
-use crate::dict::vocabulary::is_unit_word;
+use crate::dict::vocabulary::{VocabularyHit, is_unit_word};
 
 /// A commune named without a location word must be at least this large to count as a place
 /// (Lyon, Grenoble: yes; the hamlet that shares its name with a trade word: no).
@@ -73,6 +73,7 @@ impl Interpreter {
         tokens: &[Token],
         content: &[usize],
         concept_matches: &[PhraseMatch<'_>],
+        material_names: &[VocabularyHit],
         usable: &impl Fn(usize) -> bool,
     ) -> Vec<LocationHit> {
         // Place names are matched on folded, unstemmed words.
@@ -100,24 +101,38 @@ impl Interpreter {
                     let inside_concept = concept_matches.iter().any(|m| m.start < end && pos < m.end);
                     let capitalised = query[tokens[token_idx].start..].chars().next().is_some_and(char::is_uppercase);
                     let unambiguous_name = !place.common_word || capitalised;
-                    let accepted = match introduction {
-                        Some(Introduction::Strong(_)) => true,
-                        // A capitalised city beats a concept phrase it sits in ("usinage à Tours"
-                        // against "usinage sur tour").
-                        Some(Introduction::Weak { .. }) => {
-                            unambiguous_name
-                                && (!inside_concept || (capitalised && place.population >= BARE_CITY_MIN_POPULATION))
+                    let (first_token, last_token) = (token_idx, content[end - 1]);
+                    let material =
+                        material_names.iter().find(|m| m.first_token <= last_token && m.last_token >= first_token);
+                    let accepted = match (material, introduction) {
+                        // A material's name is the material unless the query clearly says a place.
+                        (Some(_), Some(Introduction::Strong(_))) => true,
+                        (Some(m), Some(Introduction::Weak { .. })) => {
+                            written_as_name(&query[tokens[token_idx].start..tokens[token_idx].end])
+                                && m.first_token >= first_token
+                                && m.last_token <= last_token
                         }
-                        None => {
-                            whole_query
-                                || (!inside_concept
-                                    && unambiguous_name
-                                    && match place.kind {
-                                        PlaceKind::Region => true,
-                                        PlaceKind::Departement => end - pos >= 2,
-                                        PlaceKind::Commune => place.population >= BARE_CITY_MIN_POPULATION,
-                                    })
-                        }
+                        (Some(_), None) => false,
+                        (None, introduction) => match introduction {
+                            Some(Introduction::Strong(_)) => true,
+                            // A capitalised city beats a concept phrase it sits in ("usinage à Tours"
+                            // against "usinage sur tour").
+                            Some(Introduction::Weak { .. }) => {
+                                unambiguous_name
+                                    && (!inside_concept
+                                        || (capitalised && place.population >= BARE_CITY_MIN_POPULATION))
+                            }
+                            None => {
+                                whole_query
+                                    || (!inside_concept
+                                        && unambiguous_name
+                                        && match place.kind {
+                                            PlaceKind::Region => true,
+                                            PlaceKind::Departement => end - pos >= 2,
+                                            PlaceKind::Commune => place.population >= BARE_CITY_MIN_POPULATION,
+                                        })
+                            }
+                        },
                     };
                     accepted.then_some((end, place_idx))
                 }
@@ -161,6 +176,13 @@ impl Interpreter {
             _ => None,
         }
     }
+}
+
+/// Whether a word is written as a name: a capital, then not only capitals ("Argentan", not
+/// "EPS", an acronym, nor "argentan").
+fn written_as_name(word: &str) -> bool {
+    let mut chars = word.chars();
+    chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase)
 }
 
 /// How the words just before `tokens[idx]` introduce a location, if they do ("près de",

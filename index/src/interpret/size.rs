@@ -6,6 +6,8 @@
 //! ("50 salariés ou plus", "moins de 50 salariés"): headcounts are known only as bands whose
 //! bounds are these thresholds.
 //!
+//! A named size glued by a hyphen to another word ("TPE-E", a material grade) is not a size.
+//!
 //! A number is a headcount only with a headcount word after it ("salariés", "employees",
 //! "personnes"…) or "effectif"/"headcount" before it: "plus de 50 pièces" is a quantity, and a
 //! size phrase is read before places, so its number is never a département code.
@@ -209,9 +211,20 @@ fn size_at(query: &str, tokens: &[Token], idx: usize) -> Option<SizeHit> {
         last_token: last,
     };
 
+    // A named size glued by a hyphen to a word outside it is part of another designation: the
+    // thermoplastic elastomer grade "TPE-E" is no very small company.
+    let hyphen_between = |before: usize, after: usize| {
+        let between = &query[tokens[before].end..tokens[after].start];
+        !between.is_empty() && between.chars().all(|c| matches!(c, '-' | '\u{2010}' | '\u{2011}'))
+    };
     for &(words, name, min, max) in NAMED {
         if words_at(idx, words) {
             let mut last = idx + words.len() - 1;
+            let glued = (idx > 0 && hyphen_between(idx - 1, idx))
+                || (last + 1 < tokens.len() && hyphen_between(last, last + 1));
+            if glued {
+                continue;
+            }
             if tokens.get(last + 1).is_some_and(|t| COMPANY_WORDS.contains(&t.folded.as_str())) {
                 last += 1;
             }

@@ -89,14 +89,78 @@ fn a_material_inside_a_process_phrase_keeps_its_words() {
     // what "soudage" alone names (an ancestor of the phrase's concept).
     check("soudage inox", &["process:soudage", "material:inox"]);
     check("fonderie aluminium", &["process:fonderie", "material:aluminium"]);
-    // "moulage" alone is not rubber moulding's ancestor: the phrase's concept stays, on "moulage".
-    let interpretation = INTERPRETER.interpret("moulage caoutchouc");
-    let shorts: Vec<String> = interpretation.constraints.iter().map(|c| short(&c.constraint)).collect();
-    assert_eq!(shorts, ["process:caoutchouc.moulage", "material:elastomere"]);
-    assert_eq!(interpretation.constraints[0].matched, "moulage");
+    // With another process named, a material phrase only says what the parts are made of.
+    check("découpe composite", &["process:decoupe", "material:composite"]);
     // Platings are processes, not materials.
     check("cuivrage", &["process:traitement-surface.galvanoplastie.cuivrage"]);
     check("zinc nickel", &["process:traitement-surface.galvanoplastie.zinc-nickel"]);
+}
+
+/// A material word that is part of a process's name is the process's, in both languages: the
+/// buyer's material is the one named outside it.
+#[test]
+fn a_material_word_of_a_process_name_is_no_material() {
+    // "moulage" alone does not name rubber moulding: the phrase is the process, as "plasturgie" is.
+    let interpretation = INTERPRETER.interpret("moulage caoutchouc");
+    let shorts: Vec<String> = interpretation.constraints.iter().map(|c| short(&c.constraint)).collect();
+    assert_eq!(shorts, ["process:caoutchouc.moulage"]);
+    assert_eq!(interpretation.constraints[0].matched, "moulage caoutchouc");
+    check("rubber moulding", &["process:caoutchouc.moulage"]);
+    check("plasturgie acier", &["process:plasturgie", "material:acier"]);
+    check("plastics processing steel", &["process:plasturgie", "material:acier"]);
+    check("transformation des plastiques en acier", &["process:plasturgie", "material:acier"]);
+    check("stainless steel rubber moulding", &["material:inox", "process:caoutchouc.moulage"]);
+    check("composite manufacturing copper", &["process:composites", "material:cuivreux"]);
+    check("technical rubber copper", &["process:caoutchouc", "material:cuivreux"]);
+    check("superalloys cast steel", &["material:superalliage", "process:fonderie.acier"]);
+    // A material's name alone stays the material, and a shared stem is no process's name.
+    check("cast steel", &["material:acier.moule"]);
+    check("caoutchouc", &["material:elastomere"]);
+    check("cuivre titane", &["material:cuivreux", "material:titane"]);
+    check("fraisage titane élastomère", &["process:usinage.fraisage", "material:titane", "material:elastomere"]);
+    // The other words still name a process: the material is the buyer's.
+    check("usinage plastique", &["process:plasturgie.usinage-plastiques", "material:plastique"]);
+    // The phrase's other words name the process, but the buyer's material is named apart.
+    check("grey iron casting brass", &["process:fonderie.fonte.grise", "material:cuivreux.laiton"]);
+    check("chaudronnier inox titane", &["process:chaudronnerie.chaudronnerie-fine.inox", "material:titane"]);
+}
+
+/// A named size glued to another word by a hyphen is part of a designation.
+#[test]
+fn a_hyphenated_grade_is_no_size() {
+    check("surmoulage TPE-E", &["process:plasturgie.injection.surmoulage", "material:elastomere.tpe"]);
+    check("surmoulage TPE", &["process:plasturgie.injection.surmoulage", "size:-9"]);
+    check("mid-size company", &["size:250-4999"]);
+}
+
+/// A material's name is no place unless the query clearly says one.
+#[test]
+fn a_material_name_is_no_place() {
+    check("découpe EPS", &["process:decoupe", "material:plastique.ps"]);
+    check("EPS", &["material:plastique.ps"]);
+    check("usinage argentan", &["process:usinage", "material:cuivreux.maillechort"]);
+    check("rectification sur fontes", &["process:rectification", "material:fonte"]);
+    check("surface treatment in cast iron", &["process:traitement-surface", "material:fonte"]);
+    // Introduced and written as a name, or by a strong location phrase: the place.
+    check("usinage à Argentan", &["process:usinage", "place:commune:Argentan"]);
+    check("usinage près d'Argentan", &["process:usinage", "place:commune:Argentan"]);
+}
+
+/// A name that ends inside a longer name of its family (a grade in its family's name, a scheme
+/// in its scope's) runs on to that name's end.
+#[test]
+fn a_grade_runs_on_over_its_family_name() {
+    check(
+        "industrial packaging of 304L stainless steel parts",
+        &["process:assemblage.conditionnement", "material:inox.304l"],
+    );
+    check(
+        "cintrage qualifié NADCAP contrôle non destructif",
+        &["process:tolerie.cintrage", "certification:nadcap.cnd"],
+    );
+    let interpretation = INTERPRETER.interpret("304L stainless steel");
+    assert_eq!(interpretation.constraints.len(), 1);
+    assert_eq!(interpretation.constraints[0].matched, "304L stainless steel");
 }
 
 #[test]
