@@ -27,6 +27,12 @@ pub struct CompanyValues {
     pub certifications: Vec<String>,
 }
 
+/// The version of the rules that read values out of a text (`Vocabulary::tag_all`): bump it when
+/// they change what a record is tagged with, so that stored facets are recomputed. 2: a match
+/// extends to the end of a longer name of its family ("304L stainless steel" is one grade, not
+/// the grade and carbon steel).
+pub const TAGGING_VERSION: u32 = 2;
+
 static EMBEDDED: LazyLock<Vocabularies> = LazyLock::new(|| {
     // Compiled-in data: a broken line is a bug that `the_shipped_vocabularies_load` catches in the
     // test suite, never a line silently left out.
@@ -43,10 +49,11 @@ impl Vocabularies {
         &EMBEDDED
     }
 
-    /// A fingerprint of the shipped vocabularies' data: stored with what they tagged (segment
-    /// facets), so that tags from other vocabularies are recognised and recomputed.
+    /// A fingerprint of the shipped vocabularies' data and of the tagging rules' version
+    /// ([`TAGGING_VERSION`]): stored with what they tagged (segment facets), so that tags from
+    /// other vocabularies or rules are recognised and recomputed.
     pub fn fingerprint(&self) -> u64 {
-        let mut hash = 0xcbf2_9ce4_8422_2325;
+        let mut hash = crate::math::fnv1a64(0xcbf2_9ce4_8422_2325, &TAGGING_VERSION.to_le_bytes());
         for text in [MATERIALS, CERTIFICATIONS] {
             hash = crate::math::fnv1a64(hash, text.as_bytes());
             hash = crate::math::fnv1a64(hash, &[0xff]);
