@@ -253,6 +253,11 @@ impl ConstraintPlan {
         self.groups.iter().filter(|g| g.used != ConstraintUse::Ignore)
     }
 
+    /// Whether a constraint of `kind` is preferred.
+    pub fn prefers(&self, kind: ConstraintKind) -> bool {
+        self.groups.iter().any(|g| g.kind == kind && g.used == ConstraintUse::Prefer)
+    }
+
     pub fn has_required(&self) -> bool {
         self.groups.iter().any(|g| g.used == ConstraintUse::Require)
     }

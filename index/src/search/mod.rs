@@ -60,7 +60,7 @@ use vector::VectorPlan;
 use crate::IndexError;
 use crate::analysis::Language;
 use crate::engine::Snapshot;
-use crate::interpret::{ConceptHit, ConstraintHit, Interpreter, LocationHit, SynonymHit};
+use crate::interpret::{ConceptHit, ConstraintHit, ConstraintKind, Interpreter, LocationHit, SynonymHit};
 use crate::record::Company;
 use crate::refdata::RefData;
 use crate::segment::schema::{CompanyFields, TEXT_FIELDS};
@@ -481,18 +481,35 @@ impl Matcher {
         }
         phases.mark("filters");
         let plan = self.plan(snapshot, request, query_plan, query_vector, depth)?;
-        let mut candidates = self.candidates(snapshot, &plan, &allowed, query_vector, &geo_targets, &mut phases)?;
         // With preferred constraints, the documents meeting all of them must be candidates:
         // when the pool holds fewer than a fifth of its depth of them, they join it (every one
         // when they are few, else the best of them; see `full_match_candidates`). The rule
         // depends on the pool's depth only, never on the page's: pages of one pool continue
-        // each other.
-        if constraints.tiers() && constraints.full_matches_in(snapshot, &candidates.pool)? < plan.n / 5 {
+        // each other. A preferred place is no word the passes search for, so the pool then
+        // rarely holds enough of them: they are found beside the passes (after the vector pass,
+        // on its core, while the lexical pass runs) instead of after them, and used by the
+        // same rule.
+        let full_matches = || -> Result<Option<Candidates>, IndexError> {
             let full = constraints.restrict(snapshot, &allowed, |used| used == ConstraintUse::Prefer)?;
-            phases.mark("full_match_set");
             tracing::debug!(full_matches = full.count, "documents meeting every preferred constraint");
-            if full.count > 0 {
-                candidates.absorb(self.full_match_candidates(snapshot, &plan, &full, query_vector)?);
+            if full.count == 0 {
+                return Ok(None);
+            }
+            self.full_match_candidates(snapshot, &plan, &full, query_vector).map(Some)
+        };
+        let speculate = constraints.tiers() && constraints.prefers(ConstraintKind::Place);
+        let (candidates, early) =
+            self.candidates(snapshot, &plan, &allowed, query_vector, &geo_targets, &mut phases, || {
+                speculate.then(&full_matches)
+            })?;
+        let mut candidates = candidates;
+        if constraints.tiers() && constraints.full_matches_in(snapshot, &candidates.pool)? < plan.n / 5 {
+            let full = match early {
+                Some(full) => full?,
+                None => full_matches()?,
+            };
+            if let Some(full) = full {
+                candidates.absorb(full);
             }
             phases.mark("full_match_candidates");
         }

@@ -53,8 +53,11 @@ impl Candidates {
 impl Matcher {
     /// The candidate pool: the lexical and vector passes side by side, then the concept pass
     /// (or, with nothing to match on, the allowed documents nearest the query's places), each
-    /// document once, in index order.
-    pub(super) fn candidates(
+    /// document once, in index order. `beside` runs after the vector pass, on its thread: the
+    /// lexical pass usually takes longer, and the core would wait.
+    // The query's parts as `rank` holds them; a struct for one call would only rename them.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn candidates<T: Send>(
         &self,
         snapshot: &Snapshot,
         plan: &Plan,
@@ -62,7 +65,8 @@ impl Matcher {
         query_vector: Option<&[f32]>,
         geo_targets: &[&LocationHit],
         phases: &mut Phases,
-    ) -> Result<Candidates, IndexError> {
+        beside: impl FnOnce() -> T + Send,
+    ) -> Result<(Candidates, T), IndexError> {
         let n = plan.n;
         let mut vector_ranks: HashMap<DocRef, usize> = HashMap::new();
         let mut concept_ranks: HashMap<DocRef, usize> = HashMap::new();
@@ -101,10 +105,10 @@ impl Matcher {
             let top = lexical::top_pass(snapshot, plan.retrieval_clauses(), allowed, n)?;
             Ok(Some((top, background)))
         };
-        let (lexical_pass, vector_pass) = if plan.has_lexical() && plan.use_vector && query_vector.is_some() {
-            rayon::join(lexical_job, vector_job)
+        let (lexical_pass, (vector_pass, beside)) = if plan.has_lexical() && plan.use_vector && query_vector.is_some() {
+            rayon::join(lexical_job, || (vector_job(), beside()))
         } else {
-            (lexical_job(), vector_job())
+            (lexical_job(), (vector_job(), beside()))
         };
         let mut lexical_background = Background::default();
         if let Some((top, background)) = lexical_pass? {
@@ -134,7 +138,7 @@ impl Matcher {
         pool.sort_unstable();
         pool.dedup();
         phases.mark("concept");
-        Ok(Candidates {
+        let candidates = Candidates {
             pool,
             vector_ranks,
             concept_ranks,
@@ -142,7 +146,8 @@ impl Matcher {
             vector_background,
             chunk_background,
             vector_plans,
-        })
+        };
+        Ok((candidates, beside))
     }
 
     /// Candidates among the documents meeting every preferred constraint (`full`), for a pool
