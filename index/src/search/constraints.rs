@@ -295,14 +295,19 @@ impl ConstraintPlan {
 
     /// How many of `pool` meet every preferred constraint.
     pub fn full_matches_in(&self, snapshot: &Snapshot, pool: &[DocRef]) -> Result<usize, IndexError> {
-        let preferred = self.groups.iter().filter(|g| g.used == ConstraintUse::Prefer).count() as u32;
         let mut count = 0;
         for &doc in pool {
-            if self.tier(snapshot, doc)? == preferred {
+            if self.is_full_match(snapshot, doc)? {
                 count += 1;
             }
         }
         Ok(count)
+    }
+
+    /// Whether document `doc` meets every preferred constraint.
+    pub fn is_full_match(&self, snapshot: &Snapshot, doc: DocRef) -> Result<bool, IndexError> {
+        let preferred = self.groups.iter().filter(|g| g.used == ConstraintUse::Prefer).count() as u32;
+        Ok(self.tier(snapshot, doc)? == preferred)
     }
 
     /// Each active kind, met or missed by document `doc`, and by what.

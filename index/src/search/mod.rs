@@ -513,8 +513,15 @@ impl Matcher {
             }
             phases.mark("full_match_candidates");
         }
+        let mut set_aside = self.set_aside_partials(snapshot, &constraints, &plan, &mut candidates)?;
         let exact = self.exact_scores(snapshot, &plan, query_plan, &candidates.pool, &geo_targets, &mut phases)?;
         let mut ranked = self.fuse(snapshot, &plan, &candidates, &exact, query_vector, &geo_targets);
+        if ranked.len() < plan.n && !set_aside.is_empty() {
+            candidates.pool.append(&mut set_aside);
+            candidates.pool.sort_unstable();
+            let exact = self.exact_scores(snapshot, &plan, query_plan, &candidates.pool, &geo_targets, &mut phases)?;
+            ranked = self.fuse(snapshot, &plan, &candidates, &exact, query_vector, &geo_targets);
+        }
         if constraints.tiers() {
             for doc in &mut ranked {
                 doc.tier = Some(constraints.tier(snapshot, doc.doc)?);

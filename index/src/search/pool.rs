@@ -5,14 +5,15 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::constraints::ConstraintPlan;
 use super::filter::Allowed;
 use super::lexical::{self, Background};
 use super::top::{DocRef, Scored};
 use super::vector::{self, VectorPlan};
-use super::{Matcher, Phases, Plan, TimeOnDrop};
+use super::{Matcher, Mode, Phases, Plan, TimeOnDrop};
 use crate::IndexError;
 use crate::engine::Snapshot;
-use crate::interpret::LocationHit;
+use crate::interpret::{ConstraintKind, LocationHit};
 
 /// Documents meeting every preferred constraint scored one by one at most, lexically and by
 /// vector (see [`Matcher::full_match_candidates`]): beyond, they are a large share of what the
@@ -221,5 +222,36 @@ impl Matcher {
         extra.pool.extend(vector_docs?);
         extra.pool.extend(word_docs?);
         Ok(extra)
+    }
+
+    /// With at least the pool's depth of full matches (documents meeting every preferred
+    /// constraint) and the process among the preferred kinds, in hybrid mode, the other
+    /// candidates rank below every full match with evidence, and a hybrid score is the
+    /// document's own (no other candidate changes it): they leave the pool unscored, and are
+    /// returned to be scored only if too few full matches turn out to have evidence.
+    pub(super) fn set_aside_partials(
+        &self,
+        snapshot: &Snapshot,
+        constraints: &ConstraintPlan,
+        plan: &Plan,
+        candidates: &mut Candidates,
+    ) -> Result<Vec<DocRef>, IndexError> {
+        if !(constraints.tiers() && plan.mode == Mode::Hybrid && constraints.prefers(ConstraintKind::Process)) {
+            return Ok(Vec::new());
+        }
+        let mut full = Vec::with_capacity(candidates.pool.len());
+        let mut partial = Vec::new();
+        for &doc in &candidates.pool {
+            if constraints.is_full_match(snapshot, doc)? {
+                full.push(doc);
+            } else {
+                partial.push(doc);
+            }
+        }
+        if full.len() < plan.n {
+            return Ok(Vec::new());
+        }
+        candidates.pool = full;
+        Ok(partial)
     }
 }
