@@ -2,6 +2,7 @@
 //! analysis and dictionaries live in the `marketlounge-index` crate.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod http;

@@ -5,6 +5,7 @@ mod bench;
 mod embed;
 mod eval;
 mod index;
+mod keys;
 mod progress;
 pub mod schema;
 mod score;
@@ -65,6 +66,8 @@ enum Command {
     Bench(bench::Args),
     /// The opportunity scorer: ingest signals, train, backtest, apply, roll back.
     Score(score::Args),
+    /// API keys of a data directory: create (secret shown once), list, revoke, rotate.
+    Keys(keys::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,6 +101,7 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
         Command::Bench(args) => bench::run(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Eval(args) => eval::run(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Score(args) => score::run(&args, &Settings::load(cli.settings.as_deref())?),
+        Command::Keys(args) => keys::run(&args),
         Command::Serve(args) => {
             let settings = Settings::load(cli.settings.as_deref())?;
             serve(args, settings)?;
