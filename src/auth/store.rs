@@ -2,6 +2,7 @@
 //! writer, as the scoring store). Only each key's HMAC and display prefix are stored.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -91,7 +92,7 @@ fn is_origin(text: &str) -> bool {
 /// What a presented key is worth.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    Valid(Box<KeyRecord>),
+    Valid(Arc<KeyRecord>),
     Unknown,
     Revoked,
     Expired,
@@ -239,8 +240,43 @@ impl KeyStore {
             None => Verdict::Unknown,
             Some(record) if record.revoked_at.is_some() => Verdict::Revoked,
             Some(record) if record.expires_at.is_some_and(|at| at <= now) => Verdict::Expired,
-            Some(record) => Verdict::Valid(Box::new(record)),
+            Some(record) => Verdict::Valid(Arc::new(record)),
         })
+    }
+}
+
+impl KeyStore {
+    /// Every key with the HMAC it is found by (what [`super::cache::KeyCache`] holds).
+    pub fn hashed(&self) -> Result<Vec<([u8; 32], KeyRecord)>, AuthError> {
+        let connection = self.connection.lock();
+        let mut statement =
+            connection.prepare(&format!("SELECT {COLUMNS}, hash FROM keys")).map_err(|err| self.error(err))?;
+        let rows = statement
+            .query_map([], |row| {
+                let record = read_record(row)?;
+                let hash: Vec<u8> = row.get(13)?;
+                let hash: [u8; 32] = hash.try_into().map_err(|_| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        13,
+                        rusqlite::types::Type::Blob,
+                        "not a 32-byte HMAC".into(),
+                    )
+                })?;
+                Ok((hash, record))
+            })
+            .map_err(|err| self.error(err))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|err| self.error(err))
+    }
+
+    /// SQLite's `data_version`: it changes when another connection (the CLI, another server)
+    /// commits to the table.
+    pub fn data_version(&self) -> Result<i64, AuthError> {
+        self.connection.lock().query_row("PRAGMA data_version", [], |row| row.get(0)).map_err(|err| self.error(err))
+    }
+
+    /// The HMAC of `key` under this store's secret.
+    pub fn hash_of(&self, key: &str) -> [u8; 32] {
+        self.secret.key_hash(key)
     }
 }
 
@@ -302,7 +338,7 @@ mod tests {
         let keys = store(dir.path());
         let (record, key) = keys.create(&spec(KeyKind::Secret, &[Scope::Search, Scope::Admin], None), 100).unwrap();
         assert_eq!(record.scopes, [Scope::Search, Scope::Admin]);
-        assert_eq!(keys.verify(&key, 101).unwrap(), Verdict::Valid(Box::new(record.clone())));
+        assert_eq!(keys.verify(&key, 101).unwrap(), Verdict::Valid(Arc::new(record.clone())));
         // Nothing of the key but its display prefix is in the database file.
         drop(keys);
         let bytes = std::fs::read(dir.path().join(KEYS_FILE)).unwrap();

@@ -1,0 +1,137 @@
+//! The keys as a server checks them: a map from HMAC to record in memory (a check is a hash and
+//! a map lookup, no SQLite), reloaded when the table changes: by this process (after its own
+//! writes) or by another (the `keys` CLI), seen through SQLite's `data_version` at most once per
+//! `refresh` interval.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::AuthError;
+use super::secret::kind_of;
+use super::store::{KeyRecord, KeyStore, Verdict};
+
+/// The key table in memory.
+#[derive(Debug)]
+pub struct KeyCache {
+    store: KeyStore,
+    keys: RwLock<Arc<HashMap<[u8; 32], Arc<KeyRecord>>>>,
+    /// When the table's version was last looked at, and what it was.
+    checked: Mutex<(Instant, i64)>,
+    refresh: Duration,
+}
+
+impl KeyCache {
+    pub fn new(store: KeyStore, refresh: Duration) -> Result<KeyCache, AuthError> {
+        let version = store.data_version()?;
+        let cache = KeyCache {
+            store,
+            keys: RwLock::new(Arc::new(HashMap::new())),
+            checked: Mutex::new((Instant::now(), version)),
+            refresh,
+        };
+        cache.reload()?;
+        Ok(cache)
+    }
+
+    pub fn store(&self) -> &KeyStore {
+        &self.store
+    }
+
+    /// Reads the whole table again (after this process changed it).
+    pub fn reload(&self) -> Result<(), AuthError> {
+        let keys = self.store.hashed()?.into_iter().map(|(hash, record)| (hash, Arc::new(record))).collect();
+        *self.keys.write() = Arc::new(keys);
+        Ok(())
+    }
+
+    /// Reloads when another connection changed the table, looking at most once per interval.
+    pub fn refresh_if_due(&self) -> Result<(), AuthError> {
+        let mut checked = self.checked.lock();
+        if checked.0.elapsed() < self.refresh {
+            return Ok(());
+        }
+        let version = self.store.data_version()?;
+        let changed = version != checked.1;
+        *checked = (Instant::now(), version);
+        drop(checked);
+        if changed {
+            self.reload()?;
+        }
+        Ok(())
+    }
+
+    /// What `key` is worth at `now` (unix seconds), from memory.
+    pub fn verify(&self, key: &str, now: i64) -> Verdict {
+        if kind_of(key).is_none() {
+            return Verdict::Unknown;
+        }
+        let hash = self.store.hash_of(key);
+        let keys = Arc::clone(&self.keys.read());
+        match keys.get(&hash) {
+            None => Verdict::Unknown,
+            Some(record) if record.revoked_at.is_some() => Verdict::Revoked,
+            Some(record) if record.expires_at.is_some_and(|at| at <= now) => Verdict::Expired,
+            Some(record) => Verdict::Valid(Arc::clone(record)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::secret::MasterSecret;
+    use crate::auth::store::KeySpec;
+    use crate::auth::{KeyKind, Scope};
+
+    fn open(dir: &std::path::Path) -> KeyStore {
+        KeyStore::open(dir, MasterSecret::from_bytes(&[3; 32]).unwrap()).unwrap()
+    }
+
+    fn spec() -> KeySpec {
+        KeySpec {
+            name: "partner".into(),
+            kind: KeyKind::Secret,
+            scopes: vec![Scope::Search],
+            origins: Vec::new(),
+            rate: None,
+            burst: None,
+            quota: None,
+            expires_at: Some(500),
+        }
+    }
+
+    /// Keys created and revoked by another connection (the CLI) are seen after a refresh;
+    /// this process's own writes after a reload.
+    #[test]
+    fn the_cache_follows_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = KeyCache::new(open(dir.path()), Duration::ZERO).unwrap();
+        let cli = open(dir.path());
+        let (record, key) = cli.create(&spec(), 100).unwrap();
+        assert_eq!(cache.verify(&key, 100), Verdict::Unknown, "seen before any refresh");
+        cache.refresh_if_due().unwrap();
+        assert_eq!(cache.verify(&key, 100), Verdict::Valid(Arc::new(record.clone())));
+        assert_eq!(cache.verify(&key, 500), Verdict::Expired);
+        cli.revoke(&record.id, 200).unwrap();
+        cache.refresh_if_due().unwrap();
+        assert_eq!(cache.verify(&key, 100), Verdict::Revoked);
+
+        let (own, own_key) = cache.store().create(&spec(), 100).unwrap();
+        cache.reload().unwrap();
+        assert_eq!(cache.verify(&own_key, 100), Verdict::Valid(Arc::new(own)));
+        assert_eq!(cache.verify("mlk_sec_nope", 100), Verdict::Unknown);
+    }
+
+    /// With a long interval, the table is not read again until it is due.
+    #[test]
+    fn refreshes_wait_for_their_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = KeyCache::new(open(dir.path()), Duration::from_secs(3600)).unwrap();
+        let (_, key) = open(dir.path()).create(&spec(), 100).unwrap();
+        cache.refresh_if_due().unwrap();
+        assert_eq!(cache.verify(&key, 100), Verdict::Unknown);
+    }
+}
