@@ -57,6 +57,15 @@ error_codes! {
     InvalidField => ("invalid_field", BAD_REQUEST, "a field is invalid"),
     /// One or more records of the body are invalid; `details` lists every error by line.
     InvalidRecord => ("invalid_record", BAD_REQUEST, "one or more records are invalid"),
+    /// The route needs an API key and the request presents none (`Authorization: Bearer` or
+    /// `X-API-Key`).
+    MissingApiKey => ("missing_api_key", UNAUTHORIZED, "this route needs an API key"),
+    /// The key presented is unknown, revoked or expired (which one is not said).
+    InvalidApiKey => ("invalid_api_key", UNAUTHORIZED, "the API key is unknown, revoked or expired"),
+    /// The key does not hold the scope the route needs (the message and `details.scope` name it).
+    Forbidden => ("forbidden", FORBIDDEN, "the API key does not hold the scope this route needs"),
+    /// A publishable key used from an origin it does not list.
+    OriginNotAllowed => ("origin_not_allowed", FORBIDDEN, "the API key is not accepted from this origin"),
     /// The request conflicts with work in progress (e.g. a reindex is already running).
     Conflict => ("conflict", CONFLICT, "the request conflicts with work in progress"),
     /// A reindex would have dropped more of the live documents than

@@ -125,6 +125,19 @@ fn init_logging(format: LogFormat) {
 fn serve(args: ServeArgs, settings: Settings) -> anyhow::Result<()> {
     // One process per data directory: a second one would corrupt what the first writes.
     let lock = crate::indexing::DataDirLock::acquire(&args.data)?;
+    // Without a server secret every route is open: only on a loopback address.
+    let secret = crate::auth::secret::MasterSecret::load(&args.data)?;
+    if secret.is_none() && !args.addr.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to serve {} without a server secret: set {} (at least 32 bytes) or create a key with `marketlounge keys create --data {}`; without one, only a loopback address is served (development mode, every route open)",
+            args.addr,
+            crate::auth::secret::MASTER_KEY_VAR,
+            args.data.display()
+        );
+    }
+    if secret.is_none() {
+        tracing::warn!(addr = %args.addr, "no server secret: development mode, every route is open (loopback only)");
+    }
     let flush_interval = std::time::Duration::from_millis(settings.index.flush_interval_ms);
     let state = Arc::new(AppState::open(settings, &args.data)?);
     let maintenance = http::Maintenance::start(&state, flush_interval);

@@ -25,6 +25,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::settings::Settings;
 
 pub mod admin;
+mod auth;
 pub(crate) mod body;
 pub mod companies;
 mod connection_io;
@@ -59,6 +60,9 @@ pub struct AppState {
     pub scoring: crate::scoring::Scoring,
     /// What a company write's answer promises as `visible_within_ms`, learnt from the flushes.
     pub visibility: visibility::Visibility,
+    /// The API keys, when the data directory has a server secret; `None`: development mode,
+    /// every route open (`serve` allows it on loopback addresses only).
+    pub keys: Option<Arc<crate::auth::cache::KeyCache>>,
 }
 
 impl AppState {
@@ -97,6 +101,13 @@ impl AppState {
                 Err(err) => tracing::error!(%err, "warming the typeahead index failed"),
             }
         })?;
+        let keys = match crate::auth::secret::MasterSecret::load(data_dir)? {
+            Some(secret) => {
+                let store = crate::auth::store::KeyStore::open(data_dir, secret)?;
+                Some(Arc::new(crate::auth::cache::KeyCache::new(store, Duration::from_secs(1))?))
+            }
+            None => None,
+        };
         Ok(AppState {
             settings,
             data_dir: data_dir.to_owned(),
@@ -109,6 +120,7 @@ impl AppState {
             suggester,
             scoring,
             visibility,
+            keys,
         })
     }
 }
@@ -222,6 +234,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     #[cfg(test)]
     let router = router.merge(tests::panicking_routes());
     router
+        // Every routed request shows its key first (unrouted ones get their 404 or 405).
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::check))
         .fallback(not_found)
         .with_state(state)
         // Layers run outside-in from the last one: the request id and its span cover
@@ -303,6 +317,8 @@ struct Health {
     documents: u64,
     segments: usize,
     pending_writes: usize,
+    /// `enabled` with a server secret (routes need keys), `disabled` in development mode.
+    auth: &'static str,
 }
 
 /// The demo search box: typeahead on every keystroke, then `/api/v1/match` (`ui/index.html`,
@@ -327,6 +343,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
         documents: snapshot.live_count(),
         segments: snapshot.segments.len(),
         pending_writes: state.engine.pending_count(),
+        auth: if state.keys.is_some() { "enabled" } else { "disabled" },
     })
 }
 

@@ -1,0 +1,87 @@
+//! The access check in front of every routed request (issue 21): the route's scope from
+//! [`crate::auth::routes`], the key from `Authorization: Bearer …` or `X-API-Key`, checked
+//! against the keys in memory ([`crate::auth::cache`]). Without a server secret the server runs
+//! open (development mode, loopback only: `serve` refuses another address) and says so in
+//! `/health`.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::auth::routes::{Access, access, allows};
+use crate::auth::store::Verdict;
+use crate::auth::{KeyKind, Scope};
+use crate::error::{ApiError, ErrorCode};
+
+/// The key a request presents: `Authorization: Bearer <key>`, else `X-API-Key`.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)).filter(|k| !k.is_empty())
+}
+
+/// Lets a request through when its key may call its route; 401 or 403 otherwise.
+pub async fn check(
+    State(state): State<Arc<AppState>>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(keys) = &state.keys else { return next.run(request).await };
+    // Unrouted requests go on to their 404 or 405.
+    let Some(path) = matched else { return next.run(request).await };
+    // HEAD is GET without the body.
+    let method = if request.method() == axum::http::Method::HEAD { "GET" } else { request.method().as_str() };
+    let needed = match access(method, path.as_str()) {
+        Some(Access::Open) => return next.run(request).await,
+        Some(needed) => needed,
+        None => {
+            return ApiError::new(ErrorCode::Forbidden, format!("{method} {} is not open to any key", path.as_str()))
+                .into_response();
+        }
+    };
+    let Some(key) = presented_key(request.headers()) else {
+        return ApiError::new(
+            ErrorCode::MissingApiKey,
+            "this route needs an API key: `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+        )
+        .into_response();
+    };
+    if let Err(err) = keys.refresh_if_due() {
+        return ApiError::internal(&err).into_response();
+    }
+    let record = match keys.verify(key, jiff::Timestamp::now().as_second()) {
+        Verdict::Valid(record) => record,
+        Verdict::Unknown | Verdict::Revoked | Verdict::Expired => {
+            return ApiError::new(ErrorCode::InvalidApiKey, "the API key is unknown, revoked or expired")
+                .into_response();
+        }
+    };
+    if !allows(needed, &record.scopes) {
+        let scope = match needed {
+            Access::Needs(scope) => scope,
+            Access::Metrics | Access::Open => Scope::Metrics,
+        };
+        return ApiError::new(ErrorCode::Forbidden, format!("this route needs the {scope} scope"))
+            .with_details(serde_json::json!({ "scope": scope }))
+            .into_response();
+    }
+    if record.kind == KeyKind::Publishable {
+        let origin = request.headers().get(axum::http::header::ORIGIN).and_then(|v| v.to_str().ok());
+        if !origin.is_some_and(|origin| record.origins.iter().any(|allowed| allowed == origin)) {
+            return ApiError::new(
+                ErrorCode::OriginNotAllowed,
+                "a publishable key is only accepted from its allowed origins (the request's Origin header)",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}

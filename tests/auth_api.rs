@@ -1,0 +1,118 @@
+//! The route × key matrix over the real router and a real key table: every route of
+//! `auth::routes::ROUTES` with no key, a revoked key, an expired key, a key of every scope and a
+//! publishable key from a foreign and from its own origin, each answered as the route's scope
+//! says. Generated from the table, so a new route cannot be left out.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use marketlounge::auth::routes::{Access, ROUTES};
+use marketlounge::auth::secret::MasterSecret;
+use marketlounge::auth::store::{KeySpec, KeyStore};
+use marketlounge::auth::{KeyKind, Scope};
+use marketlounge::http::{AppState, app};
+use marketlounge::settings::Settings;
+use tower::ServiceExt;
+
+fn spec(kind: KeyKind, scopes: &[Scope], origins: &[&str], expires_at: Option<i64>) -> KeySpec {
+    KeySpec {
+        name: "matrix".into(),
+        kind,
+        scopes: scopes.to_vec(),
+        origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+        rate: None,
+        burst: None,
+        quota: None,
+        expires_at,
+    }
+}
+
+/// (status, error code) of one request.
+async fn call(
+    state: &Arc<AppState>,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    origin: Option<&str>,
+) -> (u16, String) {
+    let uri = path.replace("{id}", "552100554").replace("{task_id}", "t-none");
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    let body = if method == "GET" || method == "DELETE" { Body::empty() } else { Body::from("{}") };
+    let request = request.header("content-type", "application/json").body(body).unwrap();
+    let response = app(Arc::clone(state)).oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (status, code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_every_key_as_its_scope_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = KeyStore::open(dir.path(), MasterSecret::load_or_create(dir.path()).unwrap()).unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    let mut by_scope = Vec::new();
+    for scope in Scope::ALL {
+        by_scope.push((scope, store.create(&spec(KeyKind::Secret, &[scope], &[], None), now).unwrap().1));
+    }
+    let (revoked, revoked_key) = store.create(&spec(KeyKind::Secret, &Scope::ALL, &[], None), now).unwrap();
+    store.revoke(&revoked.id, now).unwrap();
+    let (_, expired_key) = store.create(&spec(KeyKind::Secret, &Scope::ALL, &[], Some(now - 1)), now - 10).unwrap();
+    let (_, publishable) = store
+        .create(&spec(KeyKind::Publishable, &[Scope::Search, Scope::Suggest], &["https://shop.example"], None), now)
+        .unwrap();
+    let state = Arc::new(AppState::open(Settings::default_settings(), dir.path()).unwrap());
+
+    let mut cells = 0;
+    for &(method, path, access) in ROUTES {
+        let refused = |(status, _): &(u16, String)| *status == 401 || *status == 403;
+        let no_key = call(&state, method, path, None, None).await;
+        cells += 1;
+        let Access::Needs(needed) = access else {
+            assert!(!refused(&no_key), "{method} {path} is open: {no_key:?}");
+            continue;
+        };
+        assert_eq!(no_key, (401, "missing_api_key".into()), "{method} {path} without a key");
+        for key in [&revoked_key, &expired_key, &"mlk_sec_0000000000000000000000000000000000000000000".to_owned()] {
+            let answer = call(&state, method, path, Some(key), None).await;
+            assert_eq!(answer, (401, "invalid_api_key".into()), "{method} {path} with a dead key");
+            cells += 1;
+        }
+        for (scope, key) in &by_scope {
+            let answer = call(&state, method, path, Some(key), None).await;
+            if *scope == needed {
+                assert!(!refused(&answer), "{method} {path} with its scope {scope}: {answer:?}");
+            } else {
+                assert_eq!(answer, (403, "forbidden".into()), "{method} {path} with scope {scope}");
+            }
+            cells += 1;
+        }
+        let foreign = call(&state, method, path, Some(&publishable), Some("https://evil.example")).await;
+        let own = call(&state, method, path, Some(&publishable), Some("https://shop.example")).await;
+        cells += 2;
+        if [Scope::Search, Scope::Suggest].contains(&needed) {
+            assert_eq!(foreign, (403, "origin_not_allowed".into()), "{method} {path} from a foreign origin");
+            assert!(!refused(&own), "{method} {path} from the key's origin: {own:?}");
+        } else {
+            assert_eq!(foreign, (403, "forbidden".into()), "{method} {path} with a publishable key");
+            assert_eq!(own, (403, "forbidden".into()), "{method} {path} with a publishable key");
+        }
+    }
+    assert!(cells >= ROUTES.len() * 10, "{cells} cells");
+    // X-API-Key works as Authorization does.
+    let request = Request::get("/api/v1/suggest?q=usi")
+        .header("x-api-key", &by_scope.iter().find(|(s, _)| *s == Scope::Suggest).unwrap().1)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app(Arc::clone(&state)).oneshot(request).await.unwrap().status(), 200);
+}
