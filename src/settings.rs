@@ -17,6 +17,9 @@ const DEFAULT_SETTINGS: &str = include_str!("../schema/settings.default.json");
 #[serde(deny_unknown_fields)]
 #[schemars(title = "Settings")]
 pub struct Settings {
+    /// Administration: where `/admin/reindex` may read files.
+    #[serde(default)]
+    pub admin: AdminSettings,
     pub analysis: AnalysisSettings,
     pub embedding: EmbeddingSettings,
     /// Searchable company fields and their BM25 boosts.
@@ -26,6 +29,17 @@ pub struct Settings {
     pub limits: Limits,
     /// The opportunity scorer.
     pub scoring: ScoringSettings,
+}
+
+/// Administration settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The only directory `/admin/reindex`'s `companies_path` may name a file in (a relative
+    /// path is taken inside it; `..` and symbolic links out of it are refused). Absent: the
+    /// data directory's `import/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_dir: Option<std::path::PathBuf>,
 }
 
 /// How the opportunity model's probabilities are calibrated.

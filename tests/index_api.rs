@@ -100,9 +100,10 @@ async fn reindex_runs_in_the_background_and_swaps_the_generation() {
     let gone = common::siren(99);
     assert_eq!(server.get(&format!("/api/v1/companies/{gone}")).await.0, StatusCode::NOT_FOUND);
 
-    // From a server-side file, gzip-compressed.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("companies.ndjson.gz");
+    // From a server-side file in the import directory, gzip-compressed.
+    let import = server.state.data_dir.join("import");
+    std::fs::create_dir_all(&import).unwrap();
+    let path = import.join("companies.ndjson.gz");
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut encoder, ndjson(&(200..205).map(common::company).collect::<Vec<_>>()).as_bytes())
         .unwrap();
@@ -213,10 +214,41 @@ async fn a_reindex_with_bad_input_fails_and_leaves_the_index() {
     assert!(task["error"].as_str().unwrap().contains("line 2: field created"), "{task}");
     assert_eq!(server.state.engine.snapshot().live_count(), 1);
 
-    let (status, body) = server
-        .send("POST", "/admin/reindex", "application/json", r#"{"companies_path": "/nonexistent/x.ndjson"}"#)
-        .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")), "{body}");
+    // Only files inside the import directory: not elsewhere, not by `..`, not through a
+    // symbolic link, and the answer is the same whether the file exists or not (no OS error).
+    let import = server.state.data_dir.join("import");
+    std::fs::create_dir_all(import.join("sub")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.ndjson");
+    std::fs::write(&secret, "{\"DB_PASSWORD\": \"hunter2\"}\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&secret, import.join("link.ndjson")).unwrap();
+    let mut answers = Vec::new();
+    for path in [
+        "/nonexistent/x.ndjson".to_owned(),
+        secret.display().to_string(),
+        "../keys.sqlite".to_owned(),
+        "sub/../../keys.sqlite".to_owned(),
+        "link.ndjson".to_owned(),
+        "sub".to_owned(),
+        "missing.ndjson".to_owned(),
+    ] {
+        let request = json!({ "companies_path": path }).to_string();
+        let (status, body) = server.send("POST", "/admin/reindex", "application/json", request).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_field")),
+            "{path}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains("companies_path") && !message.contains("hunter2") && !message.contains("os error"),
+            "{message}"
+        );
+        answers.push(message);
+    }
+    answers.dedup();
+    assert_eq!(answers.len(), 1, "different answers tell which paths exist: {answers:?}");
     let (status, body) = server.send("POST", "/admin/reindex", "application/json", r#"{"path": "x"}"#).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("path"), "{body}");

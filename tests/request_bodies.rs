@@ -144,8 +144,9 @@ async fn a_gzip_bomb_is_refused_naming_the_limit() {
     assert!(message(&body).contains("limits.max_unpack_ratio"), "{body}");
     assert_eq!(server.get("/admin/tasks/1").await.0, StatusCode::NOT_FOUND, "no task started");
 
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bomb.ndjson.gz");
+    let import = server.state.data_dir.join("import");
+    std::fs::create_dir_all(&import).unwrap();
+    let path = import.join("bomb.ndjson.gz");
     std::fs::write(&path, &bomb).unwrap();
     let request = json!({ "companies_path": path }).to_string();
     let (status, accepted) = server.post("/admin/reindex", "application/json", request).await;

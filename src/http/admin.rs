@@ -156,6 +156,36 @@ fn allow_shrink(raw: Option<&str>) -> Result<bool, ApiError> {
     Ok(allow)
 }
 
+/// The import directory in force (`admin.import_dir`, else the data directory's `import/`).
+fn import_dir(state: &AppState) -> PathBuf {
+    state.settings.admin.import_dir.clone().unwrap_or_else(|| state.data_dir.join("import"))
+}
+
+/// The one answer for a path that is not a file inside the import directory, whatever the
+/// reason (missing, outside, a directory, unreadable): it neither echoes the operating system's
+/// error nor tells which server paths exist.
+fn outside_import_dir(state: &AppState) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidField,
+        format!(
+            "field companies_path: not a file inside the import directory {} (admin.import_dir)",
+            import_dir(state).display()
+        ),
+    )
+}
+
+/// `requested` resolved inside the import directory (relative paths are taken inside it):
+/// its canonical path, when that is a regular file under the directory's canonical path, so
+/// neither `..` nor a symbolic link leads out of it.
+fn confined(state: &AppState, requested: &std::path::Path) -> Result<PathBuf, ApiError> {
+    let root = import_dir(state).canonicalize().map_err(|_| outside_import_dir(state))?;
+    let path = root.join(requested).canonicalize().map_err(|_| outside_import_dir(state))?;
+    if !path.starts_with(&root) || !path.is_file() {
+        return Err(outside_import_dir(state));
+    }
+    Ok(path)
+}
+
 /// An NDJSON body (plain or gzip, within `limits.max_body_bytes`) or `{"companies_path"}`
 /// (within `limits.max_json_body_bytes`).
 pub async fn reindex(
@@ -184,16 +214,8 @@ pub async fn reindex(
                 let code = if err.inner().is_data() { ErrorCode::InvalidField } else { ErrorCode::InvalidJson };
                 ApiError::new(code, format!("field {}: {}", err.path(), err.inner()))
             })?;
-            let path = request.companies_path;
-            let metadata = std::fs::metadata(&path).map_err(|err| {
-                ApiError::new(ErrorCode::InvalidField, format!("field companies_path: {}: {err}", path.display()))
-            })?;
-            if !metadata.is_file() {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidField,
-                    format!("field companies_path: {} is not a file", path.display()),
-                ));
-            }
+            let path = confined(&state, &request.companies_path)?;
+            let metadata = std::fs::metadata(&path).map_err(|_| outside_import_dir(&state))?;
             (Source::File(path), Some(metadata.len()))
         }
     };
