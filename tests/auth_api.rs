@@ -116,3 +116,23 @@ async fn every_route_answers_every_key_as_its_scope_says() {
         .unwrap();
     assert_eq!(app(Arc::clone(&state)).oneshot(request).await.unwrap().status(), 200);
 }
+
+/// Every answer (the page, an API answer, an error) says: no MIME sniffing, no referrer, no
+/// framing.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(AppState::open(Settings::default_settings(), dir.path()).unwrap());
+    for uri in ["/", "/health", "/nope", "/api/v1/suggest?q=%FF"] {
+        let response = app(Arc::clone(&state)).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let headers = response.headers();
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+            ("x-frame-options", "DENY"),
+            ("content-security-policy", "frame-ancestors 'none'"),
+        ] {
+            assert_eq!(headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{uri}: {name}");
+        }
+    }
+}

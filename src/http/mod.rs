@@ -277,7 +277,16 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     };
     let span = tracing::info_span!("request", id = %String::from_utf8_lossy(id.as_bytes()));
     let mut response = next.run(request).instrument(span).await;
-    response.headers_mut().insert(REQUEST_ID, id);
+    let headers = response.headers_mut();
+    headers.insert(REQUEST_ID, id);
+    // Every answer: no MIME sniffing, no referrer sent on, never shown inside another site's
+    // frame.
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(header::HeaderValue::from_static("frame-ancestors 'none'"));
     response
 }
 
