@@ -109,7 +109,13 @@ async fn every_route_answers_every_key_as_its_scope_says() {
         }
     }
     assert!(cells >= ROUTES.len() * 10, "{cells} cells");
-    // X-API-Key works as Authorization does.
+    // The scheme's name in any case; X-API-Key works as Authorization does.
+    let suggest_key = &by_scope.iter().find(|(s, _)| *s == Scope::Suggest).unwrap().1;
+    let request = Request::get("/api/v1/suggest?q=usi")
+        .header("authorization", format!("bearer {suggest_key}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app(Arc::clone(&state)).oneshot(request).await.unwrap().status(), 200);
     let request = Request::get("/api/v1/suggest?q=usi")
         .header("x-api-key", &by_scope.iter().find(|(s, _)| *s == Scope::Suggest).unwrap().1)
         .body(Body::empty())
