@@ -11,7 +11,7 @@ use std::sync::{Arc, LazyLock};
 use marketlounge_index::dict::company_values::Vocabularies;
 use marketlounge_index::dict::gazetteer::PlaceKind;
 use marketlounge_index::embed::{Embedder, HashedEmbedder};
-use marketlounge_index::engine::{Engine, EngineOptions, Snapshot};
+use marketlounge_index::engine::{Engine, Snapshot};
 use marketlounge_index::interpret::{Constraint, ConstraintKind, Interpretation, Interpreter};
 use marketlounge_index::record::{Company, HeadcountBand};
 use marketlounge_index::search::constraints::GENERIC_WORDS;
@@ -20,8 +20,11 @@ use marketlounge_index::search::{
     ConstraintCheck, ConstraintUse, ConstraintUses, LocationUse, MatchHit, MatchRequest, MatchResponse, Matcher,
     SearchConfig,
 };
-use marketlounge_index::segment::{Quantization, VectorOptions};
 use proptest::prelude::*;
+
+#[path = "support/hashed_engine.rs"]
+mod hashed_engine;
+use hashed_engine::hashed_engine;
 
 use marketlounge_index::record::siren_with_check_digit as siren;
 
@@ -289,20 +292,6 @@ fn uses() -> impl Strategy<Value = ConstraintUses> {
 
 fn location_use() -> impl Strategy<Value = LocationUse> {
     prop_oneof![Just(LocationUse::Boost), Just(LocationUse::Filter), Just(LocationUse::Ignore)]
-}
-
-fn hashed_engine(dir: &std::path::Path) -> Engine {
-    let embedder: Arc<dyn Embedder> = Arc::new(HashedEmbedder::new(64));
-    let options = EngineOptions {
-        vectors: Some(VectorOptions {
-            model: embedder.fingerprint().to_owned(),
-            dims: 64,
-            quantization: Quantization::F32,
-        }),
-        embedder: Some(embedder),
-        ..EngineOptions::default()
-    };
-    Engine::open(dir, options).unwrap()
 }
 
 fn matcher(candidates: usize) -> Matcher {

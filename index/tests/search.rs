@@ -14,8 +14,11 @@ use marketlounge_index::search::fusion::{self, Calibration};
 use marketlounge_index::search::{
     Filters, LocationUse, MatchRequest, Matcher, Mode, Near, SearchConfig, WeightOverrides,
 };
-use marketlounge_index::segment::{Quantization, VectorOptions};
 use proptest::prelude::*;
+
+#[path = "support/hashed_engine.rs"]
+mod hashed_engine;
+use hashed_engine::hashed_engine;
 
 use marketlounge_index::record::siren_with_check_digit as siren;
 
@@ -67,20 +70,6 @@ fn company(n: u32, seed: u64) -> Company {
                     "lat": place.5, "lon": place.6}
     }))
     .unwrap()
-}
-
-fn hashed_engine(dir: &std::path::Path) -> Engine {
-    let embedder: Arc<dyn Embedder> = Arc::new(HashedEmbedder::new(64));
-    let options = EngineOptions {
-        vectors: Some(VectorOptions {
-            model: embedder.fingerprint().to_owned(),
-            dims: 64,
-            quantization: Quantization::F32,
-        }),
-        embedder: Some(embedder),
-        ..EngineOptions::default()
-    };
-    Engine::open(dir, options).unwrap()
 }
 
 fn matcher(candidates: usize) -> Matcher {
