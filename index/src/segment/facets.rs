@@ -202,7 +202,9 @@ impl Facets {
         }
     }
 
-    /// Whether document `ord` holds `value`.
+    /// Whether document `ord` holds `value` (the query path resolves values to ids once and
+    /// tests ids: [`Self::value_id`], [`Self::has_id`]).
+    #[cfg(test)]
     pub fn has(&self, ord: u32, value: &str) -> bool {
         self.by_value.get(value).is_some_and(|id| self.doc_ids(ord).binary_search(id).is_ok())
     }
@@ -228,6 +230,7 @@ impl Facets {
     }
 
     /// The ordinals holding `value`, ascending (deleted ones included).
+    #[cfg(test)]
     pub fn docs_with(&self, value: &str) -> &[u32] {
         self.by_value.get(value).map_or(&[], |&id| self.postings[id as usize].as_slice())
     }
