@@ -66,6 +66,9 @@ error_codes! {
     Forbidden => ("forbidden", FORBIDDEN, "the API key does not hold the scope this route needs"),
     /// A publishable key used from an origin it does not list.
     OriginNotAllowed => ("origin_not_allowed", FORBIDDEN, "the API key is not accepted from this origin"),
+    /// The request's `Host` is not one of `auth.allowed_hosts` (a DNS-rebinding page, or a name
+    /// the operator has not configured).
+    HostNotAllowed => ("host_not_allowed", MISDIRECTED_REQUEST, "this server does not answer for this host name"),
     /// The request conflicts with work in progress (e.g. a reindex is already running).
     Conflict => ("conflict", CONFLICT, "the request conflicts with work in progress"),
     /// A reindex would have dropped more of the live documents than

@@ -21,6 +21,9 @@ pub struct Settings {
     #[serde(default)]
     pub admin: AdminSettings,
     pub analysis: AnalysisSettings,
+    /// Access control: which `Host` names the server answers, rate limits, metering.
+    #[serde(default)]
+    pub auth: AuthSettings,
     pub embedding: EmbeddingSettings,
     /// Searchable company fields and their BM25 boosts.
     pub fields: FieldWeights,
@@ -40,6 +43,29 @@ pub struct AdminSettings {
     /// data directory's `import/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_dir: Option<std::path::PathBuf>,
+}
+
+/// Access control (API keys are in the data directory's `keys.sqlite`, see `marketlounge keys`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The `Host` names the server answers (any port): a request naming another host is
+    /// refused 421 `host_not_allowed`, so that a page whose DNS name was rebound to this
+    /// server's address cannot drive it. `"*"` answers every name (behind a proxy that checks
+    /// it). A request without `Host` (not from a browser) is answered. Default: the loopback
+    /// names.
+    #[serde(default = "default_allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> AuthSettings {
+        AuthSettings { allowed_hosts: default_allowed_hosts() }
+    }
+}
+
+fn default_allowed_hosts() -> Vec<String> {
+    ["localhost", "127.0.0.1", "[::1]"].map(String::from).to_vec()
 }
 
 /// How the opportunity model's probabilities are calibrated.

@@ -73,7 +73,7 @@ fn real_socket_and_graceful_shutdown() {
         first_line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{first_line:?}")).to_owned();
 
     let mut stream = TcpStream::connect(&addr).unwrap();
-    stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -127,22 +127,29 @@ fn raw_exchange(addr: &str, request: &[u8]) -> (u16, String, serde_json::Value) 
 fn malformed_request_heads_get_json_errors() {
     let data = tempfile::tempdir().unwrap();
     let server = serve_with_limits(data.path(), serde_json::json!({}));
-    let huge_header = format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(100_000));
+    let huge_header = format!("GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n", "a".repeat(100_000));
     let many_headers = format!(
-        "GET /health HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        "GET /health HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
         (0..150).map(|n| format!("X-{n}: y\r\n")).collect::<String>()
     );
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("a header section over 64 KiB", huge_header.into_bytes(), 431, "header_too_large"),
         ("150 headers", many_headers.into_bytes(), 431, "header_too_large"),
-        ("a header line without a colon", b"GET /health HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n".to_vec(), 400, "bad_request"),
+        ("a header line without a colon", b"GET /health HTTP/1.1\r\nHost: localhost\r\nNoColonHere\r\n\r\n".to_vec(), 400, "bad_request"),
         (
             "two Content-Length headers that disagree",
-            b"POST /api/v1/match HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n{\"query\": 1}".to_vec(),
+            b"POST /api/v1/match HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n{\"query\": 1}".to_vec(),
             400,
             "bad_request",
         ),
         ("a request line that is not HTTP", b"HELLO\r\n\r\n".to_vec(), 400, "bad_request"),
+        // A page whose DNS name was rebound to the server's address sends its own name.
+        (
+            "a Host that is not an allowed name",
+            b"GET /health HTTP/1.1\r\nHost: rebound.example:80\r\n\r\n".to_vec(),
+            421,
+            "host_not_allowed",
+        ),
     ];
     for (what, request, status, code) in cases {
         let (answered, head, body) = raw_exchange(&server.addr, &request);
@@ -155,7 +162,7 @@ fn malformed_request_heads_get_json_errors() {
     // as usual, the bad one in JSON.
     let (status, _, body) = raw_exchange(
         &server.addr,
-        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /health HTTP/1.1\r\nHost: localhost\r\nNoColonHere\r\n\r\n",
     );
     assert_eq!(status, 200, "{body}");
     // And the server still answers.
@@ -189,7 +196,7 @@ fn slow_and_idle_connections_are_closed() {
     let mut reader = slow.try_clone().unwrap();
     reader.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
     let trickle = std::thread::spawn(move || {
-        for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a')).take(200) {
+        for byte in b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a')).take(200) {
             if slow.write_all(&[*byte]).is_err() {
                 return;
             }
@@ -211,7 +218,7 @@ fn slow_and_idle_connections_are_closed() {
     // Idle after one answer: closed after the keep-alive timeout.
     let mut idle = TcpStream::connect(&server.addr).unwrap();
     idle.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
     let answered = std::time::Instant::now();
     let mut response = Vec::new();
     let _ = idle.read_to_end(&mut response);
@@ -232,14 +239,14 @@ fn connections_over_the_cap_are_refused_until_one_closes() {
     let open_keep_alive = || {
         let mut stream = TcpStream::connect(&server.addr).unwrap();
         stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-        stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
         let mut head = [0u8; 12];
         stream.read_exact(&mut head).unwrap();
         assert_eq!(&head[9..12], b"200", "{:?}", String::from_utf8_lossy(&head));
         stream
     };
     let held: Vec<TcpStream> = (0..3).map(|_| open_keep_alive()).collect();
-    let (status, head, body) = raw_exchange(&server.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (status, head, body) = raw_exchange(&server.addr, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(status, 503, "{head}");
     assert!(head.contains("retry-after: 1"), "{head}");
     assert_eq!(body["error"]["code"], "too_many_connections", "{body}");
@@ -248,7 +255,7 @@ fn connections_over_the_cap_are_refused_until_one_closes() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (status, _, body) =
-            raw_exchange(&server.addr, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            raw_exchange(&server.addr, b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         if status == 200 {
             break;
         }

@@ -4,6 +4,7 @@
 //! open (development mode, loopback only: `serve` refuses another address) and says so in
 //! `/health`.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -13,9 +14,26 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::auth::routes::{Access, access, allows};
-use crate::auth::store::Verdict;
+use crate::auth::store::{KeyRecord, Verdict};
 use crate::auth::{KeyKind, Scope};
 use crate::error::{ApiError, ErrorCode};
+
+/// Who a request is from, once its key is checked: in the request's extensions for the
+/// handlers (a token's forced filters) and for metering.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The key presented (or the key a token was signed with).
+    pub key: Arc<KeyRecord>,
+    /// The scope the route needed.
+    pub scope: Scope,
+    /// The client's address (the TCP peer; unspecified when a test drives the router).
+    pub ip: IpAddr,
+}
+
+/// The TCP peer of a request (set by the connection loop).
+pub fn client_ip(request: &Request) -> IpAddr {
+    request.extensions().get::<super::serve::Peer>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.0.ip())
+}
 
 /// The key a request presents: `Authorization: Bearer <key>`, else `X-API-Key`.
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
@@ -65,11 +83,11 @@ pub async fn check(
                 .into_response();
         }
     };
+    let scope = match needed {
+        Access::Needs(scope) => scope,
+        Access::Metrics | Access::Open => Scope::Metrics,
+    };
     if !allows(needed, &record.scopes) {
-        let scope = match needed {
-            Access::Needs(scope) => scope,
-            Access::Metrics | Access::Open => Scope::Metrics,
-        };
         return ApiError::new(ErrorCode::Forbidden, format!("this route needs the {scope} scope"))
             .with_details(serde_json::json!({ "scope": scope }))
             .into_response();
@@ -84,5 +102,8 @@ pub async fn check(
             .into_response();
         }
     }
+    let caller = Caller { key: record, scope, ip: client_ip(&request) };
+    let mut request = request;
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }

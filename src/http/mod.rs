@@ -209,6 +209,7 @@ pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send 
 /// The application's router, without a socket: tests drive it with `tower::ServiceExt::oneshot`.
 pub fn app(state: Arc<AppState>) -> Router {
     let limits = state.settings.limits.clone();
+    let hosts = Arc::new(state.settings.auth.allowed_hosts.clone());
     // The other handlers with a body read it themselves, within the limit of its use.
     let match_body = middleware::from_fn_with_state(Arc::clone(&state), body::within_request_limit);
     let router = Router::new()
@@ -250,6 +251,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(answer_panic))
         .layer(middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(hosts, host_allowed))
         .layer(middleware::from_fn(request_id))
 }
 
@@ -288,6 +290,37 @@ async fn request_id(mut request: Request, next: Next) -> Response {
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(header::HeaderValue::from_static("frame-ancestors 'none'"));
     response
+}
+
+/// Refuses a request whose `Host` (its name, whatever the port) is not an allowed one: 421
+/// `host_not_allowed`. A DNS-rebinding page reaches this server under its own name, so it never
+/// gets past this. Requests without `Host` (HTTP/1.0 tools, tests without a socket) go on.
+async fn host_allowed(State(hosts): State<Arc<Vec<String>>>, request: Request, next: Next) -> Response {
+    if let Some(host) = request.headers().get(header::HOST)
+        && !host_is_allowed(host.as_bytes(), &hosts)
+    {
+        let name = String::from_utf8_lossy(host.as_bytes());
+        return ApiError::new(
+            ErrorCode::HostNotAllowed,
+            format!(
+                "this server does not answer for host {} (auth.allowed_hosts lists the names it answers)",
+                crate::error::echoed(&name)
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether `host` (`name[:port]`, `[v6][:port]`) names one of `allowed` (`"*"`: any).
+fn host_is_allowed(host: &[u8], allowed: &[String]) -> bool {
+    let Ok(host) = std::str::from_utf8(host) else { return false };
+    let name = match host.rfind(':') {
+        // `[::1]:8080` and `name:8080` lose the port; `[::1]` keeps its brackets.
+        Some(colon) if !host[colon..].contains(']') => &host[..colon],
+        _ => host,
+    };
+    allowed.iter().any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(name))
 }
 
 /// A new request id: the process's start (seconds, hex) and a counter, unique across restarts
@@ -476,3 +509,19 @@ async fn json_errors(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod host_tests {
+    #[test]
+    fn host_names_are_compared_without_their_port() {
+        let allowed = super::super::settings::AuthSettings::default().allowed_hosts;
+        for host in ["localhost", "localhost:8080", "LOCALHOST:1", "127.0.0.1:7700", "[::1]", "[::1]:7700"] {
+            assert!(super::host_is_allowed(host.as_bytes(), &allowed), "{host}");
+        }
+        for host in ["evil.example", "evil.example:80", "127.0.0.2", "localhost.evil.example", "[::2]:80", ""] {
+            assert!(!super::host_is_allowed(host.as_bytes(), &allowed), "{host}");
+        }
+        assert!(super::host_is_allowed(b"search.example:443", &["*".to_owned()]));
+        assert!(!super::host_is_allowed(b"\xff", &allowed));
+    }
+}

@@ -81,7 +81,7 @@ pub async fn serve_on(listener: TcpListener, router: Router, limits: &Limits, sh
             Ok(permit) => {
                 let (router, stopped) = (router.clone(), stopped.clone());
                 tokio::spawn(async move {
-                    serve_connection(stream, router, settings, stopped).await;
+                    serve_connection(stream, peer, router, settings, stopped).await;
                     drop(permit);
                 });
             }
@@ -121,13 +121,15 @@ struct ConnectionSettings {
 /// stops.
 async fn serve_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     router: Router,
     settings: ConnectionSettings,
     mut stopped: watch::Receiver<bool>,
 ) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(ConnectionIo::new(stream, Arc::clone(&activity)));
-    let service = TrackedService { router: TowerToHyperService::new(router), activity: Arc::clone(&activity) };
+    let service =
+        TrackedService { router: TowerToHyperService::new(router), activity: Arc::clone(&activity), peer: Peer(peer) };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The header-read timer starts whenever hyper waits for a request head: on a new connection
     // and after each answer, so it also bounds how long an idle connection stays open.
@@ -176,12 +178,18 @@ async fn idle(activity: &Activity, timeout: Duration) {
     }
 }
 
+/// The address a request came from (the TCP peer), in every request's extensions. Absent when
+/// a test drives the router without a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
 /// The router as hyper calls it, marking each request under way on the connection's
-/// [`Activity`].
+/// [`Activity`] and giving it the connection's [`Peer`].
 #[derive(Debug, Clone)]
 struct TrackedService {
     router: TowerToHyperService<Router>,
     activity: Arc<Activity>,
+    peer: Peer,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for TrackedService {
@@ -189,7 +197,8 @@ impl hyper::service::Service<hyper::Request<Incoming>> for TrackedService {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(self.peer);
         let in_flight = self.activity.begin();
         let answer = self.router.call(request);
         Box::pin(async move {

@@ -48,7 +48,7 @@ impl Write for Captured {
 /// the body (read to its `content-length`).
 fn exchange(stream: &mut std::net::TcpStream, path: &str, request_id: &str) -> (u16, String, String) {
     use std::io::Read;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nx-request-id: {request_id}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nx-request-id: {request_id}\r\n\r\n");
     stream.write_all(request.as_bytes()).unwrap();
     let mut received = Vec::new();
     let mut chunk = [0u8; 4096];
