@@ -19,7 +19,8 @@ use crate::auth::{KeyKind, Scope};
 use crate::error::{ApiError, ErrorCode};
 
 /// Who a request is from, once its key is checked: in the request's extensions for the
-/// handlers (a token's forced filters) and for metering.
+/// handlers (a token's forced filters), and in the extensions of the answer for the layers
+/// around the check (metering).
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The key presented (or the key a token was signed with).
@@ -104,6 +105,10 @@ pub async fn check(
     }
     let caller = Caller { key: record, scope, ip: client_ip(&request) };
     let mut request = request;
-    request.extensions_mut().insert(caller);
-    next.run(request).await
+    request.extensions_mut().insert(caller.clone());
+    let mut response = next.run(request).await;
+    // Every answer to a known caller carries it out too, for the layers around this one
+    // (metering).
+    response.extensions_mut().insert(caller);
+    response
 }
