@@ -3,7 +3,7 @@
 //! writes) or by another (the `keys` CLI), seen through SQLite's `data_version` at most once per
 //! `refresh` interval.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,9 @@ use super::store::{KeyRecord, KeyStore, Verdict};
 pub struct KeyCache {
     store: KeyStore,
     keys: RwLock<Arc<HashMap<[u8; 32], Arc<KeyRecord>>>>,
+    /// Every origin a live key lists: the origins a CORS preflight is answered for (a preflight
+    /// carries no key, so the key's own origins are checked on the request itself).
+    origins: RwLock<Arc<HashSet<String>>>,
     /// When the table's version was last looked at, and what it was.
     checked: Mutex<(Instant, i64)>,
     refresh: Duration,
@@ -29,6 +32,7 @@ impl KeyCache {
         let cache = KeyCache {
             store,
             keys: RwLock::new(Arc::new(HashMap::new())),
+            origins: RwLock::new(Arc::new(HashSet::new())),
             checked: Mutex::new((Instant::now(), version)),
             refresh,
         };
@@ -42,9 +46,22 @@ impl KeyCache {
 
     /// Reads the whole table again (after this process changed it).
     pub fn reload(&self) -> Result<(), AuthError> {
-        let keys = self.store.hashed()?.into_iter().map(|(hash, record)| (hash, Arc::new(record))).collect();
+        let keys: HashMap<_, _> =
+            self.store.hashed()?.into_iter().map(|(hash, record)| (hash, Arc::new(record))).collect();
+        let now = jiff::Timestamp::now().as_second();
+        let origins = keys
+            .values()
+            .filter(|record| record.revoked_at.is_none() && record.expires_at.is_none_or(|at| at > now))
+            .flat_map(|record| record.origins.iter().cloned())
+            .collect();
         *self.keys.write() = Arc::new(keys);
+        *self.origins.write() = Arc::new(origins);
         Ok(())
+    }
+
+    /// Whether some live key lists `origin` (an expired key's origins go at the next reload).
+    pub fn origin_known(&self, origin: &str) -> bool {
+        self.origins.read().contains(origin)
     }
 
     /// Reloads when another connection changed the table, looking at most once per interval.
@@ -123,6 +140,26 @@ mod tests {
         cache.reload().unwrap();
         assert_eq!(cache.verify(&own_key, 100), Verdict::Valid(Arc::new(own)));
         assert_eq!(cache.verify("mlk_sec_nope", 100), Verdict::Unknown);
+    }
+
+    /// Preflights are answered for the origins of live keys only.
+    #[test]
+    fn origins_are_those_of_live_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = KeyCache::new(open(dir.path()), Duration::ZERO).unwrap();
+        let browser = KeySpec {
+            kind: KeyKind::Publishable,
+            origins: vec!["https://shop.example".into()],
+            expires_at: None,
+            ..spec()
+        };
+        let (record, _) = cache.store().create(&browser, 100).unwrap();
+        cache.reload().unwrap();
+        assert!(cache.origin_known("https://shop.example"));
+        assert!(!cache.origin_known("https://evil.example") && !cache.origin_known("https://shop.example:8443"));
+        cache.store().revoke(&record.id, 200).unwrap();
+        cache.reload().unwrap();
+        assert!(!cache.origin_known("https://shop.example"));
     }
 
     /// With a long interval, the table is not read again until it is due.

@@ -43,6 +43,29 @@ pub fn access(method: &str, path: &str) -> Option<Access> {
     ROUTES.iter().find(|(m, p, _)| *m == method && *p == path).map(|(_, _, access)| *access)
 }
 
+/// The access a request's concrete path needs (`/api/v1/companies/42` is
+/// `/api/v1/companies/{id}`), for the layers that run before routing (CORS preflights).
+pub fn access_of_path(method: &str, path: &str) -> Option<Access> {
+    let matches = |pattern: &str| {
+        let (mut pattern, mut path) = (pattern.split('/'), path.split('/'));
+        loop {
+            match (pattern.next(), path.next()) {
+                (None, None) => return true,
+                (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {}
+                (Some(p), Some(s)) if p == s => {}
+                _ => return false,
+            }
+        }
+    };
+    ROUTES.iter().find(|(m, p, _)| *m == method && matches(p)).map(|(_, _, access)| *access)
+}
+
+/// Whether a browser page may call a route from another origin: the routes a publishable key
+/// or a signed token can reach (search, suggest, feedback), never a write or admin one.
+pub fn cross_origin(access: Access) -> bool {
+    matches!(access, Access::Needs(scope) if super::Scope::PUBLISHABLE.contains(&scope))
+}
+
 /// Whether a key holding `scopes` may call a route needing `access`.
 pub fn allows(access: Access, scopes: &[Scope]) -> bool {
     match access {
@@ -86,6 +109,20 @@ mod tests {
                 "{method} {path} is in the table but not routed"
             );
         }
+    }
+
+    #[test]
+    fn concrete_paths_find_their_route() {
+        assert_eq!(access_of_path("GET", "/api/v1/companies/42"), Some(Access::Needs(Scope::Read)));
+        assert_eq!(access_of_path("GET", "/api/v1/companies/42/opportunity"), Some(Access::Needs(Scope::Read)));
+        assert_eq!(access_of_path("POST", "/api/v1/match"), Some(Access::Needs(Scope::Search)));
+        assert_eq!(access_of_path("GET", "/api/v1/companies/"), None);
+        assert_eq!(access_of_path("GET", "/api/v1/companies/42/x"), None);
+        assert_eq!(access_of_path("GET", "/"), Some(Access::Open));
+        assert!(cross_origin(access_of_path("GET", "/api/v1/suggest").unwrap()));
+        assert!(!cross_origin(access_of_path("POST", "/admin/snapshot").unwrap()));
+        assert!(!cross_origin(access_of_path("DELETE", "/api/v1/companies/1").unwrap()));
+        assert!(!cross_origin(Access::Open));
     }
 
     #[test]

@@ -29,6 +29,8 @@ mod auth;
 pub(crate) mod body;
 pub mod companies;
 mod connection_io;
+mod cors;
+mod page;
 pub mod scoring;
 pub mod search;
 mod serve;
@@ -174,6 +176,18 @@ pub(crate) fn body_kind_in(headers: &axum::http::HeaderMap, accepted: &[BodyKind
     }
 }
 
+/// Every `POST` (a state change) takes a JSON or NDJSON body, even an empty one: a cross-site
+/// form or a `text/plain` fetch is a "simple" request a browser sends without asking first, and
+/// it must not reach a route that changes anything. 415 otherwise, naming the types.
+async fn json_state_changes(request: Request, next: Next) -> Response {
+    if request.method() == axum::http::Method::POST
+        && let Err(error) = body_kind(request.headers())
+    {
+        return error.into_response();
+    }
+    next.run(request).await
+}
+
 /// A 400 naming the query parameter that is wrong.
 pub(crate) fn invalid_param(parameter: &str, message: impl std::fmt::Display) -> ApiError {
     // The name is the client's: cut, so an unknown 60 KB parameter is not sent back whole.
@@ -213,7 +227,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     // The other handlers with a body read it themselves, within the limit of its use.
     let match_body = middleware::from_fn_with_state(Arc::clone(&state), body::within_request_limit);
     let router = Router::new()
-        .route("/", get(ui))
+        .route("/", get(page::ui))
         .route("/health", get(health))
         .route("/api/v1/match", post(search::match_companies).layer(match_body))
         .route("/api/v1/suggest", get(suggest::suggest))
@@ -234,7 +248,9 @@ pub fn app(state: Arc<AppState>) -> Router {
     // Handlers that panic on purpose, to test that a panic is answered and the server goes on.
     #[cfg(test)]
     let router = router.merge(tests::panicking_routes());
+    let cors = middleware::from_fn_with_state(Arc::clone(&state), cors::cors);
     router
+        .route_layer(middleware::from_fn(json_state_changes))
         // Every routed request shows its key first (unrouted ones get their 404 or 405).
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::check))
         .fallback(not_found)
@@ -250,6 +266,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         ))
         .layer(CatchPanicLayer::custom(answer_panic))
         .layer(middleware::from_fn(json_errors))
+        .layer(cors)
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn_with_state(hosts, host_allowed))
         .layer(middleware::from_fn(request_id))
@@ -361,12 +378,6 @@ struct Health {
     pending_writes: usize,
     /// `enabled` with a server secret (routes need keys), `disabled` in development mode.
     auth: &'static str,
-}
-
-/// The demo search box: typeahead on every keystroke, then `/api/v1/match` (`ui/index.html`,
-/// compiled in).
-async fn ui() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("../../ui/index.html"))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
