@@ -69,6 +69,9 @@ error_codes! {
     /// The request's `Host` is not one of `auth.allowed_hosts` (a DNS-rebinding page, or a name
     /// the operator has not configured).
     HostNotAllowed => ("host_not_allowed", MISDIRECTED_REQUEST, "this server does not answer for this host name"),
+    /// The data directory's file system has less free space than `admin.snapshot_min_free_mb`
+    /// (the message gives both): no snapshot is taken.
+    InsufficientStorage => ("insufficient_storage", INSUFFICIENT_STORAGE, "not enough free disk space"),
     /// The request conflicts with work in progress (e.g. a reindex is already running).
     Conflict => ("conflict", CONFLICT, "the request conflicts with work in progress"),
     /// A reindex would have dropped more of the live documents than

@@ -35,7 +35,7 @@ pub struct Settings {
 }
 
 /// Administration settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     /// The only directory `/admin/reindex`'s `companies_path` may name a file in (a relative
@@ -43,6 +43,34 @@ pub struct AdminSettings {
     /// data directory's `import/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_dir: Option<std::path::PathBuf>,
+    /// How many snapshots `POST /admin/snapshot` keeps under `DATA/snapshots/`: after each new
+    /// one, the oldest beyond this count are deleted.
+    #[serde(default = "default_snapshot_retention")]
+    #[schemars(range(min = 1))]
+    pub snapshot_retention: usize,
+    /// `POST /admin/snapshot` is refused (507 `insufficient_storage`) when the data
+    /// directory's file system has less free space than this, in MiB, so a snapshot never
+    /// fills the disk the index and its write-ahead log need.
+    #[serde(default = "default_snapshot_min_free_mb")]
+    pub snapshot_min_free_mb: u64,
+}
+
+impl Default for AdminSettings {
+    fn default() -> AdminSettings {
+        AdminSettings {
+            import_dir: None,
+            snapshot_retention: default_snapshot_retention(),
+            snapshot_min_free_mb: default_snapshot_min_free_mb(),
+        }
+    }
+}
+
+fn default_snapshot_retention() -> usize {
+    10
+}
+
+fn default_snapshot_min_free_mb() -> u64 {
+    1024
 }
 
 /// Access control (API keys are in the data directory's `keys.sqlite`, see `marketlounge keys`).

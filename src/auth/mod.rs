@@ -8,6 +8,7 @@
 //! (it comes from `MARKETLOUNGE_MASTER_KEY` or `master.key`, mode 0600): no key can be recovered
 //! or tested offline without that secret.
 
+pub mod backup;
 pub mod cache;
 pub mod routes;
 pub mod secret;

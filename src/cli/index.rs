@@ -247,7 +247,9 @@ fn priors(args: &PriorsArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
 fn snapshot(args: &SnapshotArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (_lock, engine) = open(&args.data, settings, false)?;
     let manifest = engine.backup(&args.to)?;
-    println!("generation {} copied to {}", manifest.generation, args.to.display());
+    let access = crate::auth::backup::save(&args.data, &args.to)?;
+    let access = if access.is_empty() { "no access state".to_owned() } else { access.join(", ") };
+    println!("generation {} copied to {} (with {access})", manifest.generation, args.to.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -266,6 +268,13 @@ pub fn restore(args: &RestoreArgs) -> anyhow::Result<ExitCode> {
         std::fs::remove_file(args.data.join("LOCK")).ok();
     }
     let manifest = marketlounge_index::engine::restore(&args.backup, &args.data)?;
-    println!("generation {} restored from {} into {}", manifest.generation, args.backup.display(), args.data.display());
+    let access = crate::auth::backup::restore(&args.backup, &args.data)?;
+    println!(
+        "generation {} restored from {} into {} (with {})",
+        manifest.generation,
+        args.backup.display(),
+        args.data.display(),
+        if access.is_empty() { "no access state".to_owned() } else { access.join(", ") }
+    );
     Ok(ExitCode::SUCCESS)
 }
