@@ -78,6 +78,12 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7700")]
     addr: SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM); reloaded with the key on SIGHUP.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// Runs the command line; the returned code is the process exit code.
@@ -138,6 +144,11 @@ fn serve(args: ServeArgs, settings: Settings) -> anyhow::Result<()> {
     if secret.is_none() {
         tracing::warn!(addr = %args.addr, "no server secret: development mode, every route is open (loopback only)");
     }
+    // Read before anything starts: a wrong certificate path is an error at once.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(http::tls::Tls::load(cert, key)?)),
+        _ => None,
+    };
     let flush_interval = std::time::Duration::from_millis(settings.index.flush_interval_ms);
     let state = Arc::new(AppState::open(settings, &args.data)?);
     let maintenance = http::Maintenance::start(&state, flush_interval);
@@ -146,7 +157,7 @@ fn serve(args: ServeArgs, settings: Settings) -> anyhow::Result<()> {
     std::panic::set_hook(Box::new(|panic| tracing::error!(%panic, "panic")));
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    let result = runtime.block_on(http::serve(Arc::clone(&state), args.addr));
+    let result = runtime.block_on(http::serve(Arc::clone(&state), args.addr, tls));
     // Stop the background work and publish what is pending before letting go of the lock.
     drop(runtime);
     drop(maintenance);

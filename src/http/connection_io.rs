@@ -89,10 +89,10 @@ impl Drop for InFlight {
     }
 }
 
-/// A TCP connection as hyper sees it (through `hyper_util::rt::TokioIo`).
+/// A connection (TCP, or TLS over TCP) as hyper sees it (through `hyper_util::rt::TokioIo`).
 #[derive(Debug)]
-pub(crate) struct ConnectionIo {
-    stream: TcpStream,
+pub(crate) struct ConnectionIo<S = TcpStream> {
+    stream: S,
     activity: Arc<Activity>,
     /// Everything hyper wrote was flushed and no write started since.
     flushed: bool,
@@ -103,8 +103,8 @@ pub(crate) struct ConnectionIo {
     pending_sent: usize,
 }
 
-impl ConnectionIo {
-    pub(crate) fn new(stream: TcpStream, activity: Arc<Activity>) -> ConnectionIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> ConnectionIo<S> {
+    pub(crate) fn new(stream: S, activity: Arc<Activity>) -> ConnectionIo<S> {
         ConnectionIo { stream, activity, flushed: true, calls_at_flush: 0, pending: Vec::new(), pending_sent: 0 }
     }
 
@@ -123,7 +123,7 @@ impl ConnectionIo {
     }
 }
 
-impl AsyncRead for ConnectionIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for ConnectionIo<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = ready!(Pin::new(&mut self.stream).poll_read(cx, buf));
@@ -134,7 +134,7 @@ impl AsyncRead for ConnectionIo {
     }
 }
 
-impl AsyncWrite for ConnectionIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ConnectionIo<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.poll_pending(cx))?;
         let this = &mut *self;

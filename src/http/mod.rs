@@ -34,6 +34,7 @@ mod page;
 pub mod scoring;
 pub mod search;
 mod serve;
+pub mod tls;
 pub mod suggest;
 pub mod visibility;
 

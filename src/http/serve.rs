@@ -18,10 +18,12 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use super::AppState;
+use super::tls::Tls;
 use super::connection_io::{Activity, ConnectionIo, MAX_HEAD_BYTES, MAX_HEADERS, raw_answer};
 use crate::error::{ApiError, ErrorCode};
 use crate::settings::Limits;
@@ -34,22 +36,34 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Serves the API on `addr` until SIGTERM or Ctrl-C, then drains in-flight requests.
-pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<()> {
+/// Serves the API on `addr` (over TLS when `tls` is given, its certificate reloaded on SIGHUP)
+/// until SIGTERM or Ctrl-C, then drains in-flight requests.
+pub async fn serve(state: Arc<AppState>, addr: SocketAddr, tls: Option<Arc<Tls>>) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await.map_err(|err| anyhow::anyhow!("cannot listen on {addr}: {err}"))?;
     let local_addr = listener.local_addr()?;
-    tracing::info!(addr = %local_addr, data_dir = %state.data_dir.display(), "listening");
+    if let Some(tls) = &tls {
+        tls.reload_on_sighup()?;
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %local_addr, scheme, data_dir = %state.data_dir.display(), "listening");
     // Printed on stdout so scripts and tests can find the port when binding to port 0.
-    println!("listening on http://{local_addr}");
+    println!("listening on {scheme}://{local_addr}");
     let limits = state.settings.limits.clone();
-    serve_on(listener, super::app(state), &limits, shutdown_signal()).await;
+    serve_on(listener, super::app(state), &limits, tls, shutdown_signal()).await;
     tracing::info!("shut down cleanly");
     Ok(())
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops accepting, lets every
-/// connection finish its request under way (idle ones close at once) and returns.
-pub async fn serve_on(listener: TcpListener, router: Router, limits: &Limits, shutdown: impl Future<Output = ()>) {
+/// Serves `router` on `listener` (over TLS with `tls`) until `shutdown` completes, then stops
+/// accepting, lets every connection finish its request under way (idle ones close at once) and
+/// returns.
+pub async fn serve_on(
+    listener: TcpListener,
+    router: Router,
+    limits: &Limits,
+    tls: Option<Arc<Tls>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     let refusal_log = RateLimitedLog::default();
@@ -80,8 +94,20 @@ pub async fn serve_on(listener: TcpListener, router: Router, limits: &Limits, sh
         match Arc::clone(&connections).try_acquire_owned() {
             Ok(permit) => {
                 let (router, stopped) = (router.clone(), stopped.clone());
+                let acceptor = tls.as_ref().map(|tls| tls.acceptor());
                 tokio::spawn(async move {
-                    serve_connection(stream, peer, router, settings, stopped).await;
+                    match acceptor {
+                        None => serve_connection(stream, peer, router, settings, stopped, false).await,
+                        // The handshake is bounded like a request head: a client that opens a
+                        // connection and says nothing holds it no longer.
+                        Some(acceptor) => {
+                            match tokio::time::timeout(settings.header_read_timeout, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => serve_connection(stream, peer, router, settings, stopped, true).await,
+                                Ok(Err(error)) => tracing::debug!(%error, %peer, "TLS handshake failed"),
+                                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                            }
+                        }
+                    }
                     drop(permit);
                 });
             }
@@ -119,17 +145,22 @@ struct ConnectionSettings {
 /// One connection, request after request, until the client closes it, it stays idle past the
 /// keep-alive timeout, a request head takes longer than the header-read timeout, or the server
 /// stops.
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     peer: SocketAddr,
     router: Router,
     settings: ConnectionSettings,
     mut stopped: watch::Receiver<bool>,
+    tls: bool,
 ) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(ConnectionIo::new(stream, Arc::clone(&activity)));
-    let service =
-        TrackedService { router: TowerToHyperService::new(router), activity: Arc::clone(&activity), peer: Peer(peer) };
+    let service = TrackedService {
+        router: TowerToHyperService::new(router),
+        activity: Arc::clone(&activity),
+        peer: Peer(peer),
+        tls,
+    };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The header-read timer starts whenever hyper waits for a request head: on a new connection
     // and after each answer, so it also bounds how long an idle connection stays open.
@@ -190,6 +221,8 @@ struct TrackedService {
     router: TowerToHyperService<Router>,
     activity: Arc<Activity>,
     peer: Peer,
+    /// Answers go over TLS: they tell the browser to come back only over HTTPS.
+    tls: bool,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for TrackedService {
@@ -201,9 +234,16 @@ impl hyper::service::Service<hyper::Request<Incoming>> for TrackedService {
         request.extensions_mut().insert(self.peer);
         let in_flight = self.activity.begin();
         let answer = self.router.call(request);
+        let tls = self.tls;
         Box::pin(async move {
-            let response = answer.await;
+            let mut response = answer.await;
             drop(in_flight);
+            if tls && let Ok(response) = &mut response {
+                response.headers_mut().insert(
+                    axum::http::header::STRICT_TRANSPORT_SECURITY,
+                    axum::http::HeaderValue::from_static("max-age=31536000"),
+                );
+            }
             response
         })
     }

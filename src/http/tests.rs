@@ -90,7 +90,7 @@ async fn a_panic_is_answered_500_json_logged_with_the_request_id_and_the_server_
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        super::serve_on(listener, super::app(state), &limits, async {
+        super::serve_on(listener, super::app(state), &limits, None, async {
             let _ = stopped.await;
         })
         .await;
