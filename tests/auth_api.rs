@@ -132,11 +132,9 @@ async fn every_answer_carries_the_security_headers() {
     for uri in ["/", "/health", "/nope", "/api/v1/suggest?q=%FF"] {
         let response = app(Arc::clone(&state)).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
         let headers = response.headers();
-        for (name, value) in [
-            ("x-content-type-options", "nosniff"),
-            ("referrer-policy", "no-referrer"),
-            ("x-frame-options", "DENY"),
-        ] {
+        for (name, value) in
+            [("x-content-type-options", "nosniff"), ("referrer-policy", "no-referrer"), ("x-frame-options", "DENY")]
+        {
             assert_eq!(headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{uri}: {name}");
         }
         // The page's own policy (tests/browser_api.rs) ends like everyone's.

@@ -196,7 +196,9 @@ fn slow_and_idle_connections_are_closed() {
     let mut reader = slow.try_clone().unwrap();
     reader.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
     let trickle = std::thread::spawn(move || {
-        for byte in b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a')).take(200) {
+        for byte in
+            b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a')).take(200)
+        {
             if slow.write_all(&[*byte]).is_err() {
                 return;
             }

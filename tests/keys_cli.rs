@@ -6,13 +6,18 @@ mod common;
 use std::process::{Command, Output};
 
 fn keys(args: &[&str]) -> Output {
-    Command::new(common::binary())
+    let output = Command::new(common::binary())
         .arg("keys")
         .args(args)
-        .env("MARKETLOUNGE_LOG", "warn")
+        .env("MARKETLOUNGE_LOG", common::SERVER_LOG_LEVEL)
         .env_remove("MARKETLOUNGE_MASTER_KEY")
         .output()
-        .expect("the binary runs")
+        .expect("the binary runs");
+    // What the command logged joins the servers' logs that tools/check-logs reads; the key it
+    // prints once is on stdout, which is not a log.
+    let (_, mut log) = common::server_log_file();
+    std::io::Write::write_all(&mut log, &output.stderr).unwrap();
+    output
 }
 
 fn json(output: &Output) -> serde_json::Value {

@@ -81,6 +81,7 @@ fn https_with_a_certificate_reloaded_on_sighup() {
     put(&cert, &first_pem);
     put(&key, &first_key);
     let data = dir.path().join("data");
+    let (_, log) = common::server_log_file();
     let mut child = Command::new(common::binary())
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(&data)
@@ -88,9 +89,9 @@ fn https_with_a_certificate_reloaded_on_sighup() {
         .arg(&cert)
         .arg("--tls-key")
         .arg(&key)
-        .env("MARKETLOUNGE_LOG", "warn")
+        .env("MARKETLOUNGE_LOG", common::SERVER_LOG_LEVEL)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut line = String::new();

@@ -101,7 +101,8 @@ mod tests {
     /// from the backup; a backup without access state restores nothing.
     #[test]
     fn a_restored_directory_accepts_the_same_keys() {
-        let (data, backup, restored) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (data, backup, restored) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let store = KeyStore::open(data.path(), MasterSecret::load_or_create(data.path()).unwrap()).unwrap();
         let spec = KeySpec {
             name: "backed up".into(),
@@ -118,7 +119,8 @@ mod tests {
         let copied = save(data.path(), backup.path()).unwrap();
         assert_eq!(copied, [KEYS_FILE, MASTER_KEY_FILE]);
         assert!(!backup.path().join("auth.tmp").exists());
-        let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777;
+        let mode =
+            |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777;
         assert_eq!(mode(&backup.path().join("auth").join(MASTER_KEY_FILE)), 0o600);
 
         assert_eq!(restore(backup.path(), restored.path()).unwrap(), [KEYS_FILE, MASTER_KEY_FILE]);

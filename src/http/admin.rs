@@ -336,8 +336,13 @@ pub struct SnapshotTaken {
 
 /// `POST /admin/snapshot`: a backup of the published generation and the access state under
 /// `DATA/snapshots/`, if the disk has `admin.snapshot_min_free_mb` free; then only the newest
-/// `admin.snapshot_retention` snapshots are kept.
-pub async fn snapshot(State(state): State<Arc<AppState>>) -> Result<(StatusCode, Json<SnapshotTaken>), ApiError> {
+/// `admin.snapshot_retention` snapshots are kept. Like every state change it takes a JSON
+/// content type (its body may be empty): a cross-site form cannot send one.
+pub async fn snapshot(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<SnapshotTaken>), ApiError> {
+    body_kind_in(&headers, &[BodyKind::Json])?;
     let worker = Arc::clone(&state);
     let dir = state.data_dir.join("snapshots");
     let taken = blocking(move || -> Result<SnapshotTaken, ApiError> {

@@ -33,8 +33,8 @@ const PREFLIGHT_MAX_AGE: &str = "600";
 pub async fn cors(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let Some(keys) = &state.keys else { return next.run(request).await };
     let Some(origin) = request.headers().get(header::ORIGIN).cloned() else { return next.run(request).await };
-    let preflight = request.method() == Method::OPTIONS
-        && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight =
+        request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     // A key list that changed in the last second is seen here as in the access check.
     if let Err(err) = keys.refresh_if_due() {
         return ApiError::internal(&err).into_response();
@@ -93,7 +93,10 @@ fn answer_preflight(headers: &HeaderMap, path: &str, known: bool, origin: Header
     let answer = response.headers_mut();
     answer.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     answer.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_str(method).expect("a method is a token"));
-    answer.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type, x-api-key, x-request-id"));
+    answer.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type, x-api-key, x-request-id"),
+    );
     answer.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(PREFLIGHT_MAX_AGE));
     answer.append(
         header::VARY,

@@ -34,8 +34,8 @@ mod page;
 pub mod scoring;
 pub mod search;
 mod serve;
-pub mod tls;
 pub mod suggest;
+pub mod tls;
 pub mod visibility;
 
 pub use serve::{serve, serve_on};
@@ -177,18 +177,6 @@ pub(crate) fn body_kind_in(headers: &axum::http::HeaderMap, accepted: &[BodyKind
     }
 }
 
-/// Every `POST` (a state change) takes a JSON or NDJSON body, even an empty one: a cross-site
-/// form or a `text/plain` fetch is a "simple" request a browser sends without asking first, and
-/// it must not reach a route that changes anything. 415 otherwise, naming the types.
-async fn json_state_changes(request: Request, next: Next) -> Response {
-    if request.method() == axum::http::Method::POST
-        && let Err(error) = body_kind(request.headers())
-    {
-        return error.into_response();
-    }
-    next.run(request).await
-}
-
 /// A 400 naming the query parameter that is wrong.
 pub(crate) fn invalid_param(parameter: &str, message: impl std::fmt::Display) -> ApiError {
     // The name is the client's: cut, so an unknown 60 KB parameter is not sent back whole.
@@ -251,7 +239,6 @@ pub fn app(state: Arc<AppState>) -> Router {
     let router = router.merge(tests::panicking_routes());
     let cors = middleware::from_fn_with_state(Arc::clone(&state), cors::cors);
     router
-        .route_layer(middleware::from_fn(json_state_changes))
         // Every routed request shows its key first (unrouted ones get their 404 or 405).
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::check))
         .fallback(not_found)

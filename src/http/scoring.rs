@@ -425,6 +425,8 @@ pub async fn train_task(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(axum::http::StatusCode, Json<super::admin::Accepted>), ApiError> {
+    // JSON only, even empty: a cross-site form or text/plain fetch cannot start a task.
+    super::body_kind_in(&headers, &[super::BodyKind::Json])?;
     let body = read_body(body, &headers, BodyUse::Request, &state.settings.limits).await?;
     let job = parse_job(&body, "until")?;
     spawn_task(&state, move |state| {
@@ -444,6 +446,8 @@ pub async fn apply_task(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(axum::http::StatusCode, Json<super::admin::Accepted>), ApiError> {
+    // JSON only, even empty: a cross-site form or text/plain fetch cannot start a task.
+    super::body_kind_in(&headers, &[super::BodyKind::Json])?;
     let body = read_body(body, &headers, BodyUse::Request, &state.settings.limits).await?;
     let job = parse_job(&body, "as_of")?;
     spawn_task(&state, move |state| {

@@ -23,8 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use super::AppState;
-use super::tls::Tls;
 use super::connection_io::{Activity, ConnectionIo, MAX_HEAD_BYTES, MAX_HEADERS, raw_answer};
+use super::tls::Tls;
 use crate::error::{ApiError, ErrorCode};
 use crate::settings::Limits;
 

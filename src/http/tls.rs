@@ -81,7 +81,9 @@ fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_single_cert(chain, private)
-        .with_context(|| format!("the TLS key {} does not go with the certificate {}", key.display(), cert.display()))?;
+        .with_context(|| {
+            format!("the TLS key {} does not go with the certificate {}", key.display(), cert.display())
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -35,10 +35,36 @@ pub fn company(n: u32) -> serde_json::Value {
     })
 }
 
-/// A running `marketlounge serve` child and its address.
+/// A running `marketlounge serve` child, its address and its log file.
 pub struct ServerProcess {
     pub child: std::process::Child,
     pub addr: String,
+    /// Everything the server logged (info and above, every request's trace at debug), in
+    /// [`server_log_dir`]: `tools/check-logs` greps all of them after a test run for API keys
+    /// and tokens, which must never be logged.
+    pub log: std::path::PathBuf,
+}
+
+/// Where the servers that tests start write their logs: one file per server, kept after the
+/// run (`tools/test` empties the directory first).
+pub fn server_log_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("server-logs")
+}
+
+/// The log level of test servers: what an operator's server logs at info, and every request's
+/// trace.
+pub const SERVER_LOG_LEVEL: &str = "info,tower_http=debug";
+
+/// A new log file for a server started by this test process.
+pub fn server_log_file() -> (std::path::PathBuf, std::fs::File) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = server_log_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let test = std::env::args().next().and_then(|a| a.rsplit('/').next().map(str::to_owned)).unwrap_or_default();
+    let path = dir.join(format!("{test}-{}-{}.log", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let file = std::fs::File::create(&path).unwrap();
+    (path, file)
 }
 
 /// Starts the server on an ephemeral port and waits until it listens.
@@ -48,12 +74,13 @@ pub fn serve(data: &std::path::Path, settings: Option<&std::path::Path>) -> Serv
     if let Some(settings) = settings {
         command.arg("--settings").arg(settings);
     }
+    let (log, log_file) = server_log_file();
     let mut child = command
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
-        .env("MARKETLOUNGE_LOG", "warn")
+        .env("MARKETLOUNGE_LOG", SERVER_LOG_LEVEL)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
+        .stderr(log_file)
         .spawn()
         .expect("the server starts");
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -62,9 +89,14 @@ pub fn serve(data: &std::path::Path, settings: Option<&std::path::Path>) -> Serv
     let addr = first_line
         .trim()
         .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("server did not start: {first_line:?}"))
+        .unwrap_or_else(|| {
+            panic!(
+                "server did not start: {first_line:?}; its log: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
         .to_owned();
-    ServerProcess { child, addr }
+    ServerProcess { child, addr, log }
 }
 
 impl ServerProcess {
