@@ -82,6 +82,9 @@ pub struct CompanySource<R: BufRead> {
     errors: Vec<String>,
     error_count: usize,
     done: bool,
+    /// Whether error messages may quote the input (a client's own body) or only name lines,
+    /// schema fields and codes (a file on the server: its values may be anyone's secrets).
+    quote_values: bool,
 }
 
 /// At most this many error lines are kept for the final report.
@@ -103,7 +106,15 @@ impl<R: BufRead> CompanySource<R> {
             errors: Vec::new(),
             error_count: 0,
             done: false,
+            quote_values: true,
         }
+    }
+
+    /// Errors name the line, the field (when it is a schema field name) and the error's code,
+    /// never a value or an unknown key of the input: for files read on the server's side.
+    pub fn without_quoting(mut self) -> Self {
+        self.quote_values = false;
+        self
     }
 
     pub fn lines_read(&self) -> u64 {
@@ -133,7 +144,11 @@ impl<R: BufRead> Iterator for CompanySource<R> {
                     self.error_count += errors.len();
                     for error in errors {
                         if self.errors.len() < MAX_REPORTED_ERRORS {
-                            self.errors.push(format!("line {line}: field {}: {}", error.field, error.message));
+                            self.errors.push(if self.quote_values {
+                                format!("line {line}: field {}: {}", error.field, error.message)
+                            } else {
+                                format!("line {line}: field {}: {}", schema_path(&error.field), error.code.as_str())
+                            });
                         }
                     }
                 }
@@ -156,6 +171,15 @@ impl<R: BufRead> Iterator for CompanySource<R> {
             }
         }
     }
+}
+
+/// `field` when it is a path of schema field names and indexes (`address.postal_code`,
+/// `capabilities[2]`), else `?`: a path can only quote the input through a key the schema does
+/// not have, and such a key is not shown.
+fn schema_path(field: &str) -> &str {
+    let plain = field.len() <= 64
+        && field.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.[]$".contains(&b));
+    if plain { field } else { "?" }
 }
 
 /// A prior read from NDJSON: `{"id": "…", "opportunity": p}`.

@@ -256,6 +256,26 @@ async fn a_reindex_with_bad_input_fails_and_leaves_the_index() {
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")), "{body}");
     assert_eq!(server.get("/admin/tasks/424242").await.0, StatusCode::NOT_FOUND);
     assert_eq!(server.get("/admin/tasks/abc").await.0, StatusCode::NOT_FOUND);
+
+    // A file inside the import directory that is not companies (a secrets file put there by
+    // mistake): the failed task names lines, fields and codes, never a value or an unknown key.
+    std::fs::write(
+        import.join("env.ndjson"),
+        "{\"DB_PASSWORD\": \"hunter2\"}\n\"AWS_SECRET=abc123\"\n{\"id\": \"s3cr3t-id\", \"name\": 42}\nnot json AKIA0000\n",
+    )
+    .unwrap();
+    let (status, accepted) = server
+        .send("POST", "/admin/reindex", "application/json", json!({ "companies_path": "env.ndjson" }).to_string())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let task = server.wait_task(accepted["task_id"].as_u64().unwrap()).await;
+    assert_eq!(task["status"], "failed");
+    let error = task["error"].as_str().unwrap();
+    for value in ["hunter2", "DB_PASSWORD", "AWS_SECRET", "abc123", "s3cr3t", "AKIA"] {
+        assert!(!error.contains(value), "{value} quoted: {error}");
+    }
+    assert!(error.contains("line 1: field") && error.contains("line 4:"), "{error}");
+    assert_eq!(server.state.engine.snapshot().live_count(), 1);
 }
 
 #[tokio::test]

@@ -231,6 +231,25 @@ pub async fn reindex(
     Ok((StatusCode::ACCEPTED, Json(Accepted { task_id, status_url: format!("/admin/tasks/{task_id}") })))
 }
 
+/// A failed reindex's message. From a file on the server, a record's error names its id only
+/// (the list of invalid lines is already written without values, see
+/// `CompanySource::without_quoting`) and a reading error says no more than that.
+fn reindex_error(error: &marketlounge_index::IndexError, from_file: bool) -> String {
+    use marketlounge_index::IndexError;
+    match error {
+        IndexError::Record { id, .. } if from_file => {
+            format!("record {} is invalid (values of server files are not quoted)", crate::error::echoed(id))
+        }
+        IndexError::Input { source }
+            if from_file && marketlounge_index::ndjson::UnpackLimitExceeded::of(source).is_none() =>
+        {
+            tracing::warn!(%error, "reading the reindex file failed");
+            "cannot read the companies file (the server log has the reason)".to_owned()
+        }
+        _ => error.to_string(),
+    }
+}
+
 /// Reads `body` through the gzip decoder within `limits` (plain bytes pass as they are).
 fn check_unpacked(body: Bytes, limits: UnpackLimits) -> Result<(), ApiError> {
     let read = open_reader(std::io::Cursor::new(body), limits)
@@ -252,6 +271,9 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source, allow_shrink: boo
         t.status = TaskStatus::Processing;
         t.phase = Some("reading");
     });
+    // A file on the server may hold anything readable by the server: its errors never quote
+    // its values or the operating system's words (those go to the log).
+    let from_file = matches!(source, Source::File(_));
     let input: std::io::Result<Box<dyn Read + Send>> = match source {
         Source::Body(bytes) => Ok(Box::new(std::io::Cursor::new(bytes))),
         Source::File(path) => std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read + Send>),
@@ -264,6 +286,7 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source, allow_shrink: boo
         .map_err(|err| (ErrorCode::BadRequest, format!("cannot read the companies: {err}")))
         .and_then(|input| {
             let companies = CompanySource::new(input, state.settings.limits.max_line_bytes);
+            let companies = if from_file { companies.without_quoting() } else { companies };
             let mut progress = |phase: BuildPhase, docs: u64| {
                 let elapsed = started.elapsed().as_secs_f64();
                 let read = bytes_read.load(Ordering::Relaxed);
@@ -290,7 +313,15 @@ fn run_reindex(state: &AppState, task_id: u64, source: Source, allow_shrink: boo
             state
                 .engine
                 .reindex_with_limit(companies, limit, &mut progress)
-                .map_err(|err| (ErrorCode::for_index(&err), err.to_string()))
+                .map_err(|err| (ErrorCode::for_index(&err), reindex_error(&err, from_file)))
+        })
+        .map_err(|(code, error)| match code {
+            // The operating system's words about a server file stay in the log.
+            ErrorCode::BadRequest if from_file => {
+                tracing::warn!(task_id, %error, "reading the reindex file failed");
+                (code, "cannot read the companies file (the server log has the reason)".to_owned())
+            }
+            _ => (code, error),
         });
     let succeeded = result.is_ok();
     let elapsed = started.elapsed().as_secs_f64();
