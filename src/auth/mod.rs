@@ -9,6 +9,8 @@
 //! or tested offline without that secret.
 
 pub mod cache;
+pub mod limits;
+pub mod quota;
 pub mod routes;
 pub mod secret;
 pub mod store;

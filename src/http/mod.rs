@@ -29,6 +29,7 @@ mod auth;
 pub(crate) mod body;
 pub mod companies;
 mod connection_io;
+pub mod rate_limits;
 pub mod scoring;
 pub mod search;
 mod serve;
@@ -63,6 +64,8 @@ pub struct AppState {
     /// The API keys, when the data directory has a server secret; `None`: development mode,
     /// every route open (`serve` allows it on loopback addresses only).
     pub keys: Option<Arc<crate::auth::cache::KeyCache>>,
+    /// The rate limits and monthly quotas of the keys (with `keys`).
+    pub limits: Option<Arc<crate::auth::limits::Limits>>,
 }
 
 impl AppState {
@@ -108,6 +111,14 @@ impl AppState {
             }
             None => None,
         };
+        let limits = match &keys {
+            Some(keys) => {
+                let limits = crate::auth::limits::Limits::new(&settings.auth, Arc::clone(keys))?;
+                crate::auth::limits::Limits::start_upkeep(&limits)?;
+                Some(limits)
+            }
+            None => None,
+        };
         Ok(AppState {
             settings,
             data_dir: data_dir.to_owned(),
@@ -121,6 +132,7 @@ impl AppState {
             scoring,
             visibility,
             keys,
+            limits,
         })
     }
 }
