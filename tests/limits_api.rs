@@ -194,6 +194,7 @@ fn a_key_gets_its_rate_under_ten_times_the_load() {
     assert!(elapsed < seconds * 1.1, "the load took {elapsed:.1} s instead of {seconds} s: not 500/s");
     assert_eq!(ok + limited, threads * per_thread);
     let rate = f64::from(ok) / elapsed;
+    println!("{ok} of {} answered in {elapsed:.2} s: {rate:.1}/s for a limit of 50/s", ok + limited);
     assert!((45.0..=55.0).contains(&rate), "{ok} answered in {elapsed:.2} s: {rate:.1}/s, not 50/s ± 10 %");
     server.kill_9();
 }
@@ -224,7 +225,7 @@ fn spend_exactly(addr: &str, key: &str, n: usize) {
 }
 
 /// Quotas survive a SIGKILL and a clean stop: a restart never resets a count nor lets a key past
-/// its quota; a SIGKILL costs at most one lease block less one, a clean stop nothing. Past the
+/// its quota; a SIGKILL costs at most one lease block, a clean stop nothing. Past the
 /// quota: 429 `quota_exceeded` naming the reset date, `Retry-After` counting the seconds to it.
 #[test]
 fn quotas_survive_restarts_sigkill_included() {
@@ -243,8 +244,9 @@ fn quotas_survive_restarts_sigkill_included() {
     let (answered, refusal) = spend(&server.addr, &small, 40);
     assert_eq!(answered, 10, "quota 30, 20 spent before the SIGKILL");
     let (answered, _) = spend(&server.addr, &killed, 2000);
-    // 25 spent: the lease stood at 30 when the process died.
-    assert!((966..=975).contains(&answered), "{answered} answered after 25 of 1000 and a SIGKILL");
+    // 25 spent: the lease stood at most a block (10) past them when the process died.
+    assert!((965..=975).contains(&answered), "{answered} answered after 25 of 1000 and a SIGKILL");
+    println!("quota 1000, 25 spent, SIGKILL: {answered} answered after the restart");
 
     let body = refusal.json();
     assert_eq!(body["error"]["code"], "quota_exceeded");

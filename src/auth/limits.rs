@@ -129,6 +129,9 @@ pub enum RefusalDetail {
 #[derive(Debug)]
 pub enum Decision {
     Done(Result<Admitted, Box<Refusal>>),
+    /// Admitted; the key's quota lease is to be raised in the background (blocking, nobody
+    /// waits: [`quota::RaiseAhead::run`]).
+    DoneRaiseAhead(Admitted, quota::RaiseAhead),
     Pending(PendingAdmission),
 }
 
@@ -388,6 +391,10 @@ impl Limits {
         let now = jiff::Timestamp::now();
         match self.quotas.take(&key.id, quota, now) {
             Take::Done(outcome) => Decision::Done(quota_decision(statuses, outcome, now)),
+            Take::DoneRaiseAhead(outcome, ahead) => match quota_decision(statuses, outcome, now) {
+                Ok(admitted) => Decision::DoneRaiseAhead(admitted, ahead),
+                Err(refusal) => Decision::Done(Err(refusal)),
+            },
             Take::Pending(pending) => Decision::Pending(PendingAdmission { statuses, pending, now }),
         }
     }
@@ -397,6 +404,15 @@ impl Limits {
     pub async fn admit(&self, key: &KeyRecord, ip: IpAddr) -> Result<Result<Admitted, Box<Refusal>>, AuthError> {
         match self.admit_now(key, ip) {
             Decision::Done(decision) => Ok(decision),
+            Decision::DoneRaiseAhead(admitted, ahead) => {
+                tokio::task::spawn_blocking(move || {
+                    if let Err(error) = ahead.run() {
+                        // The next requests raise the lease themselves (and wait for it).
+                        tracing::error!(%error, "raising a quota lease ahead failed");
+                    }
+                });
+                Ok(Ok(admitted))
+            }
             Decision::Pending(pending) => tokio::task::spawn_blocking(move || pending.complete())
                 .await
                 .map_err(|err| AuthError::Store { path: "quota".into(), message: err.to_string() })?,
@@ -487,7 +503,7 @@ impl Drop for Limits {
 /// The month's status after a quota outcome, or its refusal.
 fn quota_decision(mut statuses: Statuses, outcome: Outcome, now: jiff::Timestamp) -> Result<Admitted, Box<Refusal>> {
     let (Outcome::Admitted(usage) | Outcome::Exhausted(usage)) = outcome;
-    let reset = (usage.month.end().as_second() - now.as_second()).max(1) as u64;
+    let reset = usage.month.seconds_left(now.as_second()).max(1);
     let remaining = usage.quota.saturating_sub(usage.used);
     statuses.push(Status { limit: Limit::Month, quota: usage.quota, window: usage.month.seconds(), remaining, reset });
     match outcome {

@@ -34,6 +34,10 @@ fn key(id: &str, kind: KeyKind, rate: Option<f64>, burst: Option<u32>, quota: Op
 fn admit(limits: &Limits, key: &KeyRecord, ip: IpAddr) -> Result<Admitted, Box<Refusal>> {
     match limits.admit_now(key, ip) {
         Decision::Done(decision) => decision,
+        Decision::DoneRaiseAhead(admitted, ahead) => {
+            ahead.run().unwrap();
+            Ok(admitted)
+        }
         Decision::Pending(pending) => pending.complete().unwrap(),
     }
 }
