@@ -19,7 +19,9 @@
 //!
 //! Client addresses are counted by IPv4 address or IPv6 /64 (one host's usual allocation, so
 //! that rotating through it gains nothing). The keyed stores forget addresses whose limiter is
-//! full again (`retain_recent`, every ten seconds), so memory follows the active clients.
+//! full again (`retain_recent`, every ten seconds), so memory follows the active clients. A
+//! request without a known address (the router driven in process, without a socket: its
+//! `Caller::ip` is unspecified) is not limited per address: there is no address to hold it to.
 //!
 //! Nothing here knows about HTTP: `src/http/rate_limits.rs` turns a decision into headers.
 
@@ -329,7 +331,7 @@ impl Limits {
 
     /// Whether `ip` is refused before its key is checked, for its failed key checks.
     pub fn auth_blocked(&self, ip: IpAddr) -> Option<Refusal> {
-        if self.n_blocked.load(Ordering::Acquire) == 0 {
+        if self.n_blocked.load(Ordering::Acquire) == 0 || ip.is_unspecified() {
             return None;
         }
         let until = *self.blocked.read().get(&client_key(ip))?;
@@ -355,6 +357,9 @@ impl Limits {
     /// Counts a failed key check from `ip`; once its burst is spent, the address is refused
     /// until its next failure would be allowed.
     pub fn auth_failed(&self, ip: IpAddr) {
+        if ip.is_unspecified() {
+            return;
+        }
         let address = client_key(ip);
         let limiter = &self.failed_auth.limiter;
         let until = match limiter.check_key(&address) {
@@ -376,7 +381,7 @@ impl Limits {
     /// memory, but for a quota whose lease must grow ([`Decision::Pending`]).
     pub fn admit_now(&self, key: &KeyRecord, ip: IpAddr) -> Decision {
         let mut statuses = Statuses::default();
-        if key.kind == KeyKind::Publishable {
+        if key.kind == KeyKind::Publishable && !ip.is_unspecified() {
             let outcome = self.per_ip.limiter.check_key(&client_key(ip));
             if let Err(refusal) = self.per_ip.gcra.decide(Limit::Ip, outcome, &mut statuses) {
                 return Decision::Done(Err(refusal));

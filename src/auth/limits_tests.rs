@@ -162,6 +162,12 @@ fn failed_checks_block_their_address() {
     let status = status(&refusal.statuses, Limit::FailedAuth);
     assert_eq!((status.quota, status.window, status.remaining, status.reset), (3, 300, 0, refusal.retry_after));
     assert!(limits.auth_blocked(AWAY).is_none());
+    // A request without a known address (the router driven in process) is not held to one.
+    let nowhere = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    for _ in 0..5 {
+        limits.auth_failed(nowhere);
+    }
+    assert!(limits.auth_blocked(nowhere).is_none());
     // The upkeep keeps a block that is not over.
     limits.upkeep();
     assert!(limits.auth_blocked(HOME).is_some());
