@@ -72,6 +72,14 @@ error_codes! {
     /// The data directory's file system has less free space than `admin.snapshot_min_free_mb`
     /// (the message gives both): no snapshot is taken.
     InsufficientStorage => ("insufficient_storage", INSUFFICIENT_STORAGE, "not enough free disk space"),
+    /// Too many requests: from this key (its `rate`), from this address with publishable keys
+    /// (`auth.per_ip_rate`), or from this address with invalid keys (`auth.failed_auth_rate`,
+    /// answered before any key check). `Retry-After` says when to come back; `details.policy`
+    /// names the limit (`key`, `ip`, `failed-auth`).
+    RateLimited => ("rate_limited", TOO_MANY_REQUESTS, "too many requests; retry after the Retry-After seconds"),
+    /// The key's monthly quota is used up: the message and `details.resets_at` name the reset
+    /// (the first day of next month, UTC), and `Retry-After` counts the seconds to it.
+    QuotaExceeded => ("quota_exceeded", TOO_MANY_REQUESTS, "the API key's monthly quota is used up"),
     /// The request conflicts with work in progress (e.g. a reindex is already running).
     Conflict => ("conflict", CONFLICT, "the request conflicts with work in progress"),
     /// A reindex would have dropped more of the live documents than

@@ -84,12 +84,88 @@ pub struct AuthSettings {
     /// names.
     #[serde(default = "default_allowed_hosts")]
     pub allowed_hosts: Vec<String>,
+    /// Requests per second a secret key without a `rate` of its own may make. Absent: no limit
+    /// (a server-side key's owner is trusted with its traffic unless the key says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.000001, max = 1000000000.0))]
+    pub default_rate: Option<f64>,
+    /// Requests at once above `default_rate`. Absent: one second's worth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub default_burst: Option<u32>,
+    /// Requests per second a publishable key without a `rate` of its own may make, from all the
+    /// browsers that use it together.
+    #[serde(default = "default_publishable_rate")]
+    #[schemars(range(min = 0.000001, max = 1000000000.0))]
+    pub publishable_rate: f64,
+    /// Requests at once above `publishable_rate`.
+    #[serde(default = "default_publishable_burst")]
+    #[schemars(range(min = 1))]
+    pub publishable_burst: u32,
+    /// Requests per second one client address (an IPv6 address's /64) may make with publishable
+    /// keys: a browser key is public, so this keeps one client from spending its owner's rate and
+    /// quota.
+    #[serde(default = "default_per_ip_rate")]
+    #[schemars(range(min = 0.000001, max = 1000000000.0))]
+    pub per_ip_rate: f64,
+    /// Requests at once above `per_ip_rate`.
+    #[serde(default = "default_per_ip_burst")]
+    #[schemars(range(min = 1))]
+    pub per_ip_burst: u32,
+    /// Failed key checks (an unknown, revoked or expired key) per second one client address may
+    /// make once `failed_auth_burst` is spent; past them, every request from it that presents a
+    /// key is answered 429 before any check. Requests with a valid key spend nothing.
+    #[serde(default = "default_failed_auth_rate")]
+    #[schemars(range(min = 0.000001, max = 1000000000.0))]
+    pub failed_auth_rate: f64,
+    /// Failed key checks one client address may make at once.
+    #[serde(default = "default_failed_auth_burst")]
+    #[schemars(range(min = 1))]
+    pub failed_auth_burst: u32,
 }
 
 impl Default for AuthSettings {
     fn default() -> AuthSettings {
-        AuthSettings { allowed_hosts: default_allowed_hosts() }
+        AuthSettings {
+            allowed_hosts: default_allowed_hosts(),
+            default_rate: None,
+            default_burst: None,
+            publishable_rate: default_publishable_rate(),
+            publishable_burst: default_publishable_burst(),
+            per_ip_rate: default_per_ip_rate(),
+            per_ip_burst: default_per_ip_burst(),
+            failed_auth_rate: default_failed_auth_rate(),
+            failed_auth_burst: default_failed_auth_burst(),
+        }
     }
+}
+
+// Publishable keys: 100/s for a whole site's visitors, bursts of 200; one visitor's address
+// 10/s with bursts of 50 (typing and paging, with a margin for a shared office address).
+fn default_publishable_rate() -> f64 {
+    100.0
+}
+
+fn default_publishable_burst() -> u32 {
+    200
+}
+
+fn default_per_ip_rate() -> f64 {
+    10.0
+}
+
+fn default_per_ip_burst() -> u32 {
+    50
+}
+
+// Failed key checks: 20 at once, then one every 10 s (a mistyped key is noticed long before; a
+// guesser gets 8,640 tries a day against keys of 256 random bits).
+fn default_failed_auth_rate() -> f64 {
+    0.1
+}
+
+fn default_failed_auth_burst() -> u32 {
+    20
 }
 
 fn default_allowed_hosts() -> Vec<String> {
@@ -560,6 +636,28 @@ impl Settings {
             (1..=10_000).contains(&self.limits.max_listed_errors),
             "settings field limits.max_listed_errors: must be within [1, 10000]"
         );
+        let auth = &self.auth;
+        for (field, rate) in [
+            ("auth.default_rate", auth.default_rate),
+            ("auth.publishable_rate", Some(auth.publishable_rate)),
+            ("auth.per_ip_rate", Some(auth.per_ip_rate)),
+            ("auth.failed_auth_rate", Some(auth.failed_auth_rate)),
+        ] {
+            if let Some(rate) = rate {
+                anyhow::ensure!(
+                    (1e-6..=1e9).contains(&rate),
+                    "settings field {field}: {rate} requests/s must be within [0.000001, 1000000000]"
+                );
+            }
+        }
+        for (field, burst) in [
+            ("auth.default_burst", auth.default_burst),
+            ("auth.publishable_burst", Some(auth.publishable_burst)),
+            ("auth.per_ip_burst", Some(auth.per_ip_burst)),
+            ("auth.failed_auth_burst", Some(auth.failed_auth_burst)),
+        ] {
+            anyhow::ensure!(burst != Some(0), "settings field {field}: must be ≥ 1");
+        }
         Ok(())
     }
 }

@@ -10,6 +10,8 @@
 
 pub mod backup;
 pub mod cache;
+pub mod limits;
+pub mod quota;
 pub mod routes;
 pub mod secret;
 pub mod store;

@@ -278,6 +278,16 @@ impl KeyStore {
     pub fn hash_of(&self, key: &str) -> [u8; 32] {
         self.secret.key_hash(key)
     }
+
+    /// Runs `work` on the store's one connection, for the tables beside `keys` (the quota
+    /// leases of [`super::quota`]). Writing through this connection, never another, keeps
+    /// `data_version` (bumped by other connections' commits) a signal that keys changed.
+    pub(crate) fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, AuthError> {
+        work(&self.connection.lock()).map_err(|err| self.error(err))
+    }
 }
 
 fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {

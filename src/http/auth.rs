@@ -47,7 +47,8 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)).filter(|k| !k.is_empty())
 }
 
-/// Lets a request through when its key may call its route; 401 or 403 otherwise.
+/// Lets a request through when its key may call its route and its limits allow it
+/// ([`crate::auth::limits`]); 401, 403 or 429 otherwise.
 pub async fn check(
     State(state): State<Arc<AppState>>,
     matched: Option<MatchedPath>,
@@ -74,12 +75,20 @@ pub async fn check(
         )
         .into_response();
     };
+    // An address that failed too many key checks is refused before its key is looked at.
+    let ip = client_ip(&request);
+    if let Some(refusal) = state.limits.as_ref().and_then(|limits| limits.auth_blocked(ip)) {
+        return super::rate_limits::refusal_response(&refusal);
+    }
     if let Err(err) = keys.refresh_if_due() {
         return ApiError::internal(&err).into_response();
     }
     let record = match keys.verify(key, jiff::Timestamp::now().as_second()) {
         Verdict::Valid(record) => record,
         Verdict::Unknown | Verdict::Revoked | Verdict::Expired => {
+            if let Some(limits) = &state.limits {
+                limits.auth_failed(ip);
+            }
             return ApiError::new(ErrorCode::InvalidApiKey, "the API key is unknown, revoked or expired")
                 .into_response();
         }
@@ -103,10 +112,24 @@ pub async fn check(
             .into_response();
         }
     }
-    let caller = Caller { key: record, scope, ip: client_ip(&request) };
+    let caller = Caller { key: record, scope, ip };
+    // The key's rates and quota; a refusal is an answer to this caller too.
+    let admitted = match &state.limits {
+        Some(limits) => match super::rate_limits::admit(limits, &caller).await {
+            Ok(admitted) => Some(admitted),
+            Err(mut refused) => {
+                refused.extensions_mut().insert(caller);
+                return refused;
+            }
+        },
+        None => None,
+    };
     let mut request = request;
     request.extensions_mut().insert(caller.clone());
     let mut response = next.run(request).await;
+    if let Some(admitted) = admitted {
+        super::rate_limits::write_headers(&admitted.statuses, None, response.headers_mut());
+    }
     // Every answer to a known caller carries it out too, for the layers around this one
     // (metering).
     response.extensions_mut().insert(caller);

@@ -31,6 +31,7 @@ pub mod companies;
 mod connection_io;
 mod cors;
 mod page;
+pub mod rate_limits;
 pub mod scoring;
 pub mod search;
 mod serve;
@@ -66,6 +67,8 @@ pub struct AppState {
     /// The API keys, when the data directory has a server secret; `None`: development mode,
     /// every route open (`serve` allows it on loopback addresses only).
     pub keys: Option<Arc<crate::auth::cache::KeyCache>>,
+    /// The rate limits and monthly quotas of the keys (with `keys`).
+    pub limits: Option<Arc<crate::auth::limits::Limits>>,
 }
 
 impl AppState {
@@ -111,6 +114,14 @@ impl AppState {
             }
             None => None,
         };
+        let limits = match &keys {
+            Some(keys) => {
+                let limits = crate::auth::limits::Limits::new(&settings.auth, Arc::clone(keys))?;
+                crate::auth::limits::Limits::start_upkeep(&limits)?;
+                Some(limits)
+            }
+            None => None,
+        };
         Ok(AppState {
             settings,
             data_dir: data_dir.to_owned(),
@@ -124,6 +135,7 @@ impl AppState {
             scoring,
             visibility,
             keys,
+            limits,
         })
     }
 }
