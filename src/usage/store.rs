@@ -57,9 +57,12 @@ impl UsageStore {
         if found > FORMAT_VERSION {
             return Err(UsageError::Version { path: path.display().to_string(), found });
         }
-        connection
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS usage (
+        if found == 0 {
+            // A new file (an open of an existing one writes nothing: readers may open it while
+            // the server writes).
+            connection
+                .execute_batch(
+                    "CREATE TABLE IF NOT EXISTS usage (
                     key_id TEXT NOT NULL,
                     hour INTEGER NOT NULL,
                     scope TEXT NOT NULL,
@@ -82,8 +85,9 @@ impl UsageStore {
                 ) STRICT;
                 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at_ms);
                 PRAGMA user_version = 1;",
-            )
-            .map_err(error)?;
+                )
+                .map_err(error)?;
+        }
         Ok(UsageStore { path, connection: Mutex::new(connection) })
     }
 
