@@ -38,6 +38,7 @@ fn setup() -> Setup {
     let store = KeyStore::open(dir.path(), MasterSecret::from_bytes(&[1; 32]).unwrap()).unwrap();
     let spec = |kind, scopes: &[Scope]| KeySpec {
         name: "bench".into(),
+        owner: None,
         kind,
         scopes: scopes.to_vec(),
         origins: vec!["https://shop.example".into()],

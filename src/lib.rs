@@ -10,3 +10,4 @@ pub mod indexing;
 pub mod query;
 pub mod scoring;
 pub mod settings;
+pub mod usage;

@@ -25,6 +25,7 @@ fn spec(kind: KeyKind, scopes: &[Scope], origins: &[&str], expires_at: Option<i6
         burst: None,
         quota: None,
         expires_at,
+        owner: None,
     }
 }
 

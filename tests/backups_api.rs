@@ -18,6 +18,7 @@ use tower::ServiceExt;
 fn admin_spec() -> KeySpec {
     KeySpec {
         name: "operator".into(),
+        owner: None,
         kind: KeyKind::Secret,
         scopes: vec![Scope::Admin, Scope::Suggest],
         origins: Vec::new(),

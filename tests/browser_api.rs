@@ -20,6 +20,7 @@ const OTHER_SHOP: &str = "https://other-shop.example";
 fn spec(kind: KeyKind, scopes: &[Scope], origins: &[&str]) -> KeySpec {
     KeySpec {
         name: "browser".into(),
+        owner: None,
         kind,
         scopes: scopes.to_vec(),
         origins: origins.iter().map(|o| (*o).to_owned()).collect(),

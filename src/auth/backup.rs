@@ -106,6 +106,7 @@ mod tests {
         let store = KeyStore::open(data.path(), MasterSecret::load_or_create(data.path()).unwrap()).unwrap();
         let spec = KeySpec {
             name: "backed up".into(),
+            owner: None,
             kind: KeyKind::Secret,
             scopes: vec![Scope::Search],
             origins: Vec::new(),

@@ -117,6 +117,7 @@ mod tests {
             burst: None,
             quota: None,
             expires_at: Some(500),
+            owner: None,
         }
     }
 

@@ -17,6 +17,7 @@ fn key(id: &str, kind: KeyKind, rate: Option<f64>, burst: Option<u32>, quota: Op
     KeyRecord {
         id: id.into(),
         name: "test".into(),
+        owner: None,
         kind,
         prefix: "AbCdEfGh".into(),
         scopes: vec![Scope::Search],

@@ -136,6 +136,8 @@ pub enum AuthError {
     ScopeNotPublishable(Scope),
     #[error("origin {origin:?} is not an origin (scheme://host[:port], no path)")]
     BadOrigin { origin: String },
+    #[error("{field} must be 1 to {max} characters, not blank, without control characters")]
+    BadText { field: &'static str, max: usize },
     #[error("{field} must be positive, got {value}")]
     NotPositive { field: &'static str, value: f64 },
     #[error("no key with id {0:?}")]

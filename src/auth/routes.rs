@@ -35,6 +35,12 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/admin/scoring/drift", Access::Needs(Scope::Admin)),
     ("POST", "/admin/scoring/train", Access::Needs(Scope::Admin)),
     ("POST", "/admin/scoring/apply", Access::Needs(Scope::Admin)),
+    ("POST", "/admin/keys", Access::Needs(Scope::Admin)),
+    ("GET", "/admin/keys", Access::Needs(Scope::Admin)),
+    ("DELETE", "/admin/keys/{id}", Access::Needs(Scope::Admin)),
+    ("POST", "/admin/keys/{id}/rotate", Access::Needs(Scope::Admin)),
+    ("GET", "/admin/usage", Access::Needs(Scope::Admin)),
+    ("GET", "/admin/audit", Access::Needs(Scope::Admin)),
 ];
 
 /// The access a route needs; `None` for a route the table does not know (refused: a route

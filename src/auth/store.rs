@@ -35,6 +35,10 @@ pub struct KeyRecord {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Who is billed for the key (a billing provider's customer id, e.g. `cus_…`): several keys
+    /// (a browser key and a server key) may share one. Usage exports name it as `customer`,
+    /// the key's `name` when absent.
+    pub owner: Option<String>,
 }
 
 /// What a new key is.
@@ -48,13 +52,26 @@ pub struct KeySpec {
     pub burst: Option<u32>,
     pub quota: Option<u64>,
     pub expires_at: Option<i64>,
+    pub owner: Option<String>,
 }
+
+/// Longest key name or owner, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
 
 impl KeySpec {
     /// Refuses what a key of this kind cannot hold.
     pub fn check(&self) -> Result<(), AuthError> {
         if self.scopes.is_empty() {
             return Err(AuthError::NoScope);
+        }
+        for (field, value) in [("name", Some(&self.name)), ("owner", self.owner.as_ref())] {
+            if let Some(value) = value
+                && (value.trim().is_empty()
+                    || value.chars().count() > MAX_NAME_CHARS
+                    || value.chars().any(char::is_control))
+            {
+                return Err(AuthError::BadText { field, max: MAX_NAME_CHARS });
+            }
         }
         if self.kind == KeyKind::Publishable
             && let Some(scope) = self.scopes.iter().find(|s| !Scope::PUBLISHABLE.contains(s))
@@ -106,8 +123,7 @@ pub struct KeyStore {
     connection: Mutex<Connection>,
 }
 
-const COLUMNS: &str =
-    "id, name, kind, prefix, scopes, origins, rate, burst, quota, expires_at, created_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, name, kind, prefix, scopes, origins, rate, burst, quota, expires_at, created_at, last_used_at, revoked_at, owner";
 
 impl KeyStore {
     /// Opens (creating) `keys.sqlite` in `data_dir`; hashes are keyed with `secret`.
@@ -135,10 +151,12 @@ impl KeyStore {
                     expires_at INTEGER,
                     created_at INTEGER NOT NULL,
                     last_used_at INTEGER,
-                    revoked_at INTEGER
+                    revoked_at INTEGER,
+                    owner TEXT
                 ) STRICT;",
             )
             .map_err(store_error)?;
+        add_owner_column(&connection).map_err(store_error)?;
         Ok(KeyStore { path, secret, connection: Mutex::new(connection) })
     }
 
@@ -156,8 +174,8 @@ impl KeyStore {
         self.connection
             .lock()
             .execute(
-                "INSERT INTO keys (id, name, kind, prefix, hash, scopes, origins, rate, burst, quota, expires_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO keys (id, name, kind, prefix, hash, scopes, origins, rate, burst, quota, expires_at, created_at, owner)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     id,
                     spec.name,
@@ -170,7 +188,8 @@ impl KeyStore {
                     spec.burst,
                     spec.quota.map(|q| q as i64),
                     spec.expires_at,
-                    now
+                    now,
+                    spec.owner
                 ],
             )
             .map_err(|err| self.error(err))?;
@@ -254,10 +273,10 @@ impl KeyStore {
         let rows = statement
             .query_map([], |row| {
                 let record = read_record(row)?;
-                let hash: Vec<u8> = row.get(13)?;
+                let hash: Vec<u8> = row.get(14)?;
                 let hash: [u8; 32] = hash.try_into().map_err(|_| {
                     rusqlite::Error::FromSqlConversionFailure(
-                        13,
+                        14,
                         rusqlite::types::Type::Blob,
                         "not a 32-byte HMAC".into(),
                     )
@@ -272,6 +291,28 @@ impl KeyStore {
     /// commits to the table.
     pub fn data_version(&self) -> Result<i64, AuthError> {
         self.connection.lock().query_row("PRAGMA data_version", [], |row| row.get(0)).map_err(|err| self.error(err))
+    }
+
+    /// Records when keys were last used (unix seconds), for the usage flush: one transaction
+    /// through this store's own connection, so the key cache, which watches for other
+    /// connections' commits, does not reload. A time never goes back.
+    pub fn touch(&self, used: &[(&str, i64)]) -> Result<(), AuthError> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.connection.lock();
+        let transaction = connection.transaction().map_err(|err| self.error(err))?;
+        {
+            let mut update = transaction
+                .prepare_cached(
+                    "UPDATE keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+                )
+                .map_err(|err| self.error(err))?;
+            for (id, at) in used {
+                update.execute(params![id, at]).map_err(|err| self.error(err))?;
+            }
+        }
+        transaction.commit().map_err(|err| self.error(err))
     }
 
     /// The HMAC of `key` under this store's secret.
@@ -316,7 +357,37 @@ fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
         created_at: row.get(10)?,
         last_used_at: row.get(11)?,
         revoked_at: row.get(12)?,
+        owner: row.get(13)?,
     })
+}
+
+/// The key records of a data directory, read without the server secret (a usage export names
+/// each key's owner; the secret may live in the server's environment only): none when the
+/// directory has no key table.
+pub fn records_in(data_dir: &Path) -> Result<Vec<KeyRecord>, AuthError> {
+    let path = data_dir.join(KEYS_FILE);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let store_error =
+        |err: rusqlite::Error| AuthError::Store { path: path.display().to_string(), message: err.to_string() };
+    let connection =
+        Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(store_error)?;
+    connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(store_error)?;
+    add_owner_column(&connection).map_err(store_error)?;
+    let mut statement =
+        connection.prepare(&format!("SELECT {COLUMNS} FROM keys ORDER BY created_at, id")).map_err(store_error)?;
+    let rows = statement.query_map([], read_record).map_err(store_error)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(store_error)
+}
+
+/// Adds `owner` to a key table created before it existed (a column every new table has).
+fn add_owner_column(connection: &Connection) -> rusqlite::Result<()> {
+    let has_owner = connection.prepare("SELECT 1 FROM pragma_table_info('keys') WHERE name = 'owner'")?.exists([])?;
+    if !has_owner {
+        connection.execute_batch("ALTER TABLE keys ADD COLUMN owner TEXT")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -335,6 +406,7 @@ mod tests {
             burst: None,
             quota: None,
             expires_at,
+            owner: None,
         }
     }
 

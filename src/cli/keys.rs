@@ -1,6 +1,7 @@
 //! `marketlounge keys`: create, list, revoke and rotate API keys in a data directory, offline
 //! (the key table is SQLite: a running server reads the same file). A key's secret is printed
-//! once, at creation or rotation, and stored nowhere.
+//! once, at creation or rotation, and stored nowhere. Each change is written to the audit log
+//! (`usage.sqlite`, actor `cli`).
 
 use std::path::PathBuf;
 
@@ -9,6 +10,8 @@ use anyhow::Context;
 use crate::auth::secret::MasterSecret;
 use crate::auth::store::{KeyRecord, KeySpec, KeyStore};
 use crate::auth::{KeyKind, parse_scopes};
+use crate::usage::audit::AuditEntry;
+use crate::usage::store::UsageStore;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -45,6 +48,10 @@ struct CreateArgs {
     /// Who the key is for (shown in lists, usage and audit).
     #[arg(long)]
     name: String,
+    /// Who is billed for the key (a billing provider's customer id): usage exports name it as
+    /// the customer (the name when absent).
+    #[arg(long)]
+    owner: Option<String>,
     /// Comma-separated: search, suggest, read, write, feedback, analytics, admin, metrics.
     #[arg(long)]
     scopes: String,
@@ -103,13 +110,16 @@ pub fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
                 burst: create.burst,
                 quota: create.quota,
                 expires_at,
+                owner: create.owner.clone(),
             };
             // Bad input writes nothing: no directory, no server secret, no table.
             spec.check()?;
             std::fs::create_dir_all(&data.data).with_context(|| format!("creating {}", data.data.display()))?;
             let store = KeyStore::open(&data.data, MasterSecret::load_or_create(&data.data)?)?;
+            let audit = UsageStore::open(&data.data)?;
             let (record, key) = store.create(&spec, now())?;
             print_with_secret(&record, &key, data.json);
+            audited(&audit, "keys.create", &record.id)?;
         }
         KeysCommand::List(list) => {
             let store = open_existing(&list.data)?;
@@ -123,19 +133,35 @@ pub fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         KeysCommand::Revoke(id) => {
-            let record = open_existing(&id.data)?.revoke(&id.id, now())?;
+            let store = open_existing(&id.data)?;
+            let audit = UsageStore::open(&id.data.data)?;
+            let record = store.revoke(&id.id, now())?;
             if id.data.json {
                 println!("{}", serde_json::to_string_pretty(&record)?);
             } else {
                 println!("revoked {}", line(&record));
             }
+            audited(&audit, "keys.revoke", &record.id)?;
         }
         KeysCommand::Rotate(id) => {
-            let (record, key) = open_existing(&id.data)?.rotate(&id.id, now())?;
+            let store = open_existing(&id.data)?;
+            let audit = UsageStore::open(&id.data.data)?;
+            let (record, key) = store.rotate(&id.id, now())?;
             print_with_secret(&record, &key, id.data.json);
+            audited(&audit, "keys.rotate", &record.id)?;
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Appends what was done to the audit log. The log is opened before the change, so that a
+/// directory where it cannot be written changes nothing; a write that still fails is an error
+/// after the change was made and printed.
+fn audited(audit: &UsageStore, action: &str, key_id: &str) -> anyhow::Result<()> {
+    audit
+        .append_audit(&AuditEntry::cli(action, Some(key_id)))
+        .with_context(|| format!("{action} {key_id} was done, but the audit log could not record it"))?;
+    Ok(())
 }
 
 /// The store of a directory that already has a server secret (listing or changing keys never

@@ -9,6 +9,7 @@ mod keys;
 mod progress;
 pub mod schema;
 mod score;
+mod usage;
 mod validate;
 
 use std::net::SocketAddr;
@@ -68,6 +69,8 @@ enum Command {
     Score(score::Args),
     /// API keys of a data directory: create (secret shown once), list, revoke, rotate.
     Keys(keys::Args),
+    /// Usage of a data directory's keys: `export` as metered events for billing.
+    Usage(usage::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -108,6 +111,7 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
         Command::Eval(args) => eval::run(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Score(args) => score::run(&args, &Settings::load(cli.settings.as_deref())?),
         Command::Keys(args) => keys::run(&args),
+        Command::Usage(args) => usage::run(&args),
         Command::Serve(args) => {
             let settings = Settings::load(cli.settings.as_deref())?;
             serve(args, settings)?;

@@ -13,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -32,11 +32,13 @@ mod connection_io;
 mod cors;
 mod page;
 pub mod rate_limits;
+pub mod keys;
 pub mod scoring;
 pub mod search;
 mod serve;
 pub mod suggest;
 pub mod tls;
+pub mod usage;
 pub mod visibility;
 
 pub use serve::{serve, serve_on};
@@ -69,6 +71,8 @@ pub struct AppState {
     pub keys: Option<Arc<crate::auth::cache::KeyCache>>,
     /// The rate limits and monthly quotas of the keys (with `keys`).
     pub limits: Option<Arc<crate::auth::limits::Limits>>,
+    /// Usage per key in memory until flushed to `DATA/usage.sqlite`, and the audit log there.
+    pub usage: Arc<crate::usage::Usage>,
 }
 
 impl AppState {
@@ -122,6 +126,7 @@ impl AppState {
             }
             None => None,
         };
+        let usage = Arc::new(crate::usage::Usage::open(data_dir)?);
         Ok(AppState {
             settings,
             data_dir: data_dir.to_owned(),
@@ -136,6 +141,7 @@ impl AppState {
             visibility,
             keys,
             limits,
+            usage,
         })
     }
 }
@@ -245,7 +251,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/opportunities/top", get(scoring::top_opportunities))
         .route("/admin/scoring/drift", get(scoring::drift))
         .route("/admin/scoring/train", post(scoring::train_task))
-        .route("/admin/scoring/apply", post(scoring::apply_task));
+        .route("/admin/scoring/apply", post(scoring::apply_task))
+        .route("/admin/keys", post(keys::create).get(keys::list))
+        .route("/admin/keys/{id}", delete(keys::revoke))
+        .route("/admin/keys/{id}/rotate", post(keys::rotate))
+        .route("/admin/usage", get(usage::usage_report))
+        .route("/admin/audit", get(usage::audit_log));
     // Handlers that panic on purpose, to test that a panic is answered and the server goes on.
     #[cfg(test)]
     let router = router.merge(tests::panicking_routes());
@@ -253,6 +264,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     router
         // Every routed request shows its key first (unrouted ones get their 404 or 405).
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::check))
+        // Around the check: counts what each key was answered, logs admin actions.
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), usage::meter))
         .fallback(not_found)
         .with_state(state)
         // Layers run outside-in from the last one: the request id and its span cover
@@ -408,6 +421,8 @@ pub struct Maintenance {
     stop: Arc<std::sync::atomic::AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
     engine: Arc<Engine>,
+    /// Stopped last, with a last flush of the usage counts (after the last answer).
+    usage: Option<crate::usage::Flusher>,
 }
 
 impl Maintenance {
@@ -453,7 +468,9 @@ impl Maintenance {
                 Err(error) => tracing::error!(%error, "merge failed; will retry"),
             })
         };
-        Maintenance { stop, threads: vec![flusher, merger, scrubber], engine }
+        let usage =
+            crate::usage::Flusher::start(Arc::clone(&state.usage), state.keys.clone(), crate::usage::FLUSH_INTERVAL);
+        Maintenance { stop, threads: vec![flusher, merger, scrubber], engine, usage: Some(usage) }
     }
 }
 
@@ -485,6 +502,7 @@ impl Drop for Maintenance {
         if let Err(error) = self.engine.flush() {
             tracing::error!(%error, "final flush failed; the writes stay in the write-ahead log");
         }
+        drop(self.usage.take());
     }
 }
 

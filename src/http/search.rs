@@ -17,12 +17,13 @@ use tokio::time::Instant;
 
 use super::{AppState, BodyKind, blocking, body_kind_in};
 use crate::error::{ApiError, ErrorCode};
+use crate::usage::ResultCount;
 
 pub async fn match_companies(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<MatchResponse>, ApiError> {
+) -> Result<(axum::Extension<ResultCount>, Json<MatchResponse>), ApiError> {
     body_kind_in(&headers, &[BodyKind::Json])?;
     let request = parse_request(&body)?;
     state.matcher.check(&request).map_err(field_error)?;
@@ -48,7 +49,7 @@ pub async fn match_companies(
         })
     })
     .await??;
-    Ok(Json(response))
+    Ok((axum::Extension(ResultCount::of(response.hits.len())), Json(response)))
 }
 
 /// Admission to the search slots, CoDel-style: a query waits for a slot while the queue is

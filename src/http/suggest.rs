@@ -14,6 +14,7 @@ use marketlounge_index::suggest::{Kind, SuggestRequest, Suggestion, TOP_MAX};
 
 use super::{AppState, blocking, invalid_param as invalid};
 use crate::error::{ApiError, echoed};
+use crate::usage::ResultCount;
 
 /// Longest `q` accepted, in bytes.
 pub const MAX_SUGGEST_QUERY_BYTES: usize = 256;
@@ -87,7 +88,7 @@ pub fn parse_params(raw: Option<&str>) -> Result<SuggestRequest, ApiError> {
 pub async fn suggest(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<SuggestResponse>, ApiError> {
+) -> Result<(axum::Extension<ResultCount>, Json<SuggestResponse>), ApiError> {
     let started = Instant::now();
     let params = parse_params(raw.as_deref())?;
     // Answered inline (lookups take microseconds, typo walks a millisecond at most: a hop to
@@ -103,9 +104,13 @@ pub async fn suggest(
                 .await??
         }
     };
-    Ok(Json(SuggestResponse {
-        suggestions: found.suggestions,
-        incomplete: found.incomplete,
-        took_us: started.elapsed().as_micros() as u64,
-    }))
+    let results = ResultCount::of(found.suggestions.len());
+    Ok((
+        axum::Extension(results),
+        Json(SuggestResponse {
+            suggestions: found.suggestions,
+            incomplete: found.incomplete,
+            took_us: started.elapsed().as_micros() as u64,
+        }),
+    ))
 }
