@@ -309,6 +309,33 @@ fn failed_key_checks_are_limited_per_address() {
     server.kill_9();
 }
 
+/// Behind a trusted proxy, clients are told apart by the address it forwarded: one client's
+/// failed key checks block that client alone, and what a client writes in `X-Forwarded-For`
+/// itself is not believed.
+#[test]
+fn clients_behind_a_trusted_proxy_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, key) = create_key(dir.path(), &["--scopes", "suggest"]);
+    let auth = serde_json::json!({"failed_auth_burst": 2, "failed_auth_rate": 0.01, "trusted_proxies": ["127.0.0.1"]});
+    let server = common::serve(dir.path(), Some(&settings_with_auth(dir.path(), auth)));
+    let mut client = Client::connect(&server.addr);
+    let wrong = bearer(&format!("mlk_sec_{}", "y".repeat(43)));
+    let from = |forwarded: &'static str| [("Authorization", wrong.clone()), ("X-Forwarded-For", forwarded.to_owned())];
+    let mut status = |headers: [(&str, String); 2]| {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        client.get(SUGGEST, &headers).status
+    };
+    assert_eq!(status(from("198.51.100.1")), 401);
+    assert_eq!(status(from("198.51.100.1")), 401);
+    assert_eq!(status(from("198.51.100.1")), 429, "the client's second failure blocks it");
+    // Another client behind the proxy, even one claiming the blocked address before the
+    // proxy's own entry, is not blocked.
+    assert_eq!(status(from("198.51.100.1, 198.51.100.2")), 401);
+    assert_eq!(status([("X-API-Key", key.clone()), ("X-Forwarded-For", "198.51.100.3".to_owned())]), 200);
+    assert_eq!(status([("X-API-Key", key.clone()), ("X-Forwarded-For", "198.51.100.1".to_owned())]), 429);
+    server.kill_9();
+}
+
 /// A publishable key is limited per client address too (a browser key is public); the answers
 /// show both limits, and a secret key from the same address is not held by the address's.
 #[test]

@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod limits;
+pub mod proxies;
 pub mod quota;
 pub mod routes;
 pub mod secret;
