@@ -231,7 +231,7 @@ fn spend_exactly(addr: &str, key: &str, n: usize) {
 fn quotas_survive_restarts_sigkill_included() {
     let dir = tempfile::tempdir().unwrap();
     // 30 a month: a lease block of 1, every answer durable first.
-    let (_, small) = create_key(dir.path(), &["--scopes", "suggest", "--quota", "30"]);
+    let (small_id, small) = create_key(dir.path(), &["--scopes", "suggest", "--quota", "30"]);
     // 1,000 a month: blocks of 10, one durable write every 10 answers.
     let (_, killed) = create_key(dir.path(), &["--scopes", "suggest", "--quota", "1000"]);
     let (_, stopped) = create_key(dir.path(), &["--scopes", "suggest", "--quota", "1000"]);
@@ -271,6 +271,11 @@ fn quotas_survive_restarts_sigkill_included() {
     assert_eq!(answered, 975, "25 of 1000 spent before a clean stop");
     // And the used-up keys stay used up.
     assert_eq!(spend(&server.addr, &small, 1).0, 0);
+    // `keys list` shows the count this month, beside a running server.
+    let listed = common::run(&["keys", "list", "--data", dir.path().to_str().unwrap(), "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let small_listed = listed.as_array().unwrap().iter().find(|key| key["id"] == small_id.as_str()).unwrap();
+    assert_eq!(small_listed["quota_used"], 30);
     server.kill_9();
 }
 
