@@ -53,7 +53,7 @@ fn setup() -> Setup {
     let cache = Arc::new(KeyCache::new(store, Duration::from_secs(1)).unwrap());
     // A million client addresses may each make a million requests a second: never refused.
     let settings = AuthSettings { per_ip_rate: 1e6, per_ip_burst: 1_000_000, ..AuthSettings::default() };
-    let limits = Limits::new(&settings, Arc::clone(&cache)).unwrap();
+    let limits = Limits::new(&settings, Default::default(), Arc::clone(&cache)).unwrap();
     let (raises, raise_queue) = std::sync::mpsc::channel::<marketlounge::auth::quota::RaiseAhead>();
     std::thread::spawn(move || {
         for ahead in raise_queue {

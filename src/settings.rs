@@ -122,6 +122,13 @@ pub struct AuthSettings {
     #[serde(default = "default_failed_auth_burst")]
     #[schemars(range(min = 1))]
     pub failed_auth_burst: u32,
+    /// Proxies in front of the server (addresses or networks: `127.0.0.1`, `10.0.0.0/8`):
+    /// a request from one of them is from the last address of its `X-Forwarded-For` that is not
+    /// one of them, for the limits per client address and the caller's recorded address.
+    /// Empty: every request is from its TCP peer (behind an unlisted proxy, all clients share
+    /// the proxy's address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for AuthSettings {
@@ -136,6 +143,7 @@ impl Default for AuthSettings {
             per_ip_burst: default_per_ip_burst(),
             failed_auth_rate: default_failed_auth_rate(),
             failed_auth_burst: default_failed_auth_burst(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -658,6 +666,8 @@ impl Settings {
         ] {
             anyhow::ensure!(burst != Some(0), "settings field {field}: must be ≥ 1");
         }
+        crate::auth::proxies::TrustedProxies::parse(&auth.trusted_proxies)
+            .map_err(|message| anyhow::anyhow!("settings field {message}"))?;
         Ok(())
     }
 }

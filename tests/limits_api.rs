@@ -231,7 +231,7 @@ fn spend_exactly(addr: &str, key: &str, n: usize) {
 fn quotas_survive_restarts_sigkill_included() {
     let dir = tempfile::tempdir().unwrap();
     // 30 a month: a lease block of 1, every answer durable first.
-    let (_, small) = create_key(dir.path(), &["--scopes", "suggest", "--quota", "30"]);
+    let (small_id, small) = create_key(dir.path(), &["--scopes", "suggest", "--quota", "30"]);
     // 1,000 a month: blocks of 10, one durable write every 10 answers.
     let (_, killed) = create_key(dir.path(), &["--scopes", "suggest", "--quota", "1000"]);
     let (_, stopped) = create_key(dir.path(), &["--scopes", "suggest", "--quota", "1000"]);
@@ -271,6 +271,11 @@ fn quotas_survive_restarts_sigkill_included() {
     assert_eq!(answered, 975, "25 of 1000 spent before a clean stop");
     // And the used-up keys stay used up.
     assert_eq!(spend(&server.addr, &small, 1).0, 0);
+    // `keys list` shows the count this month, beside a running server.
+    let listed = common::run(&["keys", "list", "--data", dir.path().to_str().unwrap(), "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let small_listed = listed.as_array().unwrap().iter().find(|key| key["id"] == small_id.as_str()).unwrap();
+    assert_eq!(small_listed["quota_used"], 30);
     server.kill_9();
 }
 
@@ -306,6 +311,33 @@ fn failed_key_checks_are_limited_per_address() {
     }
     let answer = client.get(SUGGEST, &[]);
     assert_eq!((answer.status, answer.json()["error"]["code"].as_str()), (401, Some("missing_api_key")));
+    server.kill_9();
+}
+
+/// Behind a trusted proxy, clients are told apart by the address it forwarded: one client's
+/// failed key checks block that client alone, and what a client writes in `X-Forwarded-For`
+/// itself is not believed.
+#[test]
+fn clients_behind_a_trusted_proxy_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, key) = create_key(dir.path(), &["--scopes", "suggest"]);
+    let auth = serde_json::json!({"failed_auth_burst": 2, "failed_auth_rate": 0.01, "trusted_proxies": ["127.0.0.1"]});
+    let server = common::serve(dir.path(), Some(&settings_with_auth(dir.path(), auth)));
+    let mut client = Client::connect(&server.addr);
+    let wrong = bearer(&format!("mlk_sec_{}", "y".repeat(43)));
+    let from = |forwarded: &'static str| [("Authorization", wrong.clone()), ("X-Forwarded-For", forwarded.to_owned())];
+    let mut status = |headers: [(&str, String); 2]| {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        client.get(SUGGEST, &headers).status
+    };
+    assert_eq!(status(from("198.51.100.1")), 401);
+    assert_eq!(status(from("198.51.100.1")), 401);
+    assert_eq!(status(from("198.51.100.1")), 429, "the client's second failure blocks it");
+    // Another client behind the proxy, even one claiming the blocked address before the
+    // proxy's own entry, is not blocked.
+    assert_eq!(status(from("198.51.100.1, 198.51.100.2")), 401);
+    assert_eq!(status([("X-API-Key", key.clone()), ("X-Forwarded-For", "198.51.100.3".to_owned())]), 200);
+    assert_eq!(status([("X-API-Key", key.clone()), ("X-Forwarded-For", "198.51.100.1".to_owned())]), 429);
     server.kill_9();
 }
 

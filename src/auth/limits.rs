@@ -40,6 +40,7 @@ use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 
 use super::cache::KeyCache;
+use super::proxies::TrustedProxies;
 use super::quota::{self, Outcome, Quotas, Take, Usage};
 use super::store::KeyRecord;
 use super::{AuthError, KeyKind};
@@ -291,6 +292,7 @@ pub struct Limits {
     blocked: RwLock<HashMap<IpAddr, Instant>>,
     n_blocked: AtomicUsize,
     quotas: Arc<Quotas>,
+    trusted_proxies: TrustedProxies,
     started: Instant,
 }
 
@@ -298,7 +300,11 @@ pub struct Limits {
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Limits {
-    pub fn new(settings: &AuthSettings, keys: Arc<KeyCache>) -> Result<Arc<Limits>, AuthError> {
+    pub fn new(
+        settings: &AuthSettings,
+        trusted_proxies: TrustedProxies,
+        keys: Arc<KeyCache>,
+    ) -> Result<Arc<Limits>, AuthError> {
         Ok(Arc::new(Limits {
             settings: settings.clone(),
             keys: RwLock::new(FxHashMap::default()),
@@ -307,6 +313,7 @@ impl Limits {
             blocked: RwLock::new(HashMap::new()),
             n_blocked: AtomicUsize::new(0),
             quotas: Arc::new(Quotas::new(keys)?),
+            trusted_proxies,
             started: Instant::now(),
         }))
     }
@@ -327,6 +334,11 @@ impl Limits {
             }
         })?;
         Ok(())
+    }
+
+    /// The proxies whose `X-Forwarded-For` names the client (`auth.trusted_proxies`).
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
     }
 
     /// Whether `ip` is refused before its key is checked, for its failed key checks.

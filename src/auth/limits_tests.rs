@@ -10,7 +10,7 @@ use crate::auth::store::KeyStore;
 fn limits_with(dir: &std::path::Path, settings: AuthSettings) -> Arc<Limits> {
     let store = KeyStore::open(dir, MasterSecret::from_bytes(&[9; 32]).unwrap()).unwrap();
     let cache = Arc::new(KeyCache::new(store, Duration::from_secs(3600)).unwrap());
-    Limits::new(&settings, cache).unwrap()
+    Limits::new(&settings, TrustedProxies::default(), cache).unwrap()
 }
 
 fn key(id: &str, kind: KeyKind, rate: Option<f64>, burst: Option<u32>, quota: Option<u64>) -> KeyRecord {

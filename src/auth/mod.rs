@@ -11,6 +11,7 @@
 pub mod backup;
 pub mod cache;
 pub mod limits;
+pub mod proxies;
 pub mod quota;
 pub mod routes;
 pub mod secret;

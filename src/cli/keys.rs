@@ -124,11 +124,37 @@ pub fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
         KeysCommand::List(list) => {
             let store = open_existing(&list.data)?;
             let keys = store.list()?;
+            // This month's count of each key with a quota (the lease a running server holds: at
+            // most 1 % of the quota above the true count, exact after a clean stop).
+            let month = crate::auth::quota::Month::of(jiff::Timestamp::now());
+            let mut used = Vec::with_capacity(keys.len());
+            for record in &keys {
+                used.push(match record.quota {
+                    Some(_) => Some(crate::auth::quota::reserved(&store, &record.id, month)?),
+                    None => None,
+                });
+            }
             if list.data.json {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
+                let listed: Vec<serde_json::Value> = keys
+                    .iter()
+                    .zip(&used)
+                    .map(|(record, used)| {
+                        let mut value = serde_json::to_value(record).expect("records serialise");
+                        if let Some(used) = used {
+                            value["quota_used"] = serde_json::json!(used);
+                        }
+                        value
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&listed)?);
             } else {
-                for record in &keys {
-                    println!("{}", line(record));
+                for (record, used) in keys.iter().zip(&used) {
+                    match (record.quota, used) {
+                        (Some(quota), Some(used)) => {
+                            println!("{}  {used}/{quota} this month ({})", line(record), month.label())
+                        }
+                        _ => println!("{}", line(record)),
+                    }
                 }
             }
         }

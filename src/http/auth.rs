@@ -27,7 +27,8 @@ pub struct Caller {
     pub key: Arc<KeyRecord>,
     /// The scope the route needed.
     pub scope: Scope,
-    /// The client's address (the TCP peer; unspecified when a test drives the router).
+    /// The client's address (the TCP peer, or the client a proxy of `auth.trusted_proxies`
+    /// forwarded; unspecified when a test drives the router).
     pub ip: IpAddr,
 }
 
@@ -76,7 +77,7 @@ pub async fn check(
         .into_response();
     };
     // An address that failed too many key checks is refused before its key is looked at.
-    let ip = client_ip(&request);
+    let ip = super::rate_limits::client_address(state.limits.as_deref(), &request);
     if let Some(refusal) = state.limits.as_ref().and_then(|limits| limits.auth_blocked(ip)) {
         return super::rate_limits::refusal_response(&refusal);
     }

@@ -120,7 +120,9 @@ impl AppState {
         };
         let limits = match &keys {
             Some(keys) => {
-                let limits = crate::auth::limits::Limits::new(&settings.auth, Arc::clone(keys))?;
+                let trusted = crate::auth::proxies::TrustedProxies::parse(&settings.auth.trusted_proxies)
+                    .map_err(anyhow::Error::msg)?;
+                let limits = crate::auth::limits::Limits::new(&settings.auth, trusted, Arc::clone(keys))?;
                 crate::auth::limits::Limits::start_upkeep(&limits)?;
                 Some(limits)
             }

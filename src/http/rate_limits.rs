@@ -11,6 +11,9 @@
 //! - `X-RateLimit-Limit`, `-Remaining`, `-Reset`: the refusing limit's, else the one with the
 //!   fewest requests left; `-Reset` is a Unix time in seconds (GitHub's convention), not a delay.
 
+use std::net::IpAddr;
+
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
@@ -23,6 +26,19 @@ const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// The client's address: the TCP peer, or the client a trusted proxy forwarded
+/// ([`crate::auth::proxies`]).
+pub(super) fn client_address(limits: Option<&Limits>, request: &Request) -> IpAddr {
+    let peer = super::auth::client_ip(request);
+    match limits {
+        Some(limits) => {
+            let forwarded = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+            limits.trusted_proxies().client(peer, forwarded)
+        }
+        None => peer,
+    }
+}
 
 /// Runs the caller's request through the limits: admitted (with the statuses its answer
 /// carries), or the answer that refuses it.
