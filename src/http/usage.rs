@@ -67,19 +67,23 @@ pub async fn meter(
         request_id,
     };
     let worker = Arc::clone(&state);
-    match blocking(move || worker.usage.store().append_audit(&entry).map_err(|err| (err, entry))).await {
-        Ok(Ok(_)) => {}
-        // The action is done: its answer still goes out, and the log says loudly what the
-        // audit log is missing.
-        Ok(Err((error, entry))) => tracing::error!(
-            %error,
-            actor = entry.actor,
-            action = entry.action,
-            target = entry.target,
-            status = entry.status,
-            "writing the audit log failed"
-        ),
-        Err(error) => tracing::error!(?error, "writing the audit log failed"),
+    let written = blocking(move || {
+        if let Err(error) = worker.usage.store().append_audit(&entry) {
+            // The action is done: its answer still goes out, and the log says loudly what the
+            // audit log is missing.
+            tracing::error!(
+                %error,
+                actor = entry.actor,
+                action = entry.action,
+                target = entry.target,
+                status = entry.status,
+                "writing the audit log failed"
+            );
+        }
+    })
+    .await;
+    if let Err(error) = written {
+        tracing::error!(?error, "writing the audit log failed");
     }
     response
 }
