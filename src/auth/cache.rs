@@ -12,12 +12,15 @@ use parking_lot::{Mutex, RwLock};
 use super::AuthError;
 use super::secret::kind_of;
 use super::store::{KeyRecord, KeyStore, Verdict};
+use super::token::{Signer, SigningKey};
 
 /// The key table in memory.
 #[derive(Debug)]
 pub struct KeyCache {
     store: KeyStore,
     keys: RwLock<Arc<HashMap<[u8; 32], Arc<KeyRecord>>>>,
+    /// Every key by id, with its token-signing key when it has one ([`super::token`]).
+    signers: RwLock<Arc<HashMap<String, Signer>>>,
     /// When the table's version was last looked at, and what it was.
     checked: Mutex<(Instant, i64)>,
     refresh: Duration,
@@ -29,6 +32,7 @@ impl KeyCache {
         let cache = KeyCache {
             store,
             keys: RwLock::new(Arc::new(HashMap::new())),
+            signers: RwLock::new(Arc::new(HashMap::new())),
             checked: Mutex::new((Instant::now(), version)),
             refresh,
         };
@@ -42,9 +46,24 @@ impl KeyCache {
 
     /// Reads the whole table again (after this process changed it).
     pub fn reload(&self) -> Result<(), AuthError> {
-        let keys = self.store.hashed()?.into_iter().map(|(hash, record)| (hash, Arc::new(record))).collect();
+        let keys: HashMap<[u8; 32], Arc<KeyRecord>> =
+            self.store.hashed()?.into_iter().map(|(hash, record)| (hash, Arc::new(record))).collect();
+        let mut signing_keys: HashMap<String, SigningKey> = self.store.signing_keys()?.into_iter().collect();
+        let signers = keys
+            .values()
+            .map(|record| {
+                let signer = Signer { record: Arc::clone(record), key: signing_keys.remove(&record.id) };
+                (record.id.clone(), signer)
+            })
+            .collect();
         *self.keys.write() = Arc::new(keys);
+        *self.signers.write() = Arc::new(signers);
         Ok(())
+    }
+
+    /// The key `id` and its token-signing key, from memory.
+    pub fn signer(&self, id: &str) -> Option<Signer> {
+        self.signers.read().get(id).cloned()
     }
 
     /// Reloads when another connection changed the table, looking at most once per interval.
