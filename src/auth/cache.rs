@@ -12,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use super::AuthError;
 use super::secret::kind_of;
 use super::store::{KeyRecord, KeyStore, Verdict};
+use super::token::{Signer, SigningKey};
 
 /// The key table in memory.
 #[derive(Debug)]
@@ -21,6 +22,8 @@ pub struct KeyCache {
     /// Every origin a live key lists: the origins a CORS preflight is answered for (a preflight
     /// carries no key, so the key's own origins are checked on the request itself).
     origins: RwLock<Arc<HashSet<String>>>,
+    /// Every key by id, with its token-signing key when it has one ([`super::token`]).
+    signers: RwLock<Arc<HashMap<String, Signer>>>,
     /// When the table's version was last looked at, and what it was.
     checked: Mutex<(Instant, i64)>,
     refresh: Duration,
@@ -33,6 +36,7 @@ impl KeyCache {
             store,
             keys: RwLock::new(Arc::new(HashMap::new())),
             origins: RwLock::new(Arc::new(HashSet::new())),
+            signers: RwLock::new(Arc::new(HashMap::new())),
             checked: Mutex::new((Instant::now(), version)),
             refresh,
         };
@@ -46,7 +50,7 @@ impl KeyCache {
 
     /// Reads the whole table again (after this process changed it).
     pub fn reload(&self) -> Result<(), AuthError> {
-        let keys: HashMap<_, _> =
+        let keys: HashMap<[u8; 32], Arc<KeyRecord>> =
             self.store.hashed()?.into_iter().map(|(hash, record)| (hash, Arc::new(record))).collect();
         let now = jiff::Timestamp::now().as_second();
         let origins = keys
@@ -54,14 +58,28 @@ impl KeyCache {
             .filter(|record| record.revoked_at.is_none() && record.expires_at.is_none_or(|at| at > now))
             .flat_map(|record| record.origins.iter().cloned())
             .collect();
+        let mut signing_keys: HashMap<String, SigningKey> = self.store.signing_keys()?.into_iter().collect();
+        let signers = keys
+            .values()
+            .map(|record| {
+                let signer = Signer { record: Arc::clone(record), key: signing_keys.remove(&record.id) };
+                (record.id.clone(), signer)
+            })
+            .collect();
         *self.keys.write() = Arc::new(keys);
         *self.origins.write() = Arc::new(origins);
+        *self.signers.write() = Arc::new(signers);
         Ok(())
     }
 
     /// Whether some live key lists `origin` (an expired key's origins go at the next reload).
     pub fn origin_known(&self, origin: &str) -> bool {
         self.origins.read().contains(origin)
+    }
+
+    /// The key `id` and its token-signing key, from memory.
+    pub fn signer(&self, id: &str) -> Option<Signer> {
+        self.signers.read().get(id).cloned()
     }
 
     /// Reloads when another connection changed the table, looking at most once per interval.

@@ -4,9 +4,10 @@
 //! ([`secret`]); keys live in an embedded SQLite table under the data directory ([`store`]).
 //!
 //! What a copy of the key database alone gives an attacker: the keys' names, scopes, origins,
-//! limits and display prefixes, and HMACs of the keys under a secret that is not in the database
-//! (it comes from `MARKETLOUNGE_MASTER_KEY` or `master.key`, mode 0600): no key can be recovered
-//! or tested offline without that secret.
+//! limits and display prefixes, HMACs of the keys under a secret that is not in the database
+//! (it comes from `MARKETLOUNGE_MASTER_KEY` or `master.key`, mode 0600), and the secret keys'
+//! token-signing keys sealed under that secret ([`token`]): no key can be recovered or tested
+//! offline, and no token forged, without that secret. With the secret too, tokens can be forged.
 
 pub mod backup;
 pub mod cache;
@@ -16,6 +17,7 @@ pub mod quota;
 pub mod routes;
 pub mod secret;
 pub mod store;
+pub mod token;
 
 use std::fmt;
 use std::str::FromStr;

@@ -95,8 +95,14 @@ impl MasterSecret {
 
     /// `HMAC-SHA256(secret, key)`: what the store keeps of a key.
     pub fn key_hash(&self, key: &str) -> [u8; 32] {
+        self.mac(key.as_bytes())
+    }
+
+    /// `HMAC-SHA256(secret, message)`: a value only a holder of the secret can compute (the
+    /// store's key hashes, the masks that seal token-signing keys, [`super::token`]).
+    pub(crate) fn mac(&self, message: &[u8]) -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
-        mac.update(key.as_bytes());
+        mac.update(message);
         mac.finalize().into_bytes().into()
     }
 }

@@ -157,6 +157,7 @@ impl KeyStore {
             )
             .map_err(store_error)?;
         add_owner_column(&connection).map_err(store_error)?;
+        super::token::migrate(&connection).map_err(store_error)?;
         Ok(KeyStore { path, secret, connection: Mutex::new(connection) })
     }
 
@@ -171,11 +172,12 @@ impl KeyStore {
         let id = format!("key_{}", &new_key(KeyKind::Secret).0[8..24]);
         let scopes: Vec<&str> = spec.scopes.iter().map(|s| s.as_str()).collect();
         let origins = serde_json::to_string(&spec.origins).expect("strings serialise");
+        let token_key = super::token::sealed_signing_key(&self.secret, &id, spec.kind, &key);
         self.connection
             .lock()
             .execute(
-                "INSERT INTO keys (id, name, kind, prefix, hash, scopes, origins, rate, burst, quota, expires_at, created_at, owner)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT INTO keys (id, name, kind, prefix, hash, scopes, origins, rate, burst, quota, expires_at, created_at, owner, token_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     id,
                     spec.name,
@@ -189,7 +191,8 @@ impl KeyStore {
                     spec.quota.map(|q| q as i64),
                     spec.expires_at,
                     now,
-                    spec.owner
+                    spec.owner,
+                    token_key.as_ref().map(|sealed| sealed.as_slice())
                 ],
             )
             .map_err(|err| self.error(err))?;
@@ -232,11 +235,18 @@ impl KeyStore {
             return Err(AuthError::Revoked(id.to_owned()));
         }
         let (key, prefix) = new_key(record.kind);
+        // The new secret's signing key: tokens signed with the old secret stop working too.
+        let token_key = super::token::sealed_signing_key(&self.secret, id, record.kind, &key);
         self.connection
             .lock()
             .execute(
-                "UPDATE keys SET hash = ?2, prefix = ?3 WHERE id = ?1",
-                params![id, self.secret.key_hash(&key).as_slice(), prefix],
+                "UPDATE keys SET hash = ?2, prefix = ?3, token_key = ?4 WHERE id = ?1",
+                params![
+                    id,
+                    self.secret.key_hash(&key).as_slice(),
+                    prefix,
+                    token_key.as_ref().map(|sealed| sealed.as_slice())
+                ],
             )
             .map_err(|err| self.error(err))?;
         Ok((self.get(id)?, key))
@@ -313,6 +323,28 @@ impl KeyStore {
             }
         }
         transaction.commit().map_err(|err| self.error(err))
+    }
+
+    /// The token-signing key of every key that has one (secret keys created or rotated since
+    /// tokens exist), unsealed with this store's secret.
+    pub fn signing_keys(&self) -> Result<Vec<(String, super::token::SigningKey)>, AuthError> {
+        let connection = self.connection.lock();
+        let mut statement = connection
+            .prepare("SELECT id, token_key FROM keys WHERE token_key IS NOT NULL")
+            .map_err(|err| self.error(err))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)))
+            .map_err(|err| self.error(err))?;
+        let mut keys = Vec::new();
+        for row in rows {
+            let (id, sealed) = row.map_err(|err| self.error(err))?;
+            let key = super::token::SigningKey::unseal(&self.secret, &id, &sealed).ok_or_else(|| AuthError::Store {
+                path: self.path.display().to_string(),
+                message: format!("key {id}: the sealed token-signing key is not 32 bytes"),
+            })?;
+            keys.push((id, key));
+        }
+        Ok(keys)
     }
 
     /// The HMAC of `key` under this store's secret.

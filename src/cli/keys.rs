@@ -58,7 +58,9 @@ struct CreateArgs {
     /// A browser key (`mlk_pub_…`): search, suggest and feedback only, from `--origins`.
     #[arg(long)]
     publishable: bool,
-    /// Comma-separated origins a publishable key may be used from (https://shop.example).
+    /// Comma-separated origins a publishable key may be used from (https://shop.example); for a
+    /// secret key, the pages its signed tokens may be used from (a token sent with another
+    /// `Origin` is refused; one sent without, from a back end, is not).
     #[arg(long, value_delimiter = ',')]
     origins: Vec<String>,
     /// Requests per second.

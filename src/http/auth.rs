@@ -1,6 +1,7 @@
 //! The access check in front of every routed request (issue 21): the route's scope from
-//! [`crate::auth::routes`], the key from `Authorization: Bearer …` or `X-API-Key`, checked
-//! against the keys in memory ([`crate::auth::cache`]). Without a server secret the server runs
+//! [`crate::auth::routes`], the key (or signed token, [`crate::auth::token`]) from
+//! `Authorization: Bearer …` or `X-API-Key`, checked against the keys in memory
+//! ([`crate::auth::cache`]). Without a server secret the server runs
 //! open (development mode, loopback only: `serve` refuses another address) and says so in
 //! `/health`.
 
@@ -15,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::auth::routes::{Access, access, allows};
 use crate::auth::store::{KeyRecord, Verdict};
+use crate::auth::token::{self, TokenClaims};
 use crate::auth::{KeyKind, Scope};
 use crate::error::{ApiError, ErrorCode};
 
@@ -30,6 +32,8 @@ pub struct Caller {
     /// The client's address (the TCP peer, or the client a proxy of `auth.trusted_proxies`
     /// forwarded; unspecified when a test drives the router).
     pub ip: IpAddr,
+    /// What a signed token grants (its forced filters), when the request presented one.
+    pub token: Option<Arc<TokenClaims>>,
 }
 
 /// The TCP peer of a request (set by the connection loop).
@@ -84,27 +88,50 @@ pub async fn check(
     if let Err(err) = keys.refresh_if_due() {
         return ApiError::internal(&err).into_response();
     }
-    let record = match keys.verify(key, jiff::Timestamp::now().as_second()) {
-        Verdict::Valid(record) => record,
-        Verdict::Unknown | Verdict::Revoked | Verdict::Expired => {
-            if let Some(limits) = &state.limits {
-                limits.auth_failed(ip);
+    let now = jiff::Timestamp::now().as_second();
+    let (record, token) = if token::is_token(key) {
+        match token::verify(key, now, |id| keys.signer(id)) {
+            Ok((record, claims)) => (record, Some(Arc::new(claims))),
+            Err(rejection) => {
+                if let Some(limits) = &state.limits {
+                    limits.auth_failed(ip);
+                }
+                return ApiError::new(ErrorCode::InvalidApiKey, rejection.message())
+                    .with_details(serde_json::json!({ "reason": rejection.reason() }))
+                    .into_response();
             }
-            return ApiError::new(ErrorCode::InvalidApiKey, "the API key is unknown, revoked or expired")
-                .into_response();
+        }
+    } else {
+        match keys.verify(key, now) {
+            Verdict::Valid(record) => (record, None),
+            Verdict::Unknown | Verdict::Revoked | Verdict::Expired => {
+                if let Some(limits) = &state.limits {
+                    limits.auth_failed(ip);
+                }
+                return ApiError::new(ErrorCode::InvalidApiKey, "the API key is unknown, revoked or expired")
+                    .into_response();
+            }
         }
     };
     let scope = match needed {
         Access::Needs(scope) => scope,
         Access::Metrics | Access::Open => Scope::Metrics,
     };
-    if !allows(needed, &record.scopes) {
+    if !allows(needed, token.as_ref().map_or(&record.scopes, |claims| &claims.scopes)) {
         return ApiError::new(ErrorCode::Forbidden, format!("this route needs the {scope} scope"))
             .with_details(serde_json::json!({ "scope": scope }))
             .into_response();
     }
+    // An Origin that is not text matches no allowed origin (and is not taken for none).
+    let origin = request.headers().get(axum::http::header::ORIGIN).map(|v| v.to_str().unwrap_or(""));
+    if token.is_some() && !token::origin_allowed(&record, origin) {
+        return ApiError::new(
+            ErrorCode::OriginNotAllowed,
+            "a token is only accepted from the origins its key lists (the request's Origin header)",
+        )
+        .into_response();
+    }
     if record.kind == KeyKind::Publishable {
-        let origin = request.headers().get(axum::http::header::ORIGIN).and_then(|v| v.to_str().ok());
         if !origin.is_some_and(|origin| record.origins.iter().any(|allowed| allowed == origin)) {
             return ApiError::new(
                 ErrorCode::OriginNotAllowed,
@@ -113,7 +140,7 @@ pub async fn check(
             .into_response();
         }
     }
-    let caller = Caller { key: record, scope, ip };
+    let caller = Caller { key: record, scope, ip, token };
     // The key's rates and quota; a refusal is an answer to this caller too.
     let admitted = match &state.limits {
         Some(limits) => match super::rate_limits::admit(limits, &caller).await {

@@ -9,24 +9,28 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
-use marketlounge_index::search::{MatchRequest, MatchResponse, RequestError, SearchError};
+use marketlounge_index::search::{Filters, MatchRequest, MatchResponse, RequestError, SearchError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
+use super::auth::Caller;
 use super::{AppState, BodyKind, blocking, body_kind_in};
 use crate::error::{ApiError, ErrorCode};
 use crate::usage::ResultCount;
 
 pub async fn match_companies(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(axum::Extension<ResultCount>, Json<MatchResponse>), ApiError> {
     body_kind_in(&headers, &[BodyKind::Json])?;
-    let request = parse_request(&body)?;
+    let mut request = parse_request(&body)?;
     state.matcher.check(&request).map_err(field_error)?;
+    // A signed token's filters are ANDed with the request's: the body cannot widen them.
+    request.forced_filters = forced_filters(caller.as_ref());
     let permit = state.search_queue.admit(state.settings.limits.queue_timeout_ms).await?;
     let worker = Arc::clone(&state);
     let response = blocking(move || {
@@ -236,6 +240,11 @@ impl SearchQueue {
             }
         }
     }
+}
+
+/// The filters a caller's signed token forces on every query, if any.
+pub(crate) fn forced_filters(caller: Option<&Extension<Caller>>) -> Option<Filters> {
+    caller?.token.as_ref()?.filters.clone()
 }
 
 /// A 400 naming the field; a field path built from the client's keys is cut to

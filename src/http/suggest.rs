@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
+use marketlounge_index::search::Filters;
 use marketlounge_index::suggest::{Kind, SuggestRequest, Suggestion, TOP_MAX};
 
+use super::auth::Caller;
 use super::{AppState, blocking, invalid_param as invalid};
 use crate::error::{ApiError, echoed};
 use crate::usage::ResultCount;
@@ -27,6 +29,10 @@ pub struct SuggestResponse {
     /// Company names of a large new segment are still being indexed for typeahead.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub incomplete: bool,
+    /// The signed token's filters the company suggestions obey (as `/match`'s
+    /// `interpretation.forced_filters`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced_filters: Option<Filters>,
     pub took_us: u64,
 }
 
@@ -87,10 +93,15 @@ pub fn parse_params(raw: Option<&str>) -> Result<SuggestRequest, ApiError> {
 
 pub async fn suggest(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     RawQuery(raw): RawQuery,
 ) -> Result<(axum::Extension<ResultCount>, Json<SuggestResponse>), ApiError> {
     let started = Instant::now();
     let params = parse_params(raw.as_deref())?;
+    let forced_filters = super::search::forced_filters(caller.as_ref());
+    if let Some(filters) = forced_filters {
+        return suggest_within(state, params, filters, started).await;
+    }
     // Answered inline (lookups take microseconds, typo walks a millisecond at most: a hop to
     // the blocking pool costs more than that in context switches on a loaded machine). Only a
     // segment whose company index is not built yet sends the request to the blocking pool.
@@ -110,6 +121,42 @@ pub async fn suggest(
         Json(SuggestResponse {
             suggestions: found.suggestions,
             incomplete: found.incomplete,
+            forced_filters: None,
+            took_us: started.elapsed().as_micros() as u64,
+        }),
+    ))
+}
+
+/// Suggestions for a signed token with forced filters: company names only of the companies
+/// they allow, as `/match` would return them. Concepts, places, past queries and constraint
+/// completions name no company and are the same for every caller. Computing the allowed set
+/// runs a filter query over the snapshot (up to milliseconds on a large index): off the async
+/// workers, like a segment's first company index.
+async fn suggest_within(
+    state: Arc<AppState>,
+    params: SuggestRequest,
+    filters: Filters,
+    started: Instant,
+) -> Result<(axum::Extension<ResultCount>, Json<SuggestResponse>), ApiError> {
+    let companies_wanted = params.kinds.is_empty() || params.kinds.contains(&Kind::Company);
+    let (found, filters) = blocking(move || {
+        let snapshot = state.engine.snapshot();
+        let found = if companies_wanted {
+            let allowed = state.matcher.allowed(&snapshot, &filters).map_err(|err| ApiError::internal(&err))?;
+            state.suggester.suggest_within(&snapshot, &params, &allowed)
+        } else {
+            state.suggester.suggest(&snapshot, &params)
+        };
+        found.map(|found| (found, filters)).map_err(|err| ApiError::internal(&err))
+    })
+    .await??;
+    let results = ResultCount::of(found.suggestions.len());
+    Ok((
+        axum::Extension(results),
+        Json(SuggestResponse {
+            suggestions: found.suggestions,
+            incomplete: found.incomplete,
+            forced_filters: Some(filters),
             took_us: started.elapsed().as_micros() as u64,
         }),
     ))

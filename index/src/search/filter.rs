@@ -95,6 +95,26 @@ impl Allowed {
         Allowed { sets: vec![None; snapshot.segments.len()], count: snapshot.live_count() }
     }
 
+    /// Keeps the documents `other` allows too (both of `snapshot`): the request's filters ANDed
+    /// with a caller's forced filters.
+    pub fn intersect(self, other: Allowed, snapshot: &Snapshot) -> Allowed {
+        let sets: Vec<Option<OrdSet>> = self
+            .sets
+            .into_iter()
+            .zip(other.sets)
+            .map(|(mine, theirs)| match (mine, theirs) {
+                (None, set) | (set, None) => set,
+                (Some(mut mine), Some(theirs)) => {
+                    mine.intersect_with(&theirs);
+                    Some(mine)
+                }
+            })
+            .collect();
+        let mut allowed = Allowed { sets, count: 0 };
+        allowed.count = (0..snapshot.segments.len()).map(|seg| u64::from(allowed.allowed_in(snapshot, seg))).sum();
+        allowed
+    }
+
     pub fn is_restricted(&self) -> bool {
         self.sets.iter().any(Option::is_some)
     }

@@ -83,8 +83,7 @@ pub struct SearchConfig {
     pub detect_query_language: bool,
     pub weights: FusionWeights,
     pub geo_half_distance_km: f32,
-    /// Radius of "près de X" when the query gives no distance: the place constraint is met
-    /// within it.
+    /// Radius of "près de X" when the query gives no distance (the place constraint's).
     pub near_radius_km: f32,
     pub rrf_k: f32,
     /// Base rate of the opportunity probability: the prior is the log-odds relative to it.
@@ -138,6 +137,9 @@ pub struct InterpretationView {
     pub constraints: Vec<ConstraintView>,
     /// The filters in force: the request's plus places used as filters.
     pub filters_applied: Filters,
+    /// Filters the caller cannot widen (a signed token's), in force as well.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced_filters: Option<Filters>,
     /// The text searched for once locations are removed.
     pub text_query: String,
 }
@@ -423,6 +425,7 @@ impl Matcher {
                 locations: interpretation.locations.clone(),
                 constraints: constraint_views,
                 filters_applied,
+                forced_filters: request.forced_filters.clone(),
                 text_query: interpretation.text_query.clone(),
             },
             hits,
@@ -476,6 +479,10 @@ impl Matcher {
         // constraint's alternatives (any of them meets it), which `restrict` applies: as filters
         // they would all have to hold ("dans le 69 en Auvergne-Rhône-Alpes" kept the 69 only).
         let mut allowed = self.allowed(snapshot, &request.filters)?;
+        if let Some(forced) = &request.forced_filters {
+            // ANDed list by list (maybe nothing); a NAF division meets the other's sous-classes.
+            allowed = allowed.intersect(self.allowed(snapshot, forced)?, snapshot);
+        }
         if constraints.has_required() {
             allowed = constraints.restrict(snapshot, &allowed, |used| used == ConstraintUse::Require)?;
         }

@@ -144,6 +144,11 @@ pub struct MatchRequest {
     pub vector: Option<Vec<f32>>,
     #[serde(default)]
     pub explain: bool,
+    /// Filters the caller cannot widen, ANDed with `filters` (each of their lists must hold
+    /// too): a signed token's, set by the server. Never read from a body (`forced_filters` in
+    /// one is an unknown field) nor written to one.
+    #[serde(skip)]
+    pub forced_filters: Option<Filters>,
 }
 
 fn default_k() -> usize {
@@ -163,6 +168,7 @@ impl MatchRequest {
             constraints: super::constraints::ConstraintUses::default(),
             vector: None,
             explain: false,
+            forced_filters: None,
         }
     }
 }
@@ -230,7 +236,15 @@ impl MatchRequest {
                 return Err(RequestError::new(field, format!("{value} must be a number from 0 to 100")));
             }
         }
-        let filters = &self.filters;
+        self.filters.check(refdata)
+    }
+}
+
+impl Filters {
+    /// Checks the codes, names, list lengths and circle; errors name the field from `filters`
+    /// (`filters.region[0]`): a request's, or a signed token's payload (the same vocabulary).
+    pub fn check(&self, refdata: &RefData) -> Result<(), RequestError> {
+        let filters = self;
         for (idx, code) in filters.naf.iter().enumerate() {
             let known = match code.len() {
                 2 => refdata.naf.values().any(|n| &n.division_code == code),

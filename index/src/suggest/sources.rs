@@ -15,6 +15,7 @@ use crate::dict::gazetteer::PlaceKind;
 use crate::engine::{LiveSegment, Snapshot};
 use crate::interpret::Interpreter;
 use crate::record::ConceptLevel;
+use crate::search::filter::Allowed;
 
 /// Segments up to this many documents get their company index built on the request that first
 /// needs it (tens of milliseconds); larger ones are built on a background thread meanwhile, and
@@ -48,8 +49,9 @@ struct CompanyNames {
 
 type SegmentKey = (u64, usize);
 
-/// A segment and the ordinal of each of its company-name entries.
-type SegmentNames<'a> = (&'a LiveSegment, &'a [u32]);
+/// A segment (its position in the snapshot, itself) and the ordinal of each of its
+/// company-name entries.
+type SegmentNames<'a> = (usize, &'a LiveSegment, &'a [u32]);
 
 fn segment_key(live: &LiveSegment) -> SegmentKey {
     (live.segment.id(), live.priors.as_ref().map_or(0, |p| Arc::as_ptr(p) as usize))
@@ -159,7 +161,21 @@ impl Suggester {
     /// then — when `fuzzy` and they are fewer than `k` — the ones within the typo allowance;
     /// within each, by score.
     pub fn suggest(&self, snapshot: &Snapshot, request: &SuggestRequest) -> Result<Suggestions, IndexError> {
-        Ok(self.answer(snapshot, request, true)?.expect("building allowed: always an answer"))
+        Ok(self.answer(snapshot, request, true, None)?.expect("building allowed: always an answer"))
+    }
+
+    /// [`Self::suggest`] with company names limited to the documents `companies` allows (a
+    /// signed token's forced filters, computed on the same `snapshot`). Concepts, places,
+    /// queries and constraint completions name no company: they are not filtered. A heavy
+    /// prefix whose stored top list keeps too few allowed companies is scanned instead, so a
+    /// narrow filter costs a scan, never a missed company.
+    pub fn suggest_within(
+        &self,
+        snapshot: &Snapshot,
+        request: &SuggestRequest,
+        companies: &Allowed,
+    ) -> Result<Suggestions, IndexError> {
+        Ok(self.answer(snapshot, request, true, Some(companies))?.expect("building allowed: always an answer"))
     }
 
     /// The answer when every company index is built already (lookups, typo walks of a
@@ -167,7 +183,7 @@ impl Suggester {
     /// microseconds each). `None` when a segment's index would have to be built first: then
     /// [`Self::suggest`], off the async workers. The server tries this first, inline.
     pub fn quick(&self, snapshot: &Snapshot, request: &SuggestRequest) -> Result<Option<Suggestions>, IndexError> {
-        self.answer(snapshot, request, false)
+        self.answer(snapshot, request, false, None)
     }
 
     fn answer(
@@ -175,7 +191,10 @@ impl Suggester {
         snapshot: &Snapshot,
         request: &SuggestRequest,
         build: bool,
+        companies: Option<&Allowed>,
     ) -> Result<Option<Suggestions>, IndexError> {
+        // Sets of another snapshot would name other documents: none is kept then.
+        let companies_of_snapshot = companies.is_none_or(|allowed| allowed.sets.len() == snapshot.segments.len());
         let SuggestRequest { q: query, k, kinds, fuzzy } = request;
         let (k, fuzzy) = ((*k).min(TOP_MAX), *fuzzy);
         let typed = Typed::new(query);
@@ -186,12 +205,12 @@ impl Suggester {
         let mut incomplete = false;
         let mut segments = Vec::new();
         if wanted(Kind::Company) {
-            for live in &snapshot.segments {
+            for (seg, live) in snapshot.segments.iter().enumerate() {
                 if !build && self.companies.get(segment_key(live)).is_none() {
                     return Ok(None);
                 }
                 match self.company_names(live)? {
-                    Some(names) => segments.push((live, names)),
+                    Some(names) => segments.push((seg, live, names)),
                     None => incomplete = true,
                 }
             }
@@ -206,15 +225,23 @@ impl Suggester {
                 sources.push((index, None));
             }
         }
-        for (live, names) in &segments {
-            sources.push((&names.index, Some((*live, &names.ords))));
+        for (seg, live, names) in &segments {
+            sources.push((&names.index, Some((*seg, *live, &names.ords))));
         }
         // Constraint completions come whole (a few per request); the others are matches whose
         // text is read only for the k shown.
         let gather = |fuzzy: bool, heads: &mut Heads, completed: &mut Vec<Suggestion>| -> Vec<Pending<'_>> {
             let mut all = Vec::new();
             for &(index, segment) in &sources {
-                let keep = |entry: u32| segment.is_none_or(|(live, ords)| live.is_live(ords[entry as usize]));
+                let keep = |entry: u32| {
+                    segment.is_none_or(|(seg, live, ords)| {
+                        let ord = ords[entry as usize];
+                        match companies {
+                            None => live.is_live(ord),
+                            Some(allowed) => companies_of_snapshot && allowed.allows(snapshot, seg, ord),
+                        }
+                    })
+                };
                 all.extend(index.candidates(&typed, k, fuzzy, &keep).into_iter().map(|c| Pending::Entry(c, index)));
             }
             if wanted(Kind::Constraint) {
