@@ -11,7 +11,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{Extension, RawQuery, State};
 use marketlounge_index::search::Filters;
-use marketlounge_index::suggest::{Kind, SuggestRequest, Suggestion, TOP_MAX};
+use marketlounge_index::suggest::{Kind, SuggestRequest, Suggestion, Suggestions, TOP_MAX};
 
 use super::auth::Caller;
 use super::{AppState, blocking, invalid_param as invalid};
@@ -115,16 +115,7 @@ pub async fn suggest(
                 .await??
         }
     };
-    let results = ResultCount::of(found.suggestions.len());
-    Ok((
-        axum::Extension(results),
-        Json(SuggestResponse {
-            suggestions: found.suggestions,
-            incomplete: found.incomplete,
-            forced_filters: None,
-            took_us: started.elapsed().as_micros() as u64,
-        }),
-    ))
+    Ok(answer(found, None, started))
 }
 
 /// Suggestions for a signed token with forced filters: company names only of the companies
@@ -150,14 +141,21 @@ async fn suggest_within(
         found.map(|found| (found, filters)).map_err(|err| ApiError::internal(&err))
     })
     .await??;
+    Ok(answer(found, Some(filters), started))
+}
+
+/// The answer, with the count of suggestions for metering.
+fn answer(
+    found: Suggestions,
+    forced_filters: Option<Filters>,
+    started: Instant,
+) -> (axum::Extension<ResultCount>, Json<SuggestResponse>) {
     let results = ResultCount::of(found.suggestions.len());
-    Ok((
-        axum::Extension(results),
-        Json(SuggestResponse {
-            suggestions: found.suggestions,
-            incomplete: found.incomplete,
-            forced_filters: Some(filters),
-            took_us: started.elapsed().as_micros() as u64,
-        }),
-    ))
+    let response = SuggestResponse {
+        suggestions: found.suggestions,
+        incomplete: found.incomplete,
+        forced_filters,
+        took_us: started.elapsed().as_micros() as u64,
+    };
+    (axum::Extension(results), Json(response))
 }
