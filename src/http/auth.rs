@@ -118,14 +118,14 @@ pub async fn check(
         )
         .into_response();
     }
-    if record.kind == KeyKind::Publishable {
-        if !origin.is_some_and(|origin| record.origins.iter().any(|allowed| allowed == origin)) {
-            return ApiError::new(
-                ErrorCode::OriginNotAllowed,
-                "a publishable key is only accepted from its allowed origins (the request's Origin header)",
-            )
-            .into_response();
-        }
+    if record.kind == KeyKind::Publishable
+        && !origin.is_some_and(|origin| record.origins.iter().any(|allowed| allowed == origin))
+    {
+        return ApiError::new(
+            ErrorCode::OriginNotAllowed,
+            "a publishable key is only accepted from its allowed origins (the request's Origin header)",
+        )
+        .into_response();
     }
     let caller = Caller { key: record, scope, ip: client_ip(&request), token };
     let mut request = request;
