@@ -259,6 +259,42 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    /// Forced filters (a signed token's) are ANDed with the request's, list by list: the
+    /// companies ranked are exactly those meeting both (a request cannot widen them), and the
+    /// answer shows them.
+    #[test]
+    fn forced_filters_and_the_requests_both_hold(
+        seed in any::<u64>(),
+        filters in filters_strategy(),
+        forced in filters_strategy(),
+        query_idx in 0usize..CAPABILITIES.len(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = segmented_engine(dir.path(), seed, [0..20, 20..40], &[3, 25]);
+        let snapshot = engine.snapshot();
+        let both: HashSet<String> = live_companies(&snapshot, 40)
+            .iter()
+            .filter(|c| satisfies(c, &filters) && satisfies(c, &forced))
+            .map(|c| c.id.clone())
+            .collect();
+        let vector = query_vector(CAPABILITIES[query_idx]);
+        let request = MatchRequest {
+            k: 100,
+            mode: Mode::Vector,
+            filters: filters.clone(),
+            forced_filters: Some(forced.clone()),
+            ..MatchRequest::new(CAPABILITIES[query_idx])
+        };
+        let response = matcher(1000).run(&snapshot, &request, Some(&vector)).unwrap();
+        let ranked: HashSet<String> = response.hits.into_iter().map(|h| h.id).collect();
+        prop_assert_eq!(ranked, both, "filters {:?} and forced {:?}", filters, forced);
+        prop_assert_eq!(response.interpretation.forced_filters, Some(forced));
+    }
+}
+
 #[test]
 fn modes_locations_concepts_and_explanations() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,6 +3,9 @@
 use marketlounge_index::suggest::{self, Entry, Kind, SCAN_MAX, SuggestIndex, TOP_MAX};
 use proptest::prelude::*;
 
+#[path = "support/hashed_engine.rs"]
+mod hashed_engine;
+
 fn entry(text: &str, weight: f32) -> Entry {
     Entry { text: text.to_owned(), kind: Kind::Concept, id: None, weight }
 }
@@ -251,4 +254,64 @@ fn keystroke_saving_over_concept_labels() {
     eprintln!("keystroke saving: exact {exact:.3}, one typo {typo:.3}");
     assert!(exact >= 0.6, "exact typing saves {exact:.3}");
     assert!(typo >= 0.5, "one typo saves {typo:.3}");
+}
+
+/// Company suggestions within the documents a signed token's filters allow: only those, and an
+/// allowed company outside a heavy prefix's stored top list is still found (the prefix is
+/// scanned instead), while concepts are not filtered.
+#[test]
+fn company_suggestions_within_filters_reach_past_a_heavy_prefixs_top_list() {
+    use marketlounge_index::record::{Company, siren_with_check_digit as siren};
+    use marketlounge_index::search::{Filters, Matcher, SearchConfig};
+    use marketlounge_index::suggest::SuggestRequest;
+
+    let record = |n: u32, name: String, place: (&str, &str, &str)| -> Company {
+        serde_json::from_value(serde_json::json!({
+            "id": siren(n),
+            "name": name,
+            "description": "Usinage de pièces.",
+            "naf": "25.62B",
+            "headcount": "20-49",
+            "created": "1990-01-01",
+            "address": {"commune_code": place.0, "postal_code": place.1, "commune": place.2}
+        }))
+        .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let engine = hashed_engine::hashed_engine(dir.path());
+    // More companies under "usinage" than a prefix scans: its heaviest are stored, and the
+    // one in Bretagne (named last, added last) is not among them.
+    let mut companies: Vec<Company> =
+        (1..=400).map(|n| record(n, format!("Usinage {n:03}"), ("69123", "69001", "Lyon"))).collect();
+    companies.push(record(401, "Usinage zz Rennais".into(), ("35238", "35000", "Rennes")));
+    engine.upsert(companies).unwrap();
+    engine.flush().unwrap();
+    let snapshot = engine.snapshot();
+    let interpreter = std::sync::Arc::new(marketlounge_index::interpret::Interpreter::embedded().unwrap());
+    let matcher = Matcher::new(std::sync::Arc::clone(&interpreter), SearchConfig::default());
+    let suggester = suggest::Suggester::new(interpreter);
+    let request = |kinds: Vec<Kind>| SuggestRequest { q: "usinage".into(), k: suggest::TOP_MAX, kinds, fuzzy: true };
+    let companies_of = |found: &suggest::Suggestions| -> Vec<String> {
+        found.suggestions.iter().filter(|s| s.kind == Kind::Company).filter_map(|s| s.id.clone()).collect()
+    };
+    let plain = suggester.suggest(&snapshot, &request(vec![Kind::Company])).unwrap();
+    assert_eq!(plain.suggestions.len(), suggest::TOP_MAX);
+    assert!(!companies_of(&plain).contains(&siren(401)), "the test needs it outside the top list");
+
+    let bretagne = Filters { region: vec!["Bretagne".into()], ..Filters::default() };
+    let allowed = matcher.allowed(&snapshot, &bretagne).unwrap();
+    let within = suggester.suggest_within(&snapshot, &request(vec![Kind::Company]), &allowed).unwrap();
+    assert_eq!(companies_of(&within), [siren(401)]);
+    let every_kind = suggester.suggest_within(&snapshot, &request(Vec::new()), &allowed).unwrap();
+    assert_eq!(companies_of(&every_kind), [siren(401)]);
+    assert!(every_kind.suggestions.iter().any(|s| s.kind == Kind::Concept), "concepts are not filtered");
+    // Allowed sets of another snapshot name other documents: no company is kept.
+    let other = engine.snapshot();
+    engine.upsert(vec![record(402, "Usinage Brestois".into(), ("29019", "29200", "Brest"))]).unwrap();
+    engine.flush().unwrap();
+    let newer = engine.snapshot();
+    if newer.segments.len() != other.segments.len() {
+        let stale = suggester.suggest_within(&newer, &request(vec![Kind::Company]), &allowed).unwrap();
+        assert!(companies_of(&stale).is_empty());
+    }
 }

@@ -197,7 +197,7 @@ impl Rejection {
                 "tokens are signed with a secret key (mlk_sec_…), not a publishable one".to_owned()
             }
             Rejection::LegacyKey(id) => format!(
-                "key {id} was created before signed tokens and cannot sign them: rotate it (`marketlounge keys rotate {id}`) and sign with the new secret"
+                "key {id} was created before signed tokens and cannot sign them: rotate it (`marketlounge keys rotate {id} --data DIR`) and sign with the new secret"
             ),
             Rejection::KeyRevoked => "the token's key is revoked".to_owned(),
             Rejection::KeyExpired => "the token's key is expired".to_owned(),

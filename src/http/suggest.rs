@@ -4,6 +4,9 @@
 //! The query string is decoded byte-exactly: a parameter that is not UTF-8, an unknown
 //! parameter, a `k` or `kinds` that does not parse, or a `q` that is empty or longer than the
 //! limit is a 400 naming the parameter. `k` above the maximum is clamped to it.
+//!
+//! A signed token's forced filters hold here too: its company suggestions are only the
+//! companies `/match` would return to it ([`crate::auth::token`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -99,8 +102,11 @@ pub async fn suggest(
     let started = Instant::now();
     let params = parse_params(raw.as_deref())?;
     let forced_filters = super::search::forced_filters(caller.as_ref());
-    if let Some(filters) = forced_filters {
-        return suggest_within(state, params, filters, started).await;
+    let companies_wanted = params.kinds.is_empty() || params.kinds.contains(&Kind::Company);
+    if let Some(filters) = &forced_filters
+        && companies_wanted
+    {
+        return suggest_within(state, params, filters.clone(), started).await;
     }
     // Answered inline (lookups take microseconds, typo walks a millisecond at most: a hop to
     // the blocking pool costs more than that in context switches on a loaded machine). Only a
@@ -115,10 +121,10 @@ pub async fn suggest(
                 .await??
         }
     };
-    Ok(answer(found, None, started))
+    Ok(answer(found, forced_filters, started))
 }
 
-/// Suggestions for a signed token with forced filters: company names only of the companies
+/// Suggestions with company names for a signed token with forced filters: only of the companies
 /// they allow, as `/match` would return them. Concepts, places, past queries and constraint
 /// completions name no company and are the same for every caller. Computing the allowed set
 /// runs a filter query over the snapshot (up to milliseconds on a large index): off the async
@@ -129,15 +135,10 @@ async fn suggest_within(
     filters: Filters,
     started: Instant,
 ) -> Result<(axum::Extension<ResultCount>, Json<SuggestResponse>), ApiError> {
-    let companies_wanted = params.kinds.is_empty() || params.kinds.contains(&Kind::Company);
     let (found, filters) = blocking(move || {
         let snapshot = state.engine.snapshot();
-        let found = if companies_wanted {
-            let allowed = state.matcher.allowed(&snapshot, &filters).map_err(|err| ApiError::internal(&err))?;
-            state.suggester.suggest_within(&snapshot, &params, &allowed)
-        } else {
-            state.suggester.suggest(&snapshot, &params)
-        };
+        let allowed = state.matcher.allowed(&snapshot, &filters).map_err(|err| ApiError::internal(&err))?;
+        let found = state.suggester.suggest_within(&snapshot, &params, &allowed);
         found.map(|found| (found, filters)).map_err(|err| ApiError::internal(&err))
     })
     .await??;

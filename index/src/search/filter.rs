@@ -6,7 +6,7 @@ use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{SegmentReader, Term};
 
-use super::request::Filters;
+use super::request::{Filters, MatchRequest};
 use crate::IndexError;
 use crate::analysis::{Analyzer, Language};
 use crate::engine::{LiveSegment, Snapshot};
@@ -165,6 +165,22 @@ pub(crate) fn allowed(snapshot: &Snapshot, fields: &CompanyFields, filters: &Fil
     let circles: Vec<Circle> =
         filters.near.iter().map(|near| Circle { lat: near.lat, lon: near.lon, km: near.km }).collect();
     allowed_by(snapshot, query.as_deref(), &circles)
+}
+
+/// The documents a request allows: its filters ANDed, list by list, with the caller's forced
+/// filters (a signed token's), which a request cannot widen. A request naming other values than
+/// the forced ones gets nothing, and a NAF division on one side meets its sous-classes on the
+/// other as a filter of either would.
+pub(crate) fn allowed_by_request(
+    snapshot: &Snapshot,
+    fields: &CompanyFields,
+    request: &MatchRequest,
+) -> Result<Allowed, IndexError> {
+    let by_request = allowed(snapshot, fields, &request.filters)?;
+    match &request.forced_filters {
+        None => Ok(by_request),
+        Some(forced) => Ok(by_request.intersect(allowed(snapshot, fields, forced)?, snapshot)),
+    }
 }
 
 /// The query every allowed document matches (`None` without such filters): each filter of the

@@ -137,7 +137,7 @@ pub struct InterpretationView {
     pub constraints: Vec<ConstraintView>,
     /// The filters in force: the request's plus places used as filters.
     pub filters_applied: Filters,
-    /// Filters the caller cannot widen (a signed token's), in force as well.
+    /// Filters the caller cannot widen (a signed token's), ANDed with `filters_applied`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forced_filters: Option<Filters>,
     /// The text searched for once locations are removed.
@@ -478,11 +478,7 @@ impl Matcher {
         // The request's own filters; the query's places, when required, are the place
         // constraint's alternatives (any of them meets it), which `restrict` applies: as filters
         // they would all have to hold ("dans le 69 en Auvergne-Rhône-Alpes" kept the 69 only).
-        let mut allowed = self.allowed(snapshot, &request.filters)?;
-        if let Some(forced) = &request.forced_filters {
-            // ANDed list by list (maybe nothing); a NAF division meets the other's sous-classes.
-            allowed = allowed.intersect(self.allowed(snapshot, forced)?, snapshot);
-        }
+        let mut allowed = filter::allowed_by_request(snapshot, &self.fields, request)?;
         if constraints.has_required() {
             allowed = constraints.restrict(snapshot, &allowed, |used| used == ConstraintUse::Require)?;
         }
