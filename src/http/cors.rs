@@ -93,10 +93,9 @@ fn answer_preflight(headers: &HeaderMap, path: &str, known: bool, origin: Header
     let answer = response.headers_mut();
     answer.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     answer.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_str(method).expect("a method is a token"));
-    answer.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("authorization, content-type, x-api-key, x-request-id"),
-    );
+    // The same list the requested headers were checked against.
+    let allowed = HeaderValue::from_str(&ALLOWED_HEADERS.join(", ")).expect("header names are tokens");
+    answer.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
     answer.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(PREFLIGHT_MAX_AGE));
     answer.append(
         header::VARY,
