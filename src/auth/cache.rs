@@ -83,12 +83,15 @@ impl KeyCache {
     }
 
     /// Reloads when another connection changed the table, looking at most once per interval.
+    /// Called on the request path, so it never waits: while another request is looking, or
+    /// while this store's connection is busy writing (a quota raise, the usage flush, each with
+    /// an fsync), the look is left to a later request.
     pub fn refresh_if_due(&self) -> Result<(), AuthError> {
-        let mut checked = self.checked.lock();
+        let Some(mut checked) = self.checked.try_lock() else { return Ok(()) };
         if checked.0.elapsed() < self.refresh {
             return Ok(());
         }
-        let version = self.store.data_version()?;
+        let Some(version) = self.store.try_data_version()? else { return Ok(()) };
         let changed = version != checked.1;
         *checked = (Instant::now(), version);
         drop(checked);
@@ -179,6 +182,38 @@ mod tests {
         cache.store().revoke(&record.id, 200).unwrap();
         cache.reload().unwrap();
         assert!(!cache.origin_known("https://shop.example"));
+    }
+
+    /// A request never waits for the store: while its connection is busy (a quota raise or the
+    /// usage flush, fsyncs included) the look is deferred, and the next request after it makes
+    /// it.
+    #[test]
+    fn a_refresh_never_waits_for_a_busy_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(KeyCache::new(open(dir.path()), Duration::ZERO).unwrap());
+        let (_, key) = open(dir.path()).create(&spec(), 100).unwrap();
+        let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let writer = {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                cache.store().with_connection(|_| {
+                    held.0.send(()).unwrap();
+                    // Released by the test, or after 5 s if the refresh below waits for it.
+                    let _ = release.1.recv_timeout(Duration::from_secs(5));
+                    Ok(())
+                })
+            })
+        };
+        held.1.recv().unwrap();
+        let started = Instant::now();
+        cache.refresh_if_due().unwrap();
+        let waited = started.elapsed();
+        assert_eq!(cache.verify(&key, 100), Verdict::Unknown, "the look was deferred");
+        release.0.send(()).unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(waited < Duration::from_secs(1), "refresh_if_due waited {waited:?} for the store's connection");
+        cache.refresh_if_due().unwrap();
+        assert!(matches!(cache.verify(&key, 100), Verdict::Valid(_)), "the next request looks");
     }
 
     /// With a long interval, the table is not read again until it is due.

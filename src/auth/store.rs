@@ -303,6 +303,13 @@ impl KeyStore {
         self.connection.lock().query_row("PRAGMA data_version", [], |row| row.get(0)).map_err(|err| self.error(err))
     }
 
+    /// [`KeyStore::data_version`] without waiting: `None` while this store's connection is in
+    /// use (a quota raise or the usage flush writing, an fsync included).
+    pub fn try_data_version(&self) -> Result<Option<i64>, AuthError> {
+        let Some(connection) = self.connection.try_lock() else { return Ok(None) };
+        connection.query_row("PRAGMA data_version", [], |row| row.get(0)).map(Some).map_err(|err| self.error(err))
+    }
+
     /// Records when keys were last used (unix seconds), for the usage flush: one transaction
     /// through this store's own connection, so the key cache, which watches for other
     /// connections' commits, does not reload. A time never goes back.
