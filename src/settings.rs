@@ -24,6 +24,9 @@ pub struct Settings {
     /// Access control: which `Host` names the server answers, rate limits, metering.
     #[serde(default)]
     pub auth: AuthSettings,
+    /// Scheduled backups.
+    #[serde(default)]
+    pub backup: BackupSettings,
     pub embedding: EmbeddingSettings,
     /// Searchable company fields and their BM25 boosts.
     pub fields: FieldWeights,
@@ -32,6 +35,37 @@ pub struct Settings {
     pub limits: Limits,
     /// The opportunity scorer.
     pub scoring: ScoringSettings,
+}
+
+/// Scheduled backups: a consistent snapshot of the index and the access state every
+/// `interval_hours`, into `dir`, keeping the newest `keep`. Each restores with
+/// `marketlounge restore --backup DIR/NAME --data NEW_DIR`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Hours between two backups (fractions allowed: 0.25 is every 15 minutes); the first one
+    /// is one interval after the server starts. Absent: no scheduled backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_hours: Option<f64>,
+    /// How many scheduled backups are kept: after each new one, the oldest beyond this count
+    /// are deleted.
+    #[serde(default = "default_backup_keep")]
+    #[schemars(range(min = 1))]
+    pub keep: usize,
+    /// Where they go (a relative path is taken inside the data directory; another disk is
+    /// better). Absent: the data directory's `backups/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl Default for BackupSettings {
+    fn default() -> BackupSettings {
+        BackupSettings { interval_hours: None, keep: default_backup_keep(), dir: None }
+    }
+}
+
+fn default_backup_keep() -> usize {
+    7
 }
 
 /// Administration settings.
@@ -556,6 +590,15 @@ impl Settings {
             (1.0..=1000.0).contains(&self.fusion.near_radius_km),
             "settings field fusion.near_radius_km: must be from 1 to 1000"
         );
+        if let Some(hours) = self.backup.interval_hours {
+            // From about a second (tests) to a year.
+            anyhow::ensure!(
+                hours.is_finite() && (0.0002..=8760.0).contains(&hours),
+                "settings field backup.interval_hours: {hours} must be within [0.0002, 8760] hours"
+            );
+        }
+        anyhow::ensure!(self.backup.keep >= 1, "settings field backup.keep: must be ≥ 1");
+        anyhow::ensure!(self.admin.snapshot_retention >= 1, "settings field admin.snapshot_retention: must be ≥ 1");
         let scoring = &self.scoring;
         anyhow::ensure!(
             scoring.c.is_finite() && scoring.c >= 1e-6,

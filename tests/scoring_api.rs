@@ -259,6 +259,103 @@ async fn ingest_train_apply_then_explained_scores_top_lists_and_drift() {
     assert_eq!(status, StatusCode::OK);
     assert!(body["opportunities"].as_array().unwrap().len() <= 100);
 
+    // The scoring document's own paths: the same top list under its name, and one company
+    // scored through `POST /api/v1/score`.
+    let (_, top) = get(&state, "/api/v1/opportunities/top?k=5&region=Bretagne").await;
+    let (status, same_top) = get(&state, "/api/v1/top-opportunities?k=5&region=Bretagne").await;
+    assert_eq!((status, &same_top), (StatusCode::OK, &top));
+    // An indexed company: what its opportunity page says.
+    let (_, page) = get(&state, &format!("/api/v1/companies/{id}/opportunity?top=3")).await;
+    let request = serde_json::json!({"company_id": id, "top": 3});
+    let (status, scored) = post(&state, "/api/v1/score", "application/json", request.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{scored}");
+    assert_eq!(scored["source"], "indexed");
+    for field in [
+        "company_id",
+        "probability",
+        "score_pct",
+        "percentile",
+        "logit",
+        "baseline",
+        "contributions",
+        "model_version",
+        "as_of",
+    ] {
+        assert_eq!(scored[field], page[field], "{field}: {scored} against {page}");
+    }
+    // The same company given whole, with its own signals and article: the same probability
+    // and explanation, to the bit, and nothing written.
+    let counts = state.scoring.store.counts().unwrap();
+    let (signals, _) = history();
+    let own: Vec<serde_json::Value> = signals
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|signal| signal["company_id"] == id.as_str())
+        .collect();
+    assert!(own.len() >= 3, "company 2 has signals: {}", own.len());
+    let prospect = serde_json::json!({
+        "company": company(2), "signals": own, "articles": [article], "top": 3
+    });
+    let (status, given) = post(&state, "/api/v1/score", "application/json", prospect.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{given}");
+    assert_eq!(given["source"], "given");
+    assert_eq!(given["articles"][0]["event_type"], "hiring", "{given}");
+    for field in ["company_id", "probability", "logit", "baseline", "contributions", "percentile", "as_of"] {
+        assert_eq!(given[field], page[field], "{field}: {given} against {page}");
+    }
+    // Without its history the same company scores otherwise: the body's events are used.
+    let bare = serde_json::json!({"company": company(2), "top": 3});
+    let (status, bare) = post(&state, "/api/v1/score", "application/json", bare.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{bare}");
+    assert_ne!(bare["probability"], page["probability"]);
+    // A prospect that is not indexed, as of another date.
+    let mut newcomer = serde_json::to_value(company(N + 7)).unwrap();
+    newcomer["name"] = serde_json::json!("Nouvelle Mécanique");
+    let request = serde_json::json!({"company": newcomer, "as_of": "2026-07-15"});
+    let (status, body) = post(&state, "/api/v1/score", "application/json", request.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["company_id"].as_str(), body["as_of"].as_str()),
+        (Some(common::siren(N + 7).as_str()), Some("2026-07-15"))
+    );
+    assert!(body["contributions"].as_array().unwrap().len() == 5);
+    assert_eq!(state.scoring.store.counts().unwrap(), counts, "scoring writes nothing");
+    // Bad bodies: each names its field.
+    let mut bad_naf = serde_json::to_value(company(2)).unwrap();
+    bad_naf["naf"] = serde_json::json!("99.99Z");
+    let foreign = serde_json::json!({"id": "s-x", "company_id": common::siren(3), "type": "hiring", "date": "2026-01-01", "source": "crm"});
+    for (request, code, field) in [
+        (serde_json::json!({"company_id": id, "company": company(2)}), "invalid_field", "company"),
+        (serde_json::json!({"top": 3}), "invalid_field", "company_id"),
+        (serde_json::json!({"company_id": id, "signals": [foreign]}), "invalid_field", "signals"),
+        (serde_json::json!({"company_id": id, "horizon": 90}), "invalid_field", "horizon"),
+        (serde_json::json!({"company_id": id, "as_of": "June"}), "invalid_field", "as_of"),
+        (serde_json::json!({"company_id": id, "top": -1}), "invalid_field", "top"),
+        (serde_json::json!({"company": bad_naf}), "invalid_record", "company.naf"),
+        (serde_json::json!({"company": company(2), "signals": [foreign]}), "invalid_record", "signals[0].company_id"),
+        (serde_json::json!({"company": company(2), "articles": [{"id": "a"}]}), "invalid_record", "articles[0]"),
+    ] {
+        let (status, body) = post(&state, "/api/v1/score", "application/json", request.to_string()).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{request}: {body}"
+        );
+        let named = body["error"]["details"]["field"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| body["error"]["details"]["errors"][0]["field"].as_str().map(str::to_owned));
+        assert!(named.as_deref().is_some_and(|named| named.starts_with(field)), "{request}: {body}");
+    }
+    let (status, body) = post(&state, "/api/v1/score", "application/json", "{\"company_id\": ".into()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")), "{body}");
+    let (status, _) =
+        post(&state, "/api/v1/score", "text/plain", serde_json::json!({"company_id": id}).to_string()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let unknown = serde_json::json!({"company_id": common::siren(N + 5)});
+    let (status, _) = post(&state, "/api/v1/score", "application/json", unknown.to_string()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // Drift against training, as of the apply.
     let (status, body) = get(&state, "/admin/scoring/drift").await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -28,6 +28,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/outcomes", Access::Needs(Scope::Write)),
     ("GET", "/api/v1/companies/{id}/opportunity", Access::Needs(Scope::Read)),
     ("GET", "/api/v1/opportunities/top", Access::Needs(Scope::Read)),
+    ("GET", "/api/v1/top-opportunities", Access::Needs(Scope::Read)),
+    ("POST", "/api/v1/score", Access::Needs(Scope::Read)),
     ("POST", "/admin/reindex", Access::Needs(Scope::Admin)),
     ("GET", "/admin/tasks/{task_id}", Access::Needs(Scope::Admin)),
     ("POST", "/admin/snapshot", Access::Needs(Scope::Admin)),

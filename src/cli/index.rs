@@ -77,7 +77,7 @@ struct SnapshotArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
-    /// A backup made by `index snapshot` or `POST /admin/snapshot`.
+    /// A backup made by `index snapshot`, `POST /admin/snapshot` or the schedule (`backup.interval_hours`).
     #[arg(long)]
     backup: PathBuf,
     /// Data directory to restore into (must not exist or be empty).

@@ -375,62 +375,28 @@ pub async fn snapshot(
 ) -> Result<(StatusCode, Json<SnapshotTaken>), ApiError> {
     body_kind_in(&headers, &[BodyKind::Json])?;
     let worker = Arc::clone(&state);
-    let dir = state.data_dir.join("snapshots");
     let taken = blocking(move || -> Result<SnapshotTaken, ApiError> {
         let settings = &worker.settings.admin;
-        let free = fs4::available_space(&worker.data_dir).map_err(|err| ApiError::internal(&err))?;
-        let needed = settings.snapshot_min_free_mb.saturating_mul(1 << 20);
-        if free < needed {
-            return Err(ApiError::new(
-                ErrorCode::InsufficientStorage,
-                format!(
-                    "the data directory's disk has {} MiB free, admin.snapshot_min_free_mb asks for {}: no snapshot taken",
-                    free >> 20,
-                    settings.snapshot_min_free_mb
-                ),
-            ));
-        }
-        let generation = worker.engine.snapshot().generation();
-        // Unique even for two requests in the same millisecond.
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        let name = format!("gen-{generation:08}-{millis}-{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let path = dir.join(name);
-        let manifest = worker.engine.backup(&path).map_err(ApiError::from_index)?;
-        crate::auth::backup::save(&worker.data_dir, &path).map_err(|err| ApiError::internal(&format_args!("{err:#}")))?;
-        prune_snapshots(&dir, settings.snapshot_retention);
-        Ok(SnapshotTaken { path: path.display().to_string(), generation: manifest.generation })
+        let taken = crate::backup::take(
+            &worker.engine,
+            &worker.data_dir,
+            &worker.data_dir.join("snapshots"),
+            "data directory's",
+            settings.snapshot_min_free_mb,
+            settings.snapshot_retention,
+            "admin.snapshot_retention",
+        )
+        .map_err(|err| match err {
+            crate::backup::SnapshotError::InsufficientStorage { .. } => {
+                ApiError::new(ErrorCode::InsufficientStorage, err.to_string())
+            }
+            crate::backup::SnapshotError::Index(err) => ApiError::from_index(err),
+            other => ApiError::internal(&other),
+        })?;
+        Ok(SnapshotTaken { path: taken.path.display().to_string(), generation: taken.generation })
     })
     .await??;
     Ok((StatusCode::CREATED, Json(taken)))
-}
-
-/// Deletes the oldest snapshots of `dir` beyond the newest `keep` (by the time in their names);
-/// a failure is logged, the new snapshot stands.
-fn prune_snapshots(dir: &std::path::Path, keep: usize) {
-    // `gen-{generation}-{millis}-{n}`: taken at millis, n-th of the process.
-    let taken_at = |name: &str| -> Option<(u128, u64)> {
-        let mut parts = name.strip_prefix("gen-")?.split('-').skip(1);
-        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
-    };
-    let mut snapshots: Vec<((u128, u64), std::path::PathBuf)> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .filter_map(|e| Some((taken_at(e.file_name().to_str()?)?, e.path())))
-            .collect(),
-        Err(error) => {
-            tracing::error!(%error, dir = %dir.display(), "listing snapshots to prune");
-            return;
-        }
-    };
-    snapshots.sort();
-    let excess = snapshots.len().saturating_sub(keep);
-    for (_, path) in snapshots.into_iter().take(excess) {
-        match std::fs::remove_dir_all(&path) {
-            Ok(()) => tracing::info!(path = %path.display(), "old snapshot deleted (admin.snapshot_retention)"),
-            Err(error) => tracing::error!(%error, path = %path.display(), "deleting an old snapshot"),
-        }
-    }
 }
 
 #[derive(Debug, Serialize)]

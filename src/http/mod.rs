@@ -73,6 +73,8 @@ pub struct AppState {
     pub limits: Option<Arc<crate::auth::limits::Limits>>,
     /// Usage per key in memory until flushed to `DATA/usage.sqlite`, and the audit log there.
     pub usage: Arc<crate::usage::Usage>,
+    /// What the backup schedule has done (`backup.interval_hours`).
+    pub backups: crate::backup::BackupStatus,
 }
 
 impl AppState {
@@ -144,6 +146,7 @@ impl AppState {
             keys,
             limits,
             usage,
+            backups: crate::backup::BackupStatus::default(),
         })
     }
 }
@@ -251,6 +254,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/outcomes", post(scoring::post_outcomes))
         .route("/api/v1/companies/{id}/opportunity", get(scoring::company_opportunity))
         .route("/api/v1/opportunities/top", get(scoring::top_opportunities))
+        // The scoring document's own paths.
+        .route("/api/v1/top-opportunities", get(scoring::top_opportunities))
+        .route("/api/v1/score", post(scoring::score))
         .route("/admin/scoring/drift", get(scoring::drift))
         .route("/admin/scoring/train", post(scoring::train_task))
         .route("/admin/scoring/apply", post(scoring::apply_task))
@@ -393,6 +399,17 @@ struct Health {
     pending_writes: usize,
     /// `enabled` with a server secret (routes need keys), `disabled` in development mode.
     auth: &'static str,
+    /// Scheduled backups, when `backup.interval_hours` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backup: Option<HealthBackup>,
+}
+
+#[derive(Debug, Serialize)]
+struct HealthBackup {
+    interval_hours: f64,
+    keep: usize,
+    /// The last one since the server started (`null` before the first).
+    last: Option<crate::backup::LastBackup>,
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
@@ -412,6 +429,11 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
         segments: snapshot.segments.len(),
         pending_writes: state.engine.pending_count(),
         auth: if state.keys.is_some() { "enabled" } else { "disabled" },
+        backup: state.settings.backup.interval_hours.map(|interval_hours| HealthBackup {
+            interval_hours,
+            keep: state.settings.backup.keep,
+            last: state.backups.last(),
+        }),
     })
 }
 
@@ -425,6 +447,8 @@ pub struct Maintenance {
     engine: Arc<Engine>,
     /// Stopped last, with a last flush of the usage counts (after the last answer).
     usage: Option<crate::usage::Flusher>,
+    /// Scheduled backups (`backup.interval_hours`), stopped first.
+    backups: Option<crate::backup::Schedule>,
 }
 
 impl Maintenance {
@@ -472,7 +496,11 @@ impl Maintenance {
         };
         let usage =
             crate::usage::Flusher::start(Arc::clone(&state.usage), state.keys.clone(), crate::usage::FLUSH_INTERVAL);
-        Maintenance { stop, threads: vec![flusher, merger, scrubber], engine, usage: Some(usage) }
+        let backups = crate::backup::Schedule::start(state).unwrap_or_else(|err| {
+            tracing::error!(%err, "spawning the backup thread failed: no scheduled backups");
+            None
+        });
+        Maintenance { stop, threads: vec![flusher, merger, scrubber], engine, usage: Some(usage), backups }
     }
 }
 
@@ -497,6 +525,7 @@ fn every(
 
 impl Drop for Maintenance {
     fn drop(&mut self) {
+        drop(self.backups.take());
         self.stop.store(true, std::sync::atomic::Ordering::Release);
         for thread in self.threads.drain(..) {
             let _ = thread.join();

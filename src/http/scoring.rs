@@ -6,8 +6,12 @@
 //!   their text.
 //! - `GET /api/v1/companies/{id}/opportunity?as_of=&top=`: probability, score_pct, percentile,
 //!   the largest contributions with their feature values, model version and as-of date.
-//! - `GET /api/v1/opportunities/top?k=10&naf=&region=&headcount=`: the applied ranking, each
-//!   with the same fields.
+//! - `GET /api/v1/opportunities/top?k=10&naf=&region=&headcount=` (also served as
+//!   `/api/v1/top-opportunities`, the scoring document's path): the applied ranking, each with
+//!   the same fields.
+//! - `POST /api/v1/score`: one company scored as of a date, indexed (`company_id`) or given
+//!   whole with its own signals and articles (a prospect not yet indexed), with the same
+//!   probability and explanation the stored scores have. Nothing is written.
 //! - `GET /admin/scoring/drift`: PSI per feature and of the score against training, as of the
 //!   last apply.
 //! - `POST /admin/scoring/train` (`{"until"?}`) and `POST /admin/scoring/apply` (`{"as_of"?}`):
@@ -26,11 +30,11 @@ use marketlounge_index::refdata::RefData;
 use marketlounge_index::score::ScoreError;
 use marketlounge_index::score::features::day_number;
 use marketlounge_index::score::scorer::{Contribution, Scorer};
-use marketlounge_index::score::store::{StoredArticle, TopFilter, company_id};
+use marketlounge_index::score::store::{Histories, StoredArticle, TopFilter, company_id, history_of_records};
 use serde::Serialize;
 
-use super::body::{BodyUse, parse_records, read_body};
-use super::{AppState, blocking, body_kind, invalid_param, query_pairs};
+use super::body::{BodyUse, ErrorList, parse_records, read_body};
+use super::{AppState, BodyKind, blocking, body_kind, body_kind_in, invalid_param, query_pairs};
 use crate::error::{ApiError, ErrorCode};
 use crate::scoring::{CompanyRow, Ingest, today};
 
@@ -149,6 +153,19 @@ fn explain(
     percentile: Option<f64>,
 ) -> Result<Opportunity, ApiError> {
     let histories = state.scoring.store.history_of(row.company).map_err(score_error)?;
+    explain_with(state, scorer, row, &histories, as_of, top, percentile)
+}
+
+/// [`explain`] with the company's history given.
+fn explain_with(
+    state: &AppState,
+    scorer: &Scorer,
+    row: &CompanyRow,
+    histories: &Histories,
+    as_of: jiff::civil::Date,
+    top: usize,
+    percentile: Option<f64>,
+) -> Result<Opportunity, ApiError> {
     let explanation = scorer.explain(day_number(as_of), &row.firm, histories.get(row.company));
     let percentile = match percentile {
         Some(p) => Some(p),
@@ -320,6 +337,213 @@ pub async fn top_opportunities(
     })
     .await??;
     Ok(Json(answer))
+}
+
+/// The body of `POST /api/v1/score`: `company_id` (an indexed company, its stored history) or
+/// `company` (a whole company record, with its own `signals` and `articles`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreRequest {
+    company_id: Option<String>,
+    /// Checked as a company record (every error by field), not by this type.
+    company: Option<serde_json::Value>,
+    #[serde(default)]
+    signals: Vec<serde_json::Value>,
+    #[serde(default)]
+    articles: Vec<serde_json::Value>,
+    /// Default: the as-of date of the last apply, else today.
+    as_of: Option<jiff::civil::Date>,
+    /// Contributions shown (default 5).
+    top: Option<usize>,
+}
+
+/// What `POST /api/v1/score` answers: the opportunity, and for a prospect what was read from
+/// its articles.
+#[derive(Debug, Serialize)]
+pub struct Scored {
+    #[serde(flatten)]
+    pub opportunity: Opportunity,
+    /// Whether the company is scored from the index and its stored history (`indexed`) or from
+    /// the body (`given`).
+    pub source: &'static str,
+    /// For a given company: each article's event type and polarity, as given or read from its
+    /// text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub articles: Vec<StoredArticle>,
+}
+
+/// A company given whole, with its history, checked like the records of the write endpoints.
+struct Prospect {
+    company: marketlounge_index::record::Company,
+    signals: Vec<Signal>,
+    articles: Vec<Article>,
+}
+
+fn parse_score_request(body: &[u8]) -> Result<ScoreRequest, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let request: ScoreRequest = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let mut field = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.to_string();
+        if let Some(name) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
+            field = name.to_owned();
+        }
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {inner}"))
+        } else {
+            ApiError::new(ErrorCode::InvalidField, format!("field {field}: {inner}"))
+                .with_details(serde_json::json!({ "field": field }))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|err| ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {err}")))?;
+    let field_error = |field: &str, message: &str| {
+        ApiError::new(ErrorCode::InvalidField, format!("field {field}: {message}"))
+            .with_details(serde_json::json!({ "field": field }))
+    };
+    match (&request.company_id, &request.company) {
+        (Some(_), Some(_)) => {
+            return Err(field_error("company", "give `company_id` (an indexed company) or `company`, not both"));
+        }
+        (None, None) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                "field company_id: missing: give `company_id` (an indexed company) or `company` (a whole company record)",
+            )
+            .with_details(serde_json::json!({ "field": "company_id" })));
+        }
+        (Some(_), None) if !request.signals.is_empty() => {
+            return Err(field_error(
+                "signals",
+                "only with `company`: an indexed company is scored from its stored history",
+            ));
+        }
+        (Some(_), None) if !request.articles.is_empty() => {
+            return Err(field_error(
+                "articles",
+                "only with `company`: an indexed company is scored from its stored history",
+            ));
+        }
+        _ => {}
+    }
+    Ok(request)
+}
+
+/// Checks one embedded record like a line of a batch; its errors are pushed with their field
+/// paths under `prefix` (`signals[2].date`).
+fn check_embedded<T: marketlounge_index::record::Record>(
+    value: &serde_json::Value,
+    prefix: &str,
+    found: &mut Vec<marketlounge_index::record::FieldError>,
+) -> Option<T> {
+    let text = value.to_string();
+    let (record, mut errors) = marketlounge_index::ndjson::parse_record_collecting::<T>(&text);
+    if let Some(record) = &record {
+        record.check(RefData::embedded(), &mut errors);
+    }
+    for mut error in errors {
+        error.field = if error.field == "$" { prefix.to_owned() } else { format!("{prefix}.{}", error.field) };
+        found.push(error);
+    }
+    record
+}
+
+fn parse_prospect(request: &ScoreRequest, max_listed: usize) -> Result<Prospect, ApiError> {
+    use marketlounge_index::record::{FieldError, ValidationCode};
+    let mut found: Vec<FieldError> = Vec::new();
+    let company = request
+        .company
+        .as_ref()
+        .and_then(|value| check_embedded::<marketlounge_index::record::Company>(value, "company", &mut found));
+    // Events of another company would be scored as this one's.
+    let company_id = company.as_ref().map(|company| company.id.clone());
+    let check_owner = |owner: &str, field: String, found: &mut Vec<FieldError>| {
+        if let Some(id) = &company_id
+            && owner != id
+        {
+            found.push(FieldError::new(
+                field,
+                ValidationCode::InvalidValue,
+                format!("must be the scored company's id, {id}"),
+            ));
+        }
+    };
+    let mut signals = Vec::with_capacity(request.signals.len());
+    for (i, value) in request.signals.iter().enumerate() {
+        if let Some(signal) = check_embedded::<Signal>(value, &format!("signals[{i}]"), &mut found) {
+            check_owner(&signal.company_id, format!("signals[{i}].company_id"), &mut found);
+            signals.push(signal);
+        }
+    }
+    let mut articles = Vec::with_capacity(request.articles.len());
+    for (i, value) in request.articles.iter().enumerate() {
+        if let Some(article) = check_embedded::<Article>(value, &format!("articles[{i}]"), &mut found) {
+            check_owner(&article.company_id, format!("articles[{i}].company_id"), &mut found);
+            articles.push(article);
+        }
+    }
+    if !found.is_empty() {
+        let mut errors = ErrorList::new(max_listed);
+        errors.push_line(1, &found);
+        return Err(errors.into_error("nothing was scored"));
+    }
+    let company = company.ok_or_else(|| ApiError::internal(&"a company without errors did not parse"))?;
+    Ok(Prospect { company, signals, articles })
+}
+
+/// `POST /api/v1/score`: one company's opportunity as of a date, from the index or from the
+/// body; nothing is written.
+pub async fn score(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Scored>, ApiError> {
+    body_kind_in(&headers, &[BodyKind::Json])?;
+    let bytes = read_body(body, &headers, BodyUse::Record, &state.settings.limits).await?;
+    let request = parse_score_request(&bytes)?;
+    let top = request.top.unwrap_or(DEFAULT_TOP);
+    if let Some(id) = &request.company_id
+        && parse_id(id).is_none()
+    {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no company with id {} (ids are 9 digits)", crate::error::echoed(id)),
+        ));
+    }
+    let prospect = match request.company {
+        Some(_) => Some(parse_prospect(&request, state.settings.limits.max_listed_errors)?),
+        None => None,
+    };
+    let scorer = state.scoring.scorer().map_err(|err| no_model(&err))?;
+    let worker = Arc::clone(&state);
+    let company_id = request.company_id;
+    let as_of = request.as_of;
+    blocking(move || {
+        let as_of = match as_of {
+            Some(date) => date,
+            None => default_as_of(&worker)?,
+        };
+        match (prospect, company_id) {
+            (Some(prospect), _) => {
+                let row = CompanyRow::of(&prospect.company)
+                    .ok_or_else(|| ApiError::internal(&"a checked company id does not parse"))?;
+                let (histories, articles) = history_of_records(row.company, &prospect.signals, &prospect.articles);
+                let opportunity = explain_with(&worker, &scorer, &row, &histories, as_of, top, None)?;
+                Ok(Json(Scored { opportunity, source: "given", articles }))
+            }
+            (None, Some(id)) => {
+                let company = worker.engine.get(&id).map_err(ApiError::from_index)?.ok_or_else(|| {
+                    ApiError::new(ErrorCode::NotFound, format!("no company with id {}", crate::error::echoed(&id)))
+                })?;
+                let row = CompanyRow::of(&company).ok_or_else(|| ApiError::internal(&"a stored id does not parse"))?;
+                let opportunity = explain(&worker, &scorer, &row, as_of, top, None)?;
+                Ok(Json(Scored { opportunity, source: "indexed", articles: Vec::new() }))
+            }
+            (None, None) => Err(ApiError::internal(&"a score request without a company passed its check")),
+        }
+    })
+    .await?
 }
 
 pub async fn drift(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {

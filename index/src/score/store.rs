@@ -171,6 +171,42 @@ fn kind_index(signal_type: SignalType) -> u8 {
     SignalType::ALL.iter().position(|&t| t == signal_type).unwrap_or(0) as u8
 }
 
+/// What the features see of a signal: the one conversion the store and scoring a record that
+/// is not stored ([`history_of_records`]) share.
+pub fn signal_event(signal: &Signal) -> SignalEvent {
+    SignalEvent {
+        day: day_number(signal.date),
+        kind: kind_index(signal.signal_type),
+        weight: signal.weight.unwrap_or(1.0),
+    }
+}
+
+/// What the features see of an article, and what was made of it: its event type and polarity
+/// as given, else read from its text.
+pub fn press_event(article: &Article, rules: &EventRules) -> (PressEvent, StoredArticle) {
+    let detected = article.event_type.is_none() || article.sentiment.is_none();
+    let found = detected.then(|| rules.classify(&article.title, article.summary.as_deref()));
+    let event_type = article.event_type.or(found.and_then(|c| c.event_type));
+    let polarity = article.sentiment.or(found.map(|c| c.polarity)).unwrap_or(0.0);
+    let event = PressEvent { day: day_number(article.date), kind: event_type.map_or(NO_EVENT, kind_index), polarity };
+    (event, StoredArticle { id: article.id.clone(), event_type, polarity, detected })
+}
+
+/// The history of one company given as records (a prospect not in the store), exactly as the
+/// store would hold it once they were written: the same events, in the same order.
+pub fn history_of_records(company: u32, signals: &[Signal], articles: &[Article]) -> (Histories, Vec<StoredArticle>) {
+    let rules = EventRules::shared();
+    let signals = signals.iter().map(|signal| (company, signal_event(signal))).collect();
+    let (press, stored): (Vec<_>, Vec<_>) = articles
+        .iter()
+        .map(|article| {
+            let (event, stored) = press_event(article, rules);
+            ((company, event), stored)
+        })
+        .unzip();
+    (Histories::from_events(signals, press), stored)
+}
+
 impl EventStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<EventStore, ScoreError> {
@@ -442,6 +478,7 @@ impl Inserter<'_> {
     }
 
     pub fn signal(&mut self, signal: &Signal) -> Result<(), ScoreError> {
+        let event = signal_event(signal);
         let mut stmt = self
             .tx
             .prepare_cached(
@@ -452,9 +489,9 @@ impl Inserter<'_> {
         stmt.execute(params![
             signal.id,
             Self::company(&signal.company_id)?,
-            i64::from(kind_index(signal.signal_type)),
-            day_number(signal.date),
-            f64::from(signal.weight.unwrap_or(1.0)),
+            i64::from(event.kind),
+            event.day,
+            f64::from(event.weight),
             signal.source,
             signal.text
         ])
@@ -464,10 +501,7 @@ impl Inserter<'_> {
 
     /// Stores an article, reading its event type and polarity from the text when it has none.
     pub fn article(&mut self, article: &Article) -> Result<StoredArticle, ScoreError> {
-        let detected = article.event_type.is_none() || article.sentiment.is_none();
-        let found = detected.then(|| self.rules.classify(&article.title, article.summary.as_deref()));
-        let event_type = article.event_type.or(found.and_then(|c| c.event_type));
-        let polarity = article.sentiment.or(found.map(|c| c.polarity)).unwrap_or(0.0);
+        let (event, stored) = press_event(article, self.rules);
         let mut stmt = self
             .tx
             .prepare_cached(
@@ -478,18 +512,18 @@ impl Inserter<'_> {
         stmt.execute(params![
             article.id,
             Self::company(&article.company_id)?,
-            day_number(article.date),
+            event.day,
             article.title,
             article.summary,
             article.body,
             article.source,
             article.url,
-            event_type.map(|t| i64::from(kind_index(t))),
-            f64::from(polarity),
-            detected
+            (event.kind != NO_EVENT).then_some(i64::from(event.kind)),
+            f64::from(event.polarity),
+            stored.detected
         ])
         .map_err(self.err())?;
-        Ok(StoredArticle { id: article.id.clone(), event_type, polarity, detected })
+        Ok(stored)
     }
 
     pub fn outcome(&mut self, outcome: &Outcome) -> Result<(), ScoreError> {
