@@ -264,8 +264,8 @@ fn quotas_survive_restarts_sigkill_included() {
     spend_exactly(&server.addr, &stopped, 25);
     let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
     assert!(status.success());
-    let mut child = server.child;
-    assert!(child.wait().unwrap().success());
+    let mut server = server;
+    assert!(server.child.wait().unwrap().success());
     let server = common::serve(dir.path(), None);
     let (answered, _) = spend(&server.addr, &stopped, 2000);
     assert_eq!(answered, 975, "25 of 1000 spent before a clean stop");

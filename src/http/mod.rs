@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::{ApiError, ErrorCode};
 use crate::settings::Settings;
 
+mod access_log;
 pub mod admin;
 mod auth;
 pub(crate) mod body;
@@ -269,11 +270,13 @@ pub fn app(state: Arc<AppState>) -> Router {
     #[cfg(test)]
     let router = router.merge(tests::panicking_routes());
     let cors = middleware::from_fn_with_state(Arc::clone(&state), cors::cors);
+    let access = middleware::from_fn_with_state(Arc::clone(&state), access_log::access_log);
     router
         // Every routed request shows its key first (unrouted ones get their 404 or 405).
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::check))
         // Around the check: counts what each key was answered, logs admin actions.
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), usage::meter))
+        .route_layer(middleware::from_fn(access_log::remember_route))
         .fallback(not_found)
         .with_state(state)
         // Layers run outside-in from the last one: the request id and its span cover
@@ -290,6 +293,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn_with_state(hosts, host_allowed))
+        // One line per request, whoever answered it (a 421 too), inside the request's span.
+        .layer(access)
         .layer(middleware::from_fn(request_id))
 }
 

@@ -69,11 +69,17 @@ pub fn server_log_file() -> (std::path::PathBuf, std::fs::File) {
 
 /// Starts the server on an ephemeral port and waits until it listens.
 pub fn serve(data: &std::path::Path, settings: Option<&std::path::Path>) -> ServerProcess {
+    serve_with(data, settings, &[])
+}
+
+/// [`serve`] with more arguments for the command line (`--log-format json`).
+pub fn serve_with(data: &std::path::Path, settings: Option<&std::path::Path>, args: &[&str]) -> ServerProcess {
     use std::io::BufRead;
     let mut command = Command::new(binary());
     if let Some(settings) = settings {
         command.arg("--settings").arg(settings);
     }
+    command.args(args);
     let (log, log_file) = server_log_file();
     let mut child = command
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
@@ -97,6 +103,14 @@ pub fn serve(data: &std::path::Path, settings: Option<&std::path::Path>) -> Serv
         })
         .to_owned();
     ServerProcess { child, addr, log }
+}
+
+/// A test that ends, passing or not, leaves no server running.
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl ServerProcess {
