@@ -110,6 +110,7 @@ async fn every_route_answers_every_key_as_its_scope_says() {
         }
     }
     assert!(cells >= ROUTES.len() * 10, "{cells} cells");
+    println!("route × key matrix: {} routes, {cells} cells", ROUTES.len());
     // The scheme's name in any case; X-API-Key works as Authorization does.
     let suggest_key = &by_scope.iter().find(|(s, _)| *s == Scope::Suggest).unwrap().1;
     let request = Request::get("/api/v1/suggest?q=usi")
