@@ -163,6 +163,16 @@ pub struct AuthSettings {
     /// the proxy's address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxies: Vec<String>,
+    /// Days an audit entry is kept (it names a key and the caller's IP prefix): older ones are
+    /// deleted within the hour. The CNIL's guidance for such logs is six months to a year.
+    /// Usage counts (per key and hour, no address) are billing records and are kept.
+    #[serde(default = "default_audit_retention_days")]
+    #[schemars(range(min = 1, max = 3650))]
+    pub audit_retention_days: u32,
+}
+
+fn default_audit_retention_days() -> u32 {
+    365
 }
 
 impl Default for AuthSettings {
@@ -178,6 +188,7 @@ impl Default for AuthSettings {
             failed_auth_rate: default_failed_auth_rate(),
             failed_auth_burst: default_failed_auth_burst(),
             trusted_proxies: Vec::new(),
+            audit_retention_days: default_audit_retention_days(),
         }
     }
 }
@@ -598,6 +609,10 @@ impl Settings {
             );
         }
         anyhow::ensure!(self.backup.keep >= 1, "settings field backup.keep: must be ≥ 1");
+        anyhow::ensure!(
+            (1..=3650).contains(&self.auth.audit_retention_days),
+            "settings field auth.audit_retention_days: must be within [1, 3650]"
+        );
         anyhow::ensure!(self.admin.snapshot_retention >= 1, "settings field admin.snapshot_retention: must be ≥ 1");
         let scoring = &self.scoring;
         anyhow::ensure!(

@@ -499,8 +499,13 @@ impl Maintenance {
                 Err(error) => tracing::error!(%error, "merge failed; will retry"),
             })
         };
-        let usage =
-            crate::usage::Flusher::start(Arc::clone(&state.usage), state.keys.clone(), crate::usage::FLUSH_INTERVAL);
+        let retention = Duration::from_secs(u64::from(state.settings.auth.audit_retention_days) * 86_400);
+        let usage = crate::usage::Flusher::start(
+            Arc::clone(&state.usage),
+            state.keys.clone(),
+            crate::usage::FLUSH_INTERVAL,
+            Some(retention),
+        );
         let backups = crate::backup::Schedule::start(state).unwrap_or_else(|err| {
             tracing::error!(%err, "spawning the backup thread failed: no scheduled backups");
             None

@@ -105,14 +105,37 @@ pub struct Flusher {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// How often audit entries past their retention are looked for.
+const AUDIT_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
 impl Flusher {
-    pub fn start(usage: Arc<Usage>, keys: Option<Arc<crate::auth::cache::KeyCache>>, interval: Duration) -> Flusher {
+    /// Flushes every `interval`; with `audit_retention`, also deletes older audit entries, at
+    /// start and then hourly.
+    pub fn start(
+        usage: Arc<Usage>,
+        keys: Option<Arc<crate::auth::cache::KeyCache>>,
+        interval: Duration,
+        audit_retention: Option<Duration>,
+    ) -> Flusher {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let mut pruned_at: Option<std::time::Instant> = None;
         let flush = move || {
             if let Err(error) = usage.flush(keys.as_ref().map(|keys| keys.store())) {
                 tracing::error!(%error, "usage flush failed; the counts stay in memory and are retried");
             }
+            if let Some(retention) = audit_retention
+                && pruned_at.is_none_or(|at| at.elapsed() >= AUDIT_PRUNE_INTERVAL)
+            {
+                pruned_at = Some(std::time::Instant::now());
+                let before_ms = jiff::Timestamp::now().as_millisecond() - retention.as_millis() as i64;
+                match usage.store().prune_audit(before_ms) {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "audit entries past auth.audit_retention_days deleted"),
+                    Err(error) => tracing::error!(%error, "deleting old audit entries failed; retried within the hour"),
+                }
+            }
         };
+        let mut flush = flush;
         let thread = std::thread::Builder::new()
             .name("usage-flush".into())
             .spawn(move || {
@@ -188,7 +211,7 @@ mod tests {
     fn the_flusher_flushes_on_its_interval_and_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let usage = Arc::new(Usage::open(dir.path()).unwrap());
-        let flusher = Flusher::start(Arc::clone(&usage), None, Duration::from_millis(20));
+        let flusher = Flusher::start(Arc::clone(&usage), None, Duration::from_millis(20), None);
         usage.record("key_a", Scope::Suggest, 200, 8);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while usage.store().rows(0, i64::MAX, None).unwrap().is_empty() {
@@ -196,12 +219,39 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         drop(flusher);
-        let slow = Flusher::start(Arc::clone(&usage), None, Duration::from_secs(3600));
+        let slow = Flusher::start(Arc::clone(&usage), None, Duration::from_secs(3600), None);
         usage.record("key_a", Scope::Suggest, 200, 8);
         let started = std::time::Instant::now();
         drop(slow);
         assert!(started.elapsed() < Duration::from_secs(5), "a stop does not wait for the interval");
         let rows = usage.store().rows(0, i64::MAX, None).unwrap();
         assert_eq!(rows.iter().map(|r| r.counts.requests).sum::<u64>(), 2);
+    }
+
+    /// Audit entries past their retention go with the first flush; younger ones stay.
+    #[test]
+    fn audit_entries_past_their_retention_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let usage = Arc::new(Usage::open(dir.path()).unwrap());
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        let day_ms = 86_400_000;
+        for (age_days, target) in [(400, "old"), (366, "just-past"), (364, "within"), (0, "today")] {
+            let entry = audit::AuditEntry {
+                id: 0,
+                at_ms: now_ms - age_days * day_ms,
+                actor: "cli".into(),
+                ip_prefix: Some("192.0.2.0/24".into()),
+                action: "keys.create".into(),
+                target: Some(target.into()),
+                status: Some(201),
+                request_id: None,
+            };
+            usage.store().append_audit(&entry).unwrap();
+        }
+        let retention = Some(Duration::from_secs(365 * 86_400));
+        drop(Flusher::start(Arc::clone(&usage), None, Duration::from_secs(3600), retention));
+        let left: Vec<String> =
+            usage.store().audit(0, i64::MAX, 100).unwrap().into_iter().filter_map(|entry| entry.target).collect();
+        assert_eq!(left, ["today", "within"]);
     }
 }

@@ -140,6 +140,12 @@ impl UsageStore {
         Ok(connection.last_insert_rowid())
     }
 
+    /// Deletes the audit entries from before `before_ms`; how many.
+    pub fn prune_audit(&self, before_ms: i64) -> Result<usize, UsageError> {
+        let connection = self.connection.lock();
+        connection.execute("DELETE FROM audit WHERE at_ms < ?1", params![before_ms]).map_err(|err| self.error(err))
+    }
+
     /// Audit entries of `[from_ms, to_ms)`, newest first, at most `limit`.
     pub fn audit(&self, from_ms: i64, to_ms: i64, limit: usize) -> Result<Vec<AuditEntry>, UsageError> {
         let connection = self.connection.lock();
