@@ -39,7 +39,8 @@ const DEFAULT_TOP: usize = 5;
 /// The longest top list.
 const MAX_K: usize = 100;
 
-#[derive(Debug, Serialize)]
+/// What a signals, articles or outcomes upload stored.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Stored {
     /// Records written.
     acknowledged: usize,
@@ -124,7 +125,7 @@ fn no_model(err: &ScoreError) -> ApiError {
 }
 
 /// One company's opportunity.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Opportunity {
     pub company_id: String,
     pub probability: f64,
@@ -222,7 +223,8 @@ pub async fn company_opportunity(
     Ok(Json(opportunity))
 }
 
-#[derive(Debug, Serialize)]
+/// The best opportunities at the last apply.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TopOpportunities {
     pub opportunities: Vec<Opportunity>,
     /// The model that ranked the list (at the last apply); each entry's explanation comes
@@ -322,7 +324,20 @@ pub async fn top_opportunities(
     Ok(Json(answer))
 }
 
-pub async fn drift(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+/// Drift at the last apply.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Drift {
+    pub model_version: Option<String>,
+    pub as_of: Option<String>,
+    /// When the scores were applied (RFC 3339).
+    pub applied_at: Option<String>,
+    /// The scores' population stability against the training data (PSI and its reading).
+    pub score: serde_json::Value,
+    /// Each feature's population stability.
+    pub features: serde_json::Value,
+}
+
+pub async fn drift(State(state): State<Arc<AppState>>) -> Result<Json<Drift>, ApiError> {
     let worker = Arc::clone(&state);
     blocking(move || {
         let store = &worker.scoring.store;
@@ -330,21 +345,21 @@ pub async fn drift(State(state): State<Arc<AppState>>) -> Result<Json<serde_json
             ApiError::new(ErrorCode::ModelUnavailable, "no scores applied yet: run `marketlounge score apply`")
         })?;
         let drift: serde_json::Value = serde_json::from_str(&drift).map_err(|err| ApiError::internal(&err))?;
-        Ok(Json(serde_json::json!({
-            "model_version": store.meta("model_version").map_err(score_error)?,
-            "as_of": store.meta("as_of").map_err(score_error)?,
-            "applied_at": store.meta("applied_at").map_err(score_error)?,
-            "score": drift["score"],
-            "features": drift["features"],
-        })))
+        Ok(Json(Drift {
+            model_version: store.meta("model_version").map_err(score_error)?,
+            as_of: store.meta("as_of").map_err(score_error)?,
+            applied_at: store.meta("applied_at").map_err(score_error)?,
+            score: drift["score"].clone(),
+            features: drift["features"].clone(),
+        }))
     })
     .await?
 }
 
 /// The body of the scoring tasks: dates, all optional.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ScoringJob {
+pub struct ScoringJob {
     /// `train`: learn from outcomes observed by this date (default today).
     until: Option<jiff::civil::Date>,
     /// `apply`: score as of this date (default today).
