@@ -162,3 +162,37 @@ async fn the_server_and_the_command_give_the_same_document() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8(output.stdout).unwrap(), marketlounge::openapi::document_text());
 }
+
+/// The contract check (`tests/common/contract.rs`, run on every answer of the HTTP tests)
+/// refuses what the document does not describe: a field no type has, a missing field, a
+/// status the operation does not list, an error code of another status, a method no route
+/// has answered other than 405.
+#[test]
+fn the_contract_check_refuses_undocumented_answers() {
+    let health = serde_json::json!({
+        "status": "ok", "checksums": "ok", "version": "0.1.0", "generation": 0, "documents": 0,
+        "segments": 0, "pending_writes": 0, "auth": "disabled"
+    });
+    let check = |method: &str, uri: &str, status: u16, body: &Value| {
+        let bytes = serde_json::to_vec(body).unwrap();
+        std::panic::catch_unwind(|| common::contract::check(method, uri, status, Some("application/json"), &bytes))
+            .is_ok()
+    };
+    assert!(check("GET", "/health", 200, &health));
+    let mut extra = health.clone();
+    extra["uptime"] = 1.into();
+    assert!(!check("GET", "/health", 200, &extra), "an undocumented field passed");
+    let mut missing = health.clone();
+    missing.as_object_mut().unwrap().remove("documents");
+    assert!(!check("GET", "/health", 200, &missing), "a missing field passed");
+    let not_found = serde_json::json!({"error": {"code": "not_found", "message": "no such route or resource"}});
+    assert!(!check("GET", "/health", 404, &not_found), "an undocumented status passed");
+    assert!(check("GET", "/api/v1/companies/732829320", 404, &not_found));
+    let wrong_code = serde_json::json!({"error": {"code": "forbidden", "message": "x"}});
+    assert!(!check("GET", "/api/v1/companies/732829320", 404, &wrong_code), "a 403 code passed as a 404");
+    assert!(check("GET", "/no/such/route", 404, &not_found));
+    assert!(!check("GET", "/no/such/route", 200, &health), "an unrouted 200 passed");
+    let method = serde_json::json!({"error": {"code": "method_not_allowed", "message": "x"}});
+    assert!(check("PUT", "/api/v1/match", 405, &method));
+    assert!(!check("PUT", "/api/v1/match", 200, &health), "an undocumented method passed");
+}

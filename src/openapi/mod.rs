@@ -72,6 +72,17 @@ fn build() -> Value {
         item.insert(operation.method.to_ascii_lowercase(), operation_object(operation, access, &mut generators));
     }
     let mut schemas = generators.responses.take_definitions(true);
+    // An answer holds the fields its type names and no other, so that a field added to a
+    // response type without its schema changing fails the contract test. (Request types say
+    // so themselves with `deny_unknown_fields`, which schemars reads.)
+    for schema in schemas.values_mut() {
+        if let Some(object) = schema.as_object_mut()
+            && object.contains_key("properties")
+            && !object.contains_key("additionalProperties")
+        {
+            object.insert("unevaluatedProperties".into(), Value::Bool(false));
+        }
+    }
     let requests = generators.requests.take_definitions(true);
     // A type whose request schema differs from its response schema is named `…Input` on the
     // request side; the references to it are renamed with it.
