@@ -34,7 +34,10 @@ fn every_route_is_documented_and_nothing_else() {
     }
     let missing: Vec<_> = routed.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&routed).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "routed but not documented: {missing:?}; documented but not routed: {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "routed but not documented: {missing:?}; documented but not routed: {extra:?}"
+    );
     println!("routes documented / routes served: {} / {}", documented.len(), routed.len());
 }
 
@@ -57,7 +60,10 @@ fn security_and_statuses_follow_the_route_table() {
             Access::Needs(scope) => {
                 assert_eq!(
                     security,
-                    &vec![serde_json::json!({"bearer": [scope.as_str()]}), serde_json::json!({"apiKey": [scope.as_str()]})],
+                    &vec![
+                        serde_json::json!({"bearer": [scope.as_str()]}),
+                        serde_json::json!({"apiKey": [scope.as_str()]})
+                    ],
                     "{method} {path}"
                 );
                 for status in ["401", "403", "429"] {
@@ -78,7 +84,8 @@ fn security_and_statuses_follow_the_route_table() {
 #[test]
 fn the_error_codes_are_the_error_table() {
     let schema = &document()["components"]["schemas"]["ErrorCode"];
-    let documented: Vec<&str> = schema["oneOf"].as_array().unwrap().iter().map(|c| c["const"].as_str().unwrap()).collect();
+    let documented: Vec<&str> =
+        schema["oneOf"].as_array().unwrap().iter().map(|c| c["const"].as_str().unwrap()).collect();
     let table: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(documented, table);
     for (code, entry) in ErrorCode::ALL.iter().zip(schema["oneOf"].as_array().unwrap()) {
@@ -89,13 +96,13 @@ fn the_error_codes_are_the_error_table() {
     // Every error response's codes are the table's codes of that status.
     for (name, response) in document()["components"]["responses"].as_object().unwrap() {
         let status: u16 = name.strip_prefix("Error").unwrap().parse().unwrap();
-        let codes: Vec<&str> = response["content"]["application/json"]["schema"]["properties"]["error"]["properties"]["code"]
-            ["enum"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap())
-            .collect();
+        let codes: Vec<&str> =
+            response["content"]["application/json"]["schema"]["properties"]["error"]["properties"]["code"]["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
         let expected: Vec<&str> =
             ErrorCode::ALL.iter().filter(|c| c.status().as_u16() == status).map(|c| c.as_str()).collect();
         assert_eq!(codes, expected, "{name}");
@@ -113,7 +120,8 @@ fn every_example_is_valid_against_its_schema() {
         let mut schema = schema.clone();
         schema["components"] = components.clone();
         let validator = jsonschema::draft202012::new(&schema).unwrap();
-        let errors: Vec<String> = validator.iter_errors(example).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        let errors: Vec<String> =
+            validator.iter_errors(example).map(|e| format!("{e} at {}", e.instance_path())).collect();
         assert!(errors.is_empty(), "{place}: the example is invalid: {errors:?}");
         checked += 1;
     };

@@ -42,7 +42,8 @@ async fn get(state: &Arc<AppState>, query: &[u8]) -> (StatusCode, serde_json::Va
     let mut uri = b"/api/v1/suggest?".to_vec();
     uri.extend_from_slice(query);
     let uri = axum::http::Uri::from_maybe_shared(uri).unwrap();
-    let (status, bytes) = common::app::checked(&app(Arc::clone(state)), Request::get(uri).body(Body::empty()).unwrap()).await;
+    let (status, bytes) =
+        common::app::checked(&app(Arc::clone(state)), Request::get(uri).body(Body::empty()).unwrap()).await;
     (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}")))
 }
 

@@ -85,7 +85,10 @@ mod tests {
         let pin = include_str!("../../ui/vendor/redoc/PIN");
         let pinned = pin.lines().find_map(|line| line.strip_prefix("sha256=")).expect("PIN has a sha256 line");
         let actual: String = Sha256::digest(SCRIPT).iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(actual, pinned, "ui/vendor/redoc/redoc.standalone.js is not the pinned bundle: run tools/vendor-docs");
+        assert_eq!(
+            actual, pinned,
+            "ui/vendor/redoc/redoc.standalone.js is not the pinned bundle: run tools/vendor-docs"
+        );
         assert!(pin.contains("\nversion=") && pin.contains("\nintegrity=sha512-"), "{pin}");
     }
 
@@ -96,9 +99,8 @@ mod tests {
     async fn each_page_has_its_own_nonce_on_every_script() {
         let first = page().await;
         let second = page().await;
-        let policy_of = |response: &Response| {
-            response.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned()
-        };
+        let policy_of =
+            |response: &Response| response.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
         let (first_policy, second_policy) = (policy_of(&first), policy_of(&second));
         assert_ne!(first_policy, second_policy, "a nonce was reused");
         let nonce = first_policy.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_owned();

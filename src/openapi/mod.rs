@@ -167,7 +167,10 @@ fn operation_object(operation: &Operation, access: Access, generators: &mut Gene
         responses.insert(answer.status.to_string(), answer.to_value(&mut generators.responses));
     }
     for status in error_statuses(operation, access) {
-        responses.insert(status.to_string(), json!({"$ref": format!("#/components/responses/{}", error_response_name(status))}));
+        responses.insert(
+            status.to_string(),
+            json!({"$ref": format!("#/components/responses/{}", error_response_name(status))}),
+        );
     }
     object.insert("responses".into(), Value::Object(responses));
     object.insert("security".into(), security(access));

@@ -303,7 +303,11 @@ pub fn operations() -> Vec<Operation> {
                 "The query and its options.",
                 json!({"query": "usinage titane aéronautique près de Lyon", "k": 10, "filters": {"certifications": ["EN 9100"]}, "explain": true}),
             ),
-            answers: vec![Answer::json(200, "The page of ranked companies and the query's interpretation.", of::<MatchResponse>)],
+            answers: vec![Answer::json(
+                200,
+                "The page of ranked companies and the query's interpretation.",
+                of::<MatchResponse>,
+            )],
             errors: &[ErrorCode::InvalidJson, ErrorCode::InvalidField, ErrorCode::Overloaded, ErrorCode::Unavailable],
         },
         Operation {
@@ -314,12 +318,24 @@ pub fn operations() -> Vec<Operation> {
             summary: "Typeahead completions",
             description: "Completions of the text typed so far: concepts, companies, places, queries and constraints, with typo tolerance. The query string is decoded byte-exactly: a parameter that is not UTF-8, an unknown parameter, or a `q` that is empty or too long is a 400 naming it.",
             parameters: vec![
-                Parameter::query("q", "The text typed so far (at most 256 bytes).", json!({"type": "string", "minLength": 1, "maxLength": 256}))
-                    .required()
-                    .example(json!("usinage ti")),
-                Parameter::query("k", "How many suggestions (default 8, at most 50: larger values are clamped).", json!({"type": "integer", "minimum": 1})),
-                Parameter::query("kinds", "Comma-separated kinds to include: concept, company, location, query, constraint (default all).", json!({"type": "string"}))
-                    .example(json!("concept,company")),
+                Parameter::query(
+                    "q",
+                    "The text typed so far (at most 256 bytes).",
+                    json!({"type": "string", "minLength": 1, "maxLength": 256}),
+                )
+                .required()
+                .example(json!("usinage ti")),
+                Parameter::query(
+                    "k",
+                    "How many suggestions (default 8, at most 50: larger values are clamped).",
+                    json!({"type": "integer", "minimum": 1}),
+                ),
+                Parameter::query(
+                    "kinds",
+                    "Comma-separated kinds to include: concept, company, location, query, constraint (default all).",
+                    json!({"type": "string"}),
+                )
+                .example(json!("concept,company")),
                 Parameter::query("fuzzy", "Whether typos are tolerated (default true).", json!({"type": "boolean"})),
             ],
             body: None,
@@ -335,8 +351,10 @@ pub fn operations() -> Vec<Operation> {
             description: "One JSON record (within `limits.max_line_bytes`) or an NDJSON batch (within `limits.max_body_bytes`). Every record is checked; any invalid one refuses the whole batch with every error listed by line. Writes are durable when answered and searchable within the `visible_within_ms` promised.",
             parameters: vec![],
             body: records_body::<Company>("A company record, or one per line.", company_example()),
-            answers: vec![Answer::json(200, "The records were written.", of::<http::companies::Acknowledged>)
-                .example(json!({"acknowledged": 1, "seq": 42, "visible_within_ms": 1000}))],
+            answers: vec![
+                Answer::json(200, "The records were written.", of::<http::companies::Acknowledged>)
+                    .example(json!({"acknowledged": 1, "seq": 42, "visible_within_ms": 1000})),
+            ],
             errors: &[ErrorCode::InvalidJson, ErrorCode::InvalidRecord],
         },
         Operation {
@@ -417,8 +435,16 @@ pub fn operations() -> Vec<Operation> {
             description: "The current model's calibrated probability as of a date, with its exact explanation: baseline + Σ contributions = logit.",
             parameters: vec![
                 id(),
-                Parameter::query("as_of", "The date to score as of (YYYY-MM-DD; default the last apply's, else today).", json!({"type": "string", "format": "date"})),
-                Parameter::query("top", "How many contributions to show (default 5).", json!({"type": "integer", "minimum": 0})),
+                Parameter::query(
+                    "as_of",
+                    "The date to score as of (YYYY-MM-DD; default the last apply's, else today).",
+                    json!({"type": "string", "format": "date"}),
+                ),
+                Parameter::query(
+                    "top",
+                    "How many contributions to show (default 5).",
+                    json!({"type": "integer", "minimum": 0}),
+                ),
             ],
             body: None,
             answers: vec![Answer::json(200, "The score and its explanation.", of::<http::scoring::Opportunity>)],
@@ -433,9 +459,17 @@ pub fn operations() -> Vec<Operation> {
             description: "The companies ranked highest at the last apply, each explained by the current model.",
             parameters: vec![
                 Parameter::query("k", "How many (default 10, at most 100).", json!({"type": "integer", "minimum": 1})),
-                Parameter::query("naf", "A NAF section (A–U) or the start of a NAF code (\"25\", \"25.62B\").", json!({"type": "string"})),
+                Parameter::query(
+                    "naf",
+                    "A NAF section (A–U) or the start of a NAF code (\"25\", \"25.62B\").",
+                    json!({"type": "string"}),
+                ),
                 Parameter::query("region", "A région name (\"Auvergne-Rhône-Alpes\").", json!({"type": "string"})),
-                Parameter::query("headcount", "Comma-separated headcount bands (\"10-19,20-49\").", json!({"type": "string"})),
+                Parameter::query(
+                    "headcount",
+                    "Comma-separated headcount bands (\"10-19,20-49\").",
+                    json!({"type": "string"}),
+                ),
             ],
             body: None,
             answers: vec![Answer::json(200, "The top list.", of::<http::scoring::TopOpportunities>)],
@@ -458,11 +492,14 @@ pub fn operations() -> Vec<Operation> {
                 description: "Every company, one per line, or the path of a file inside the import directory.",
                 content: vec![
                     Media::ndjson(of::<Company>),
-                    Media::json(of::<http::admin::ReindexRequest>).example(json!({"companies_path": "companies.ndjson.gz"})),
+                    Media::json(of::<http::admin::ReindexRequest>)
+                        .example(json!({"companies_path": "companies.ndjson.gz"})),
                 ],
             }),
-            answers: vec![Answer::json(202, "The task was started.", of::<http::admin::Accepted>)
-                .example(json!({"task_id": 1, "status_url": "/admin/tasks/1"}))],
+            answers: vec![
+                Answer::json(202, "The task was started.", of::<http::admin::Accepted>)
+                    .example(json!({"task_id": 1, "status_url": "/admin/tasks/1"})),
+            ],
             errors: &[ErrorCode::InvalidJson, ErrorCode::InvalidField, ErrorCode::BadRequest, ErrorCode::Conflict],
         },
         Operation {
@@ -603,7 +640,11 @@ pub fn operations() -> Vec<Operation> {
                 Parameter::query("key", "One key's id.", json!({"type": "string"})),
                 Parameter::query("from", "RFC 3339 time or date.", json!({"type": "string"})),
                 Parameter::query("to", "RFC 3339 time or date.", json!({"type": "string"})),
-                Parameter::query("granularity", "hour, day or month (default day).", json!({"type": "string", "enum": ["hour", "day", "month"]})),
+                Parameter::query(
+                    "granularity",
+                    "hour, day or month (default day).",
+                    json!({"type": "string", "enum": ["hour", "day", "month"]}),
+                ),
             ],
             body: None,
             answers: vec![Answer::json(200, "The usage report.", of::<http::usage::UsageAnswer>)],
@@ -619,7 +660,11 @@ pub fn operations() -> Vec<Operation> {
             parameters: vec![
                 Parameter::query("from", "RFC 3339 time or date.", json!({"type": "string"})),
                 Parameter::query("to", "RFC 3339 time or date.", json!({"type": "string"})),
-                Parameter::query("limit", "At most this many entries (1 to 1000, default 100).", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
+                Parameter::query(
+                    "limit",
+                    "At most this many entries (1 to 1000, default 100).",
+                    json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+                ),
             ],
             body: None,
             answers: vec![Answer::json(200, "The entries.", of::<http::usage::AuditLog>)],

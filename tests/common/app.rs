@@ -84,7 +84,10 @@ pub async fn checked(router: &Router, request: Request<Body>) -> (StatusCode, ax
 }
 
 /// [`checked`], with the answer's headers.
-pub async fn checked_parts(router: &Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+pub async fn checked_parts(
+    router: &Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
     let (method, uri) = (request.method().to_string(), request.uri().to_string());
     let response = router.clone().oneshot(request).await.unwrap();
     let (status, headers) = (response.status(), response.headers().clone());

@@ -73,7 +73,8 @@ pub fn check(method: &str, uri: &str, status: u16, content_type: Option<&str>, b
                     String::from_utf8_lossy(&body[..body.len().min(500)])
                 );
             };
-            let documented_json = response.get("$ref").is_some() || response["content"].get("application/json").is_some();
+            let documented_json =
+                response.get("$ref").is_some() || response["content"].get("application/json").is_some();
             // HEAD is GET without the body: its status and type are all there is to check.
             if !is_json || head && body.is_empty() {
                 assert!(
@@ -88,7 +89,10 @@ pub fn check(method: &str, uri: &str, status: u16, content_type: Option<&str>, b
         }
     };
     let value: Value = serde_json::from_slice(body).unwrap_or_else(|err| {
-        panic!("{method} {path} answered {status} with a body that is not JSON ({err}): {:?}", String::from_utf8_lossy(body))
+        panic!(
+            "{method} {path} answered {status} with a body that is not JSON ({err}): {:?}",
+            String::from_utf8_lossy(body)
+        )
     });
     let errors: Vec<String> =
         schema.iter_errors(&value).map(|error| format!("{} at {}", error, error.instance_path())).take(5).collect();
@@ -152,8 +156,8 @@ fn error_schema(status: u16) -> Arc<jsonschema::Validator> {
         return Arc::clone(validator);
     }
     let document = marketlounge::openapi::document();
-    let schema = document["components"]["responses"][format!("Error{status}")]["content"]["application/json"]["schema"]
-        .clone();
+    let schema =
+        document["components"]["responses"][format!("Error{status}")]["content"]["application/json"]["schema"].clone();
     assert!(schema.is_object(), "the document has no error response for {status}");
     let validator = Arc::new(compile(schema));
     validators().lock().unwrap().insert(key, Arc::clone(&validator));
