@@ -34,13 +34,13 @@ pub enum SnapshotError {
 }
 
 impl SnapshotError {
-    /// A short name for what failed, safe to show without a key (`/health`, metrics labels).
-    pub fn kind(&self) -> &'static str {
+    /// What failed, without the details (paths) the log has.
+    pub fn problem(&self) -> SnapshotProblem {
         match self {
-            SnapshotError::InsufficientStorage { .. } => "insufficient_storage",
-            SnapshotError::Index(_) => "index",
-            SnapshotError::Io { .. } => "io",
-            SnapshotError::Access(_) => "access_state",
+            SnapshotError::InsufficientStorage { .. } => SnapshotProblem::InsufficientStorage,
+            SnapshotError::Index(_) => SnapshotProblem::Index,
+            SnapshotError::Io { .. } => SnapshotProblem::Io,
+            SnapshotError::Access(_) => SnapshotProblem::AccessState,
         }
     }
 }
@@ -123,17 +123,16 @@ fn prune(dir: &Path, keep: usize, keep_setting: &str) {
 }
 
 /// The last scheduled backup, as `/health` and the metrics show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LastBackup {
     /// When it ended (RFC 3339, UTC).
     pub at: String,
     #[serde(skip)]
     pub at_unix: i64,
-    /// `ok` or `failed`.
-    pub result: &'static str,
-    /// What failed ([`SnapshotError::kind`]); the server log has the whole error.
+    pub result: BackupResult,
+    /// What failed; the server log has the whole error.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<&'static str>,
+    pub problem: Option<SnapshotProblem>,
     /// The index generation it holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<u64>,
@@ -141,6 +140,39 @@ pub struct LastBackup {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub duration_ms: f64,
+}
+
+/// How a backup ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupResult {
+    Ok,
+    Failed,
+}
+
+/// What failed in a snapshot, safe to show without a key (`/health`, metrics labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotProblem {
+    /// Less free space than `admin.snapshot_min_free_mb`.
+    InsufficientStorage,
+    /// Copying the index.
+    Index,
+    /// Creating the directory or reading its free space.
+    Io,
+    /// Copying the keys, usage and master key.
+    AccessState,
+}
+
+impl SnapshotProblem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotProblem::InsufficientStorage => "insufficient_storage",
+            SnapshotProblem::Index => "index",
+            SnapshotProblem::Io => "io",
+            SnapshotProblem::AccessState => "access_state",
+        }
+    }
 }
 
 /// What the schedule has done since the server started.
@@ -173,8 +205,8 @@ impl BackupStatus {
         let last = LastBackup {
             at: now.round(jiff::Unit::Second).unwrap_or(now).to_string(),
             at_unix: now.as_second(),
-            result: if outcome.is_ok() { "ok" } else { "failed" },
-            problem: outcome.as_ref().err().map(SnapshotError::kind),
+            result: if outcome.is_ok() { BackupResult::Ok } else { BackupResult::Failed },
+            problem: outcome.as_ref().err().map(SnapshotError::problem),
             generation: outcome.as_ref().ok().map(|taken| taken.generation),
             name: outcome.as_ref().ok().and_then(|taken| Some(taken.path.file_name()?.to_string_lossy().into_owned())),
             duration_ms: duration.as_secs_f64() * 1e3,

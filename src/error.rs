@@ -43,6 +43,14 @@ macro_rules! error_codes {
                     $(ErrorCode::$variant => $message,)*
                 }
             }
+
+            /// The code's doc comment, one line per source line: what the OpenAPI document
+            /// says of it (`crate::openapi`), so the table stays its only description.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => concat!($($doc, "\n",)*),)*
+                }
+            }
         }
     };
 }

@@ -183,9 +183,9 @@ fn schema_path(field: &str) -> &str {
 }
 
 /// A prior read from NDJSON: `{"id": "…", "opportunity": p}`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PriorLine {
+pub struct PriorLine {
     id: String,
     opportunity: f32,
 }

@@ -3,6 +3,8 @@
 //! publishable key from a foreign and from its own origin, each answered as the route's scope
 //! says. Generated from the table, so a new route cannot be left out.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -47,9 +49,8 @@ async fn call(
     }
     let body = if method == "GET" || method == "DELETE" { Body::empty() } else { Body::from("{}") };
     let request = request.header("content-type", "application/json").body(body).unwrap();
-    let response = app(Arc::clone(state)).oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let (status, bytes) = common::app::checked(&app(Arc::clone(state)), request).await;
+    let status = status.as_u16();
     let code = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))

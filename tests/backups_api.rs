@@ -35,10 +35,8 @@ async fn take_snapshot(state: &Arc<AppState>, key: &str) -> (u16, serde_json::Va
         .header("content-type", "application/json")
         .body(Body::empty())
         .unwrap();
-    let response = app(Arc::clone(state)).oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap())
+    let (status, bytes) = common::app::checked(&app(Arc::clone(state)), request).await;
+    (status.as_u16(), serde_json::from_slice(&bytes).unwrap())
 }
 
 fn snapshots(data: &std::path::Path) -> Vec<String> {

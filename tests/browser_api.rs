@@ -2,6 +2,8 @@
 //! changes that a cross-site form or `text/plain` fetch cannot reach, and the demo page's
 //! Content-Security-Policy. The real router over a real key table.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -12,7 +14,6 @@ use marketlounge::auth::store::{KeySpec, KeyStore};
 use marketlounge::auth::{KeyKind, Scope};
 use marketlounge::http::{AppState, app};
 use marketlounge::settings::Settings;
-use tower::ServiceExt;
 
 const SHOP: &str = "https://shop.example";
 const OTHER_SHOP: &str = "https://other-shop.example";
@@ -63,9 +64,9 @@ async fn send(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = app(Arc::clone(state)).oneshot(request.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let (status, headers, bytes) =
+        common::app::checked_parts(&app(Arc::clone(state)), request.body(Body::from(body.to_owned())).unwrap()).await;
+    let status = status.as_u16();
     let code = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))

@@ -11,10 +11,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use marketlounge::http::{AppState, app};
 use marketlounge::settings::Settings;
-use tower::ServiceExt;
 
 fn state(max_body_bytes: usize, data: &std::path::Path) -> Arc<AppState> {
     let mut settings = Settings::default_settings();
@@ -24,9 +22,7 @@ fn state(max_body_bytes: usize, data: &std::path::Path) -> Arc<AppState> {
 
 async fn call(request: Request<Body>) -> (StatusCode, serde_json::Value) {
     let data = tempfile::tempdir().unwrap();
-    let response = app(state(4096, data.path())).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let (status, bytes) = common::app::checked(&app(state(4096, data.path())), request).await;
     (
         status,
         serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&bytes))),
@@ -117,6 +113,11 @@ fn raw_exchange(addr: &str, request: &[u8]) -> (u16, String, serde_json::Value) 
     let _ = stream.read_to_end(&mut response);
     let response = String::from_utf8_lossy(&response).into_owned();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no answer: {response:?}"));
+    let request_line = String::from_utf8_lossy(request);
+    let mut words = request_line.split(' ');
+    if let (Some(method), Some(path)) = (words.next(), words.next()) {
+        common::check_raw(method, path, &response);
+    }
     let status = head[9..12].parse().unwrap();
     (status, head.to_ascii_lowercase(), serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
 }

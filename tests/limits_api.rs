@@ -65,6 +65,8 @@ impl Client {
             .expect("answers carry a content-length");
         let mut body = vec![0; length];
         self.reader.read_exact(&mut body).unwrap();
+        let content_type = headers.iter().find(|(n, _)| n == "content-type").map(|(_, v)| v.as_str());
+        common::contract::check("GET", path, status, content_type, &body);
         Answer { status, headers, body: String::from_utf8(body).unwrap() }
     }
 }

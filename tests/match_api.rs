@@ -78,9 +78,7 @@ fn state() -> (tempfile::TempDir, Arc<AppState>) {
 
 async fn post(state: &Arc<AppState>, content_type: &str, body: impl Into<Body>) -> (StatusCode, serde_json::Value) {
     let request = Request::post("/api/v1/match").header("content-type", content_type).body(body.into()).unwrap();
-    let response = app(Arc::clone(state)).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let (status, bytes) = common::app::checked(&app(Arc::clone(state)), request).await;
     (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}")))
 }
 

@@ -6,13 +6,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use marketlounge::http::{AppState, app};
 use marketlounge::settings::Settings;
 use marketlounge_index::record::{Company, Outcome};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng};
-use tower::ServiceExt;
 
 mod common;
 
@@ -83,9 +81,7 @@ fn state() -> (tempfile::TempDir, Arc<AppState>) {
 }
 
 async fn call(state: &Arc<AppState>, request: Request<Body>) -> (StatusCode, serde_json::Value) {
-    let response = app(Arc::clone(state)).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let (status, bytes) = common::app::checked(&app(Arc::clone(state)), request).await;
     (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}")))
 }
 

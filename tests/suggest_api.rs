@@ -5,11 +5,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use marketlounge::http::{AppState, app};
 use marketlounge::settings::Settings;
 use marketlounge_index::record::Company;
-use tower::ServiceExt;
 
 mod common;
 
@@ -44,9 +42,8 @@ async fn get(state: &Arc<AppState>, query: &[u8]) -> (StatusCode, serde_json::Va
     let mut uri = b"/api/v1/suggest?".to_vec();
     uri.extend_from_slice(query);
     let uri = axum::http::Uri::from_maybe_shared(uri).unwrap();
-    let response = app(Arc::clone(state)).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let (status, bytes) =
+        common::app::checked(&app(Arc::clone(state)), Request::get(uri).body(Body::empty()).unwrap()).await;
     (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}")))
 }
 
@@ -161,11 +158,12 @@ async fn bad_query_strings_are_400_with_the_parameter_named() {
 #[tokio::test]
 async fn the_search_box_page_is_served_at_the_root() {
     let (_data, state) = state();
-    let response = app(Arc::clone(&state)).oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let (status, headers, page) =
+        common::app::checked_parts(&app(Arc::clone(&state)), Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let content_type = headers["content-type"].to_str().unwrap().to_owned();
     assert!(content_type.starts_with("text/html"), "{content_type}");
-    let page = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let page = String::from_utf8(page.to_vec()).unwrap();
     assert!(page.contains("/api/v1/suggest?q="), "the box asks for suggestions");
     assert!(page.contains("/api/v1/match"), "and searches on Enter");
     assert!(page.contains("ArrowDown") && page.contains("setTimeout(suggest"), "keyboard navigation, debouncing");
@@ -223,10 +221,9 @@ async fn a_constraint_suggestion_is_read_as_its_constraint_by_match() {
             let body = serde_json::json!({"query": suggestion["text"], "k": 1}).to_string();
             let request =
                 Request::post("/api/v1/match").header("content-type", "application/json").body(Body::from(body));
-            let answer = app(Arc::clone(&state)).oneshot(request.unwrap()).await.unwrap();
-            assert_eq!(answer.status(), StatusCode::OK);
-            let answer: serde_json::Value =
-                serde_json::from_slice(&answer.into_body().collect().await.unwrap().to_bytes()).unwrap();
+            let (status, answer) = common::app::checked(&app(Arc::clone(&state)), request.unwrap()).await;
+            assert_eq!(status, StatusCode::OK);
+            let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
             let read = answer["interpretation"]["constraints"].as_array().cloned().unwrap_or_default();
             // A constraint's id as suggestions give it: the id, the place code, a size's bounds.
             let id_of = |c: &serde_json::Value| match c["kind"].as_str() {

@@ -169,6 +169,7 @@ fn call(addr: &str, method: &str, path: &str, headers: &[(&str, String)], body: 
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     let response = String::from_utf8_lossy(&response).into_owned();
+    common::check_raw(method, path, &response);
     let status = response.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{response:?}"));
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
     (status, serde_json::from_str(body).unwrap_or(Value::Null))

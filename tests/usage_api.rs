@@ -32,6 +32,7 @@ fn call(addr: &str, method: &str, path: &str, key: Option<&str>, content_type: &
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).unwrap();
     let answer = String::from_utf8_lossy(&answer).into_owned();
+    common::check_raw(method, path, &answer);
     let status = answer[9..12].parse().unwrap();
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))

@@ -6,7 +6,8 @@ use super::Scope;
 /// What a route asks of a caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No key: `/` (the console shell) and `/health`.
+    /// No key: `/` (the console shell), `/health`, and the API's reference (`/openapi.json`,
+    /// `/docs` and its script).
     Open,
     /// A key or token holding the scope.
     Needs(Scope),
@@ -18,6 +19,9 @@ pub enum Access {
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/", Access::Open),
     ("GET", "/health", Access::Open),
+    ("GET", "/openapi.json", Access::Open),
+    ("GET", "/docs", Access::Open),
+    ("GET", "/docs/redoc.standalone.js", Access::Open),
     ("POST", "/api/v1/match", Access::Needs(Scope::Search)),
     ("GET", "/api/v1/suggest", Access::Needs(Scope::Suggest)),
     ("POST", "/api/v1/companies", Access::Needs(Scope::Write)),

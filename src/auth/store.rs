@@ -15,7 +15,7 @@ use super::{AuthError, KeyKind, Scope, parse_scopes};
 pub const KEYS_FILE: &str = "keys.sqlite";
 
 /// A key as stored (never its secret).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct KeyRecord {
     pub id: String,
     pub name: String,

@@ -6,6 +6,7 @@ mod embed;
 mod eval;
 mod index;
 mod keys;
+pub mod openapi;
 mod progress;
 pub mod schema;
 mod score;
@@ -52,6 +53,8 @@ enum Command {
     Serve(ServeArgs),
     /// Print or write the JSON Schemas generated from the record and settings types.
     Schema(schema::Args),
+    /// Print or write the OpenAPI 3.1 document of the HTTP API (what `GET /openapi.json` serves).
+    Openapi(openapi::Args),
     /// Build, inspect, verify, re-score and back up the index of a data directory.
     Index(index::Args),
     /// Restore a backup into a new data directory.
@@ -100,6 +103,7 @@ pub fn run() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Analyze(args) => analyze::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Openapi(args) => openapi::run(&args),
         Command::Index(args) => {
             let settings = Settings::load(cli.settings.as_deref())?;
             index::run(&args, &settings)

@@ -28,7 +28,7 @@ use crate::indexing::{CompanySource, CountingReader, drop_limit, read_priors};
 /// Finished tasks kept for `GET /admin/tasks/{id}`.
 const KEEP_FINISHED: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
     Enqueued,
@@ -37,7 +37,8 @@ pub enum TaskStatus {
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A background task (reindex, scoring) and its progress.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TaskInfo {
     pub task_id: u64,
     pub kind: &'static str,
@@ -121,9 +122,10 @@ impl Tasks {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The JSON body of `POST /admin/reindex`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReindexRequest {
+pub struct ReindexRequest {
     /// A companies NDJSON file (plain or gzip) on the server.
     companies_path: PathBuf,
 }
@@ -133,7 +135,8 @@ enum Source {
     File(PathBuf),
 }
 
-#[derive(Debug, Serialize)]
+/// A background task was started: poll `status_url`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Accepted {
     pub(crate) task_id: u64,
     pub(crate) status_url: String,
@@ -359,9 +362,12 @@ pub async fn task(State(state): State<Arc<AppState>>, Path(task_id): Path<String
     state.tasks.get(id).map(Json).ok_or_else(not_found)
 }
 
-#[derive(Debug, Serialize)]
+/// The snapshot taken.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SnapshotTaken {
+    /// Its directory on the server.
     path: String,
+    /// The generation it holds.
     generation: u64,
 }
 
@@ -399,10 +405,14 @@ pub async fn snapshot(
     Ok((StatusCode::CREATED, Json(taken)))
 }
 
-#[derive(Debug, Serialize)]
+/// What a priors upload changed.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PriorsRefreshed {
+    /// Live documents whose prior was replaced.
     updated: usize,
+    /// Lines received.
     received: usize,
+    /// The generation published with them.
     generation: u64,
 }
 

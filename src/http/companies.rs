@@ -15,7 +15,8 @@ use super::body::{BodyUse, parse_records, read_body};
 use super::{AppState, blocking, body_kind};
 use crate::error::{ApiError, ErrorCode};
 
-#[derive(Debug, Serialize)]
+/// A write's answer.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Acknowledged {
     /// Number of records written.
     acknowledged: usize,
@@ -60,9 +61,12 @@ pub async fn get_company(
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no company with id {}", crate::error::echoed(&id))))
 }
 
-#[derive(Debug, Serialize)]
+/// A delete's answer.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Deleted {
+    /// The id deleted.
     deleted: String,
+    /// Write-ahead-log sequence number of the delete.
     seq: u64,
 }
 

@@ -22,9 +22,9 @@ use crate::auth::{AuthError, KeyKind, Scope};
 use crate::error::{ApiError, ErrorCode, echoed};
 
 /// The body of `POST /admin/keys`: the options of `marketlounge keys create`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateKey {
+pub struct CreateKey {
     name: String,
     /// The billing customer (see `KeyRecord::owner`).
     #[serde(default)]
@@ -79,10 +79,23 @@ fn answer(error: AuthError) -> ApiError {
 }
 
 /// The record with its secret, as the CLI's `--json` prints it.
-fn with_secret(record: &KeyRecord, key: String) -> serde_json::Value {
-    let mut value = serde_json::to_value(record).expect("records serialise");
-    value["key"] = serde_json::Value::String(key);
-    value
+/// A key's record and its secret, shown this once (creation, rotation).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct NewKey {
+    #[serde(flatten)]
+    pub record: KeyRecord,
+    /// The secret key: keep it, the server stores only its HMAC.
+    pub key: String,
+}
+
+/// `GET /admin/keys`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyRecord>,
+}
+
+fn with_secret(record: &KeyRecord, key: String) -> NewKey {
+    NewKey { record: record.clone(), key }
 }
 
 fn now() -> i64 {
@@ -140,10 +153,10 @@ pub async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body
     Ok((StatusCode::CREATED, Extension(target), Json(with_secret(&record, key))).into_response())
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<KeyList>, ApiError> {
     let keys = cache(&state)?;
     let records = blocking(move || keys.store().list()).await?.map_err(answer)?;
-    Ok(Json(serde_json::json!({ "keys": records })))
+    Ok(Json(KeyList { keys: records }))
 }
 
 pub async fn revoke(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<KeyRecord>, ApiError> {
@@ -162,7 +175,7 @@ pub async fn rotate(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<NewKey>, ApiError> {
     // A state change: JSON only, even without a body, so a cross-site form cannot rotate a key.
     body_kind_in(&headers, &[BodyKind::Json])?;
     let keys = cache(&state)?;

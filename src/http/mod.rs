@@ -31,6 +31,7 @@ pub(crate) mod body;
 pub mod companies;
 mod connection_io;
 mod cors;
+mod docs;
 pub mod keys;
 mod page;
 pub mod rate_limits;
@@ -242,6 +243,9 @@ pub fn app(state: Arc<AppState>) -> Router {
     let router = Router::new()
         .route("/", get(page::ui))
         .route("/health", get(health))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
+        .route("/docs/redoc.standalone.js", get(docs::script))
         .route("/api/v1/match", post(search::match_companies).layer(match_body))
         .route("/api/v1/suggest", get(suggest::suggest))
         .route("/api/v1/companies", post(companies::upsert))
@@ -389,8 +393,9 @@ fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::new(ErrorCode::Internal, ErrorCode::Internal.default_message()).into_response()
 }
 
-#[derive(Serialize)]
-struct Health {
+/// `GET /health`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Health {
     /// `ok`, or `degraded` when the checksum scrub found a corrupt file (see `problem`).
     status: &'static str,
     /// `running`, `ok` or `failed`: the background verification of every segment byte.
@@ -409,9 +414,12 @@ struct Health {
     backup: Option<HealthBackup>,
 }
 
-#[derive(Debug, Serialize)]
-struct HealthBackup {
+/// The backup schedule in `/health`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct HealthBackup {
+    /// Hours between two backups (`backup.interval_hours`).
     interval_hours: f64,
+    /// How many are kept (`backup.keep`).
     keep: usize,
     /// The last one since the server started (`null` before the first).
     last: Option<crate::backup::LastBackup>,

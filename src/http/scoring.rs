@@ -43,7 +43,8 @@ const DEFAULT_TOP: usize = 5;
 /// The longest top list.
 const MAX_K: usize = 100;
 
-#[derive(Debug, Serialize)]
+/// What a signals, articles or outcomes upload stored.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Stored {
     /// Records written.
     acknowledged: usize,
@@ -128,7 +129,7 @@ fn no_model(err: &ScoreError) -> ApiError {
 }
 
 /// One company's opportunity.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Opportunity {
     pub company_id: String,
     pub probability: f64,
@@ -239,7 +240,8 @@ pub async fn company_opportunity(
     Ok(Json(opportunity))
 }
 
-#[derive(Debug, Serialize)]
+/// The best opportunities at the last apply.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TopOpportunities {
     pub opportunities: Vec<Opportunity>,
     /// The model that ranked the list (at the last apply); each entry's explanation comes
@@ -339,33 +341,49 @@ pub async fn top_opportunities(
     Ok(Json(answer))
 }
 
-/// The body of `POST /api/v1/score`: `company_id` (an indexed company, its stored history) or
-/// `company` (a whole company record, with its own `signals` and `articles`).
-#[derive(Debug, serde::Deserialize)]
+/// The body of `POST /api/v1/score`: `company_id` (an indexed company, scored from its stored
+/// history) or `company` (a whole company record, with its own `signals` and `articles`: a
+/// prospect not indexed yet). Nothing is written.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ScoreRequest {
+pub struct ScoreRequest {
+    /// An indexed company's id (9 digits).
     company_id: Option<String>,
-    /// Checked as a company record (every error by field), not by this type.
+    /// A whole company record, checked as on `POST /api/v1/companies` (every error by field).
+    #[schemars(with = "Option<marketlounge_index::record::Company>")]
     company: Option<serde_json::Value>,
+    /// The given company's signals (only with `company`; each its `company_id`).
     #[serde(default)]
+    #[schemars(with = "Vec<Signal>")]
     signals: Vec<serde_json::Value>,
+    /// The given company's articles (only with `company`); event type and polarity are read
+    /// from the text when absent.
     #[serde(default)]
+    #[schemars(with = "Vec<Article>")]
     articles: Vec<serde_json::Value>,
-    /// Default: the as-of date of the last apply, else today.
+    /// The date to score as of (default: the last apply's, else today).
     as_of: Option<jiff::civil::Date>,
-    /// Contributions shown (default 5).
+    /// How many contributions to show (default 5).
     top: Option<usize>,
+}
+
+/// Where a scored company came from.
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoreSource {
+    /// The index's record and the stored history.
+    Indexed,
+    /// The request's company record and its own signals and articles.
+    Given,
 }
 
 /// What `POST /api/v1/score` answers: the opportunity, and for a prospect what was read from
 /// its articles.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Scored {
     #[serde(flatten)]
     pub opportunity: Opportunity,
-    /// Whether the company is scored from the index and its stored history (`indexed`) or from
-    /// the body (`given`).
-    pub source: &'static str,
+    pub source: ScoreSource,
     /// For a given company: each article's event type and polarity, as given or read from its
     /// text.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -530,7 +548,7 @@ pub async fn score(
                     .ok_or_else(|| ApiError::internal(&"a checked company id does not parse"))?;
                 let (histories, articles) = history_of_records(row.company, &prospect.signals, &prospect.articles);
                 let opportunity = explain_with(&worker, &scorer, &row, &histories, as_of, top, None)?;
-                Ok(Json(Scored { opportunity, source: "given", articles }))
+                Ok(Json(Scored { opportunity, source: ScoreSource::Given, articles }))
             }
             (None, Some(id)) => {
                 let company = worker.engine.get(&id).map_err(ApiError::from_index)?.ok_or_else(|| {
@@ -538,7 +556,7 @@ pub async fn score(
                 })?;
                 let row = CompanyRow::of(&company).ok_or_else(|| ApiError::internal(&"a stored id does not parse"))?;
                 let opportunity = explain(&worker, &scorer, &row, as_of, top, None)?;
-                Ok(Json(Scored { opportunity, source: "indexed", articles: Vec::new() }))
+                Ok(Json(Scored { opportunity, source: ScoreSource::Indexed, articles: Vec::new() }))
             }
             (None, None) => Err(ApiError::internal(&"a score request without a company passed its check")),
         }
@@ -546,7 +564,20 @@ pub async fn score(
     .await?
 }
 
-pub async fn drift(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+/// Drift at the last apply.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Drift {
+    pub model_version: Option<String>,
+    pub as_of: Option<String>,
+    /// When the scores were applied (RFC 3339).
+    pub applied_at: Option<String>,
+    /// The scores' population stability against the training data (PSI and its reading).
+    pub score: serde_json::Value,
+    /// Each feature's population stability.
+    pub features: serde_json::Value,
+}
+
+pub async fn drift(State(state): State<Arc<AppState>>) -> Result<Json<Drift>, ApiError> {
     let worker = Arc::clone(&state);
     blocking(move || {
         let store = &worker.scoring.store;
@@ -554,21 +585,21 @@ pub async fn drift(State(state): State<Arc<AppState>>) -> Result<Json<serde_json
             ApiError::new(ErrorCode::ModelUnavailable, "no scores applied yet: run `marketlounge score apply`")
         })?;
         let drift: serde_json::Value = serde_json::from_str(&drift).map_err(|err| ApiError::internal(&err))?;
-        Ok(Json(serde_json::json!({
-            "model_version": store.meta("model_version").map_err(score_error)?,
-            "as_of": store.meta("as_of").map_err(score_error)?,
-            "applied_at": store.meta("applied_at").map_err(score_error)?,
-            "score": drift["score"],
-            "features": drift["features"],
-        })))
+        Ok(Json(Drift {
+            model_version: store.meta("model_version").map_err(score_error)?,
+            as_of: store.meta("as_of").map_err(score_error)?,
+            applied_at: store.meta("applied_at").map_err(score_error)?,
+            score: drift["score"].clone(),
+            features: drift["features"].clone(),
+        }))
     })
     .await?
 }
 
 /// The body of the scoring tasks: dates, all optional.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ScoringJob {
+pub struct ScoringJob {
     /// `train`: learn from outcomes observed by this date (default today).
     until: Option<jiff::civil::Date>,
     /// `apply`: score as of this date (default today).

@@ -26,7 +26,8 @@ pub const MAX_SUGGEST_QUERY_BYTES: usize = 256;
 /// `k` when not given.
 pub const DEFAULT_K: usize = 8;
 
-#[derive(Debug, serde::Serialize)]
+/// The answer of `GET /api/v1/suggest`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 pub struct SuggestResponse {
     pub suggestions: Vec<Suggestion>,
     /// Company names of a large new segment are still being indexed for typeahead.

@@ -88,7 +88,8 @@ pub async fn meter(
     response
 }
 
-#[derive(Debug, Serialize)]
+/// `GET /admin/usage`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct UsageAnswer {
     pub from: String,
     pub to: String,
@@ -155,7 +156,7 @@ pub async fn usage_report(
 }
 
 /// An audit entry as `/admin/audit` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AuditView {
     pub id: i64,
     /// RFC 3339 UTC, to the millisecond.
@@ -168,6 +169,12 @@ pub struct AuditView {
     pub request_id: Option<String>,
 }
 
+/// `GET /admin/audit`: newest first.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AuditLog {
+    pub entries: Vec<AuditView>,
+}
+
 /// Entries shown when `limit` is not given, and the most one answer shows.
 const DEFAULT_AUDIT_LIMIT: usize = 100;
 const MAX_AUDIT_LIMIT: usize = 1000;
@@ -176,7 +183,7 @@ const MAX_AUDIT_LIMIT: usize = 1000;
 pub async fn audit_log(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AuditLog>, ApiError> {
     let (mut from_ms, mut to_ms, mut limit) = (i64::MIN, i64::MAX, DEFAULT_AUDIT_LIMIT);
     for (name, value) in query_pairs(raw.as_deref())? {
         match name.as_str() {
@@ -208,5 +215,5 @@ pub async fn audit_log(
             request_id: entry.request_id,
         })
         .collect();
-    Ok(Json(serde_json::json!({ "entries": entries })))
+    Ok(Json(AuditLog { entries }))
 }

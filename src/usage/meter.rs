@@ -19,7 +19,7 @@ pub fn hour_of(second: i64) -> i64 {
 }
 
 /// What the answers of one key, hour and scope added up to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Counts {
     /// Every answer to the key, whatever its status.
     pub requests: u64,

@@ -21,7 +21,7 @@ use crate::auth::Scope;
 use crate::auth::store::KeyRecord;
 
 /// The size of a `/admin/usage` bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Granularity {
     Hour,
@@ -90,7 +90,7 @@ pub fn rfc3339(second: i64) -> String {
 }
 
 /// One bucket of a key's usage: totals and the same counts by scope.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Bucket {
     /// The bucket's start, RFC 3339 UTC.
     pub start: String,
@@ -100,7 +100,7 @@ pub struct Bucket {
 }
 
 /// A key's usage over the range.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct KeyReport {
     pub key: String,
     /// The key's name and owner (absent for a key the table no longer has).

@@ -27,11 +27,10 @@ impl TestApp {
         TestApp { router: app(Arc::clone(&state)), state, _data: data }
     }
 
-    /// The status and the JSON body of the answer (a body that is not JSON fails the test).
+    /// The status and the JSON body of the answer (a body that is not JSON fails the test, and
+    /// so does one the OpenAPI document does not describe: `super::contract`).
     pub async fn call(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let (status, bytes) = checked(&self.router, request).await;
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&bytes)));
         (status, body)
@@ -57,6 +56,11 @@ impl TestApp {
         self.call(Request::get(uri).body(Body::empty()).unwrap()).await
     }
 
+    /// The raw answer, checked against the OpenAPI document like every other.
+    pub async fn call_raw(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+        checked_parts(&self.router, request).await
+    }
+
     /// Polls `/admin/tasks/{task_id}` until the task has succeeded or failed (a minute at most).
     pub async fn wait_task(&self, task_id: u64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -70,4 +74,25 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Sends `request` to `router` and checks the answer against the OpenAPI document
+/// (`super::contract`): its status and body.
+pub async fn checked(router: &Router, request: Request<Body>) -> (StatusCode, axum::body::Bytes) {
+    let (status, _, bytes) = checked_parts(router, request).await;
+    (status, bytes)
+}
+
+/// [`checked`], with the answer's headers.
+pub async fn checked_parts(
+    router: &Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+    let (method, uri) = (request.method().to_string(), request.uri().to_string());
+    let response = router.clone().oneshot(request).await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    super::contract::check(&method, &uri, status.as_u16(), content_type, &bytes);
+    (status, headers, bytes)
 }

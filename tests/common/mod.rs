@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod contract;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -139,6 +140,27 @@ pub fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8
         .get(9..12)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad response {response:?}")))?;
+    check_raw(method, path, &response);
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     Ok((status, body))
+}
+
+/// Checks a raw HTTP/1.1 answer (head and body, as read from a socket) against the OpenAPI
+/// document ([`contract::check`]).
+pub fn check_raw(method: &str, path: &str, response: &str) {
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
+    let Some(status) = head.get(9..12).and_then(|s| s.parse().ok()) else { return };
+    let header = |wanted: &str| {
+        head.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case(wanted).then(|| value.trim())
+        })
+    };
+    // A connection may carry more answers after this one (pipelined requests): the body ends
+    // at its length.
+    let body = match header("content-length").and_then(|n| n.parse::<usize>().ok()) {
+        Some(length) => &body.as_bytes()[..length.min(body.len())],
+        None => body.as_bytes(),
+    };
+    contract::check(method, path, status, header("content-type"), body);
 }

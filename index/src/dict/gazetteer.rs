@@ -61,7 +61,7 @@ const REGION_ALIASES: &[(&str, &str)] = &[
 ];
 
 /// What a place is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PlaceKind {
     Commune,
@@ -70,7 +70,7 @@ pub enum PlaceKind {
 }
 
 /// A place that can be named in a query.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Place {
     pub kind: PlaceKind,
     /// INSEE code for a commune, code for a département, name for a région.

@@ -17,7 +17,7 @@ use crate::analysis::Analyzer;
 const EMBEDDED: &str = include_str!("../../../schema/glossary/synonyms.txt");
 
 /// One expansion target.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Expansion {
     /// The phrase as written in the list.
     pub text: String,

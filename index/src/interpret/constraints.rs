@@ -23,7 +23,7 @@ use crate::dict::vocabulary::{VocabularyHit, same_word};
 use crate::record::HeadcountBand;
 
 /// A constraint of the query.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Constraint {
     /// A glossary concept.
@@ -39,7 +39,7 @@ pub enum Constraint {
 }
 
 /// What kind of constraint it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConstraintKind {
     Process,
@@ -82,7 +82,7 @@ impl Constraint {
 }
 
 /// A constraint found in the query: what it is, the text that named it and its byte span.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ConstraintHit {
     #[serde(flatten)]
     pub constraint: Constraint,

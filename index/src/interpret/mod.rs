@@ -124,7 +124,7 @@ impl TextWords {
 }
 
 /// A synonym entry found in the query.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SynonymHit {
     pub matched: String,
     pub span: [usize; 2],
@@ -132,7 +132,7 @@ pub struct SynonymHit {
 }
 
 /// A glossary concept found in the query.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ConceptHit {
     pub id: String,
     pub label: String,
@@ -144,7 +144,7 @@ pub struct ConceptHit {
 }
 
 /// A location found in the query.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LocationHit {
     #[serde(flatten)]
     pub place: Place,

@@ -9,7 +9,7 @@ use super::metrics::psi;
 use super::store::Histories;
 
 /// One feature's part in a score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Contribution {
     pub feature: String,
     /// The feature's value, in its unit (see `marketlounge score features`).
@@ -20,7 +20,7 @@ pub struct Contribution {
 
 /// A score and its exact explanation: `baseline + Σ contributions = logit`, and
 /// `probability = calibration(logit)`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Explanation {
     pub probability: f64,
     pub score_pct: f64,

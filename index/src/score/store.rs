@@ -459,7 +459,7 @@ pub struct Inserter<'t> {
 }
 
 /// What the store made of an article.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct StoredArticle {
     pub id: String,
     pub event_type: Option<SignalType>,

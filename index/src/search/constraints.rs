@@ -20,7 +20,7 @@ use crate::record::HeadcountBand;
 use crate::segment::facets::{Facets, key};
 
 /// How a request uses one kind of constraint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConstraintUse {
     /// Only results that meet it are returned.
@@ -35,7 +35,7 @@ pub enum ConstraintUse {
 
 /// The `constraints` of a request: how each kind found in the query is used (absent: `prefer`;
 /// the place's default follows `location`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConstraintUses {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,7 +90,7 @@ pub struct Group {
 }
 
 /// Whether a hit meets one constraint kind, and by what.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ConstraintCheck {
     pub kind: ConstraintKind,
     /// The constraint(s) asked for, as shown.

@@ -97,7 +97,7 @@ pub struct RawComponents {
 }
 
 /// Calibrated components, each in [0, 1] except the prior in [−1, 1] (0: neutral).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Components {
     pub lexical: Option<f32>,
     pub vector: Option<f32>,
@@ -214,7 +214,7 @@ pub fn score(mode: Mode, raw: &RawComponents, components: &Components, weights: 
 }
 
 /// Why a hit has its score: every component, raw and calibrated, with its weight.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Explanation {
     pub score: f32,
     pub mode: Mode,
@@ -222,7 +222,7 @@ pub struct Explanation {
 }
 
 /// One term of the fused score.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ComponentExplanation {
     pub name: &'static str,
     /// The evidence as measured (BM25, cosine, concept strength, km, probability).

@@ -124,7 +124,7 @@ pub enum SearchError {
 }
 
 /// The interpretation returned to the caller.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct InterpretationView {
     pub language: Language,
     /// The words searched for (folded), stopwords left out.
@@ -145,7 +145,7 @@ pub struct InterpretationView {
 }
 
 /// A constraint of the query and how it is used.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ConstraintView {
     #[serde(flatten)]
     pub hit: ConstraintHit,
@@ -154,7 +154,7 @@ pub struct ConstraintView {
 }
 
 /// One ranked company.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MatchHit {
     pub id: String,
     pub name: String,
@@ -175,7 +175,7 @@ pub struct MatchHit {
 }
 
 /// The answer of the query path.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MatchResponse {
     pub query_id: String,
     pub mode: Mode,

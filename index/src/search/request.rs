@@ -11,7 +11,7 @@ pub const MAX_K: usize = 1000;
 pub const MAX_DEPTH: usize = 10_000;
 
 /// How candidates are ranked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Calibrated, weighted sum of every component.
@@ -49,7 +49,7 @@ impl Mode {
 }
 
 /// What a place named in the query does to the ranking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LocationUse {
     /// Nearer companies rank higher (the `geo` component).
@@ -63,7 +63,7 @@ pub enum LocationUse {
 }
 
 /// A circle on the map.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Near {
     pub lat: f64,
@@ -72,7 +72,7 @@ pub struct Near {
 }
 
 /// Restrictions on the companies returned. Within one list any value matches; all lists must.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filters {
     /// NAF rév.2 sous-classes ("25.62B") or divisions ("25").
@@ -108,7 +108,7 @@ impl Filters {
 }
 
 /// Per-request overrides of the fusion weights (absent: the server's settings).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WeightOverrides {
     pub lexical: Option<f32>,
@@ -119,7 +119,7 @@ pub struct WeightOverrides {
 }
 
 /// The body of `POST /api/v1/match`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchRequest {
     pub query: String,

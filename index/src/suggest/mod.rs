@@ -46,7 +46,9 @@ pub const MAX_WORD_STARTS: usize = 8;
 pub const MAX_KEY_BYTES: usize = 96;
 
 /// What a suggestion is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Concept,
@@ -88,7 +90,7 @@ pub struct Entry {
 }
 
 /// One completion.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Suggestion {
     pub text: String,
     pub kind: Kind,
