@@ -7,6 +7,7 @@ pub mod cli;
 pub mod error;
 pub mod http;
 pub mod indexing;
+pub mod metrics;
 pub mod query;
 pub mod scoring;
 pub mod settings;

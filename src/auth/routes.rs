@@ -18,6 +18,7 @@ pub enum Access {
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/", Access::Open),
     ("GET", "/health", Access::Open),
+    ("GET", "/metrics", Access::Metrics),
     ("POST", "/api/v1/match", Access::Needs(Scope::Search)),
     ("GET", "/api/v1/suggest", Access::Needs(Scope::Suggest)),
     ("POST", "/api/v1/companies", Access::Needs(Scope::Write)),

@@ -31,6 +31,7 @@ pub mod companies;
 mod connection_io;
 mod cors;
 pub mod keys;
+mod metrics;
 mod page;
 pub mod rate_limits;
 pub mod scoring;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub limits: Option<Arc<crate::auth::limits::Limits>>,
     /// Usage per key in memory until flushed to `DATA/usage.sqlite`, and the audit log there.
     pub usage: Arc<crate::usage::Usage>,
+    /// What `GET /metrics` serves.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -129,6 +132,7 @@ impl AppState {
             None => None,
         };
         let usage = Arc::new(crate::usage::Usage::open(data_dir)?);
+        let metrics = Arc::new(crate::metrics::Metrics::new(settings.metrics.enabled)?);
         Ok(AppState {
             settings,
             data_dir: data_dir.to_owned(),
@@ -144,6 +148,7 @@ impl AppState {
             keys,
             limits,
             usage,
+            metrics,
         })
     }
 }
@@ -238,6 +243,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let router = Router::new()
         .route("/", get(page::ui))
         .route("/health", get(health))
+        .route("/metrics", get(metrics::scrape))
         .route("/api/v1/match", post(search::match_companies).layer(match_body))
         .route("/api/v1/suggest", get(suggest::suggest))
         .route("/api/v1/companies", post(companies::upsert))
@@ -263,7 +269,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     #[cfg(test)]
     let router = router.merge(tests::panicking_routes());
     let cors = middleware::from_fn_with_state(Arc::clone(&state), cors::cors);
-    router
+    let metrics = Arc::clone(&state.metrics);
+    let router = router
         // Every routed request shows its key first (unrouted ones get their 404 or 405).
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::check))
         // Around the check: counts what each key was answered, logs admin actions.
@@ -284,7 +291,14 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn_with_state(hosts, host_allowed))
-        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn(request_id));
+    // Outermost, so it times and counts every answer (a 421 too); `Router::layer` wraps each
+    // route, so the route's template is known here. Left out when recording is off.
+    if metrics.recording() {
+        router.layer(middleware::from_fn_with_state(metrics, crate::metrics::http::record))
+    } else {
+        router
+    }
 }
 
 /// The header that carries a request's id, in the request (the client's, if it sends a usable
@@ -456,6 +470,9 @@ impl Maintenance {
                 let units = state.visibility.flush_started();
                 let started = std::time::Instant::now();
                 let outcome = state.engine.flush();
+                if let Ok(true) = outcome {
+                    state.metrics.flushed(started.elapsed());
+                }
                 state.visibility.flush_ended(units, started.elapsed().as_secs_f64() * 1e3, &outcome);
                 if let Err(error) = outcome {
                     tracing::error!(%error, "flush failed; the writes stay in the write-ahead log and are retried");
@@ -464,10 +481,17 @@ impl Maintenance {
         };
         let merger = {
             let engine = Arc::clone(&engine);
-            every("merge", Duration::from_millis(500), &stop, move || match engine.merge_if_needed() {
-                Ok(true) => tracing::info!(segments = engine.snapshot().segments.len(), "segments merged"),
-                Ok(false) => {}
-                Err(error) => tracing::error!(%error, "merge failed; will retry"),
+            let metrics = Arc::clone(&state.metrics);
+            every("merge", Duration::from_millis(500), &stop, move || {
+                let started = std::time::Instant::now();
+                match engine.merge_if_needed() {
+                    Ok(true) => {
+                        metrics.merged(started.elapsed());
+                        tracing::info!(segments = engine.snapshot().segments.len(), "segments merged");
+                    }
+                    Ok(false) => {}
+                    Err(error) => tracing::error!(%error, "merge failed; will retry"),
+                }
             })
         };
         let usage =

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod metrics;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
