@@ -295,7 +295,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     // Outermost, so it times and counts every answer (a 421 too); `Router::layer` wraps each
     // route, so the route's template is known here. Left out when recording is off.
     if metrics.recording() {
-        router.layer(middleware::from_fn_with_state(metrics, crate::metrics::http::record))
+        router.layer(crate::metrics::http::RecordLayer(metrics))
     } else {
         router
     }

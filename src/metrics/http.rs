@@ -5,15 +5,19 @@
 //! request no route matched is `unmatched`. Every (route, method, status) counter is resolved
 //! once, at its first request, and kept: later requests add to it with one atomic operation.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, Registry};
 use rustc_hash::FxHashMap;
+use tower_layer::Layer;
+use tower_service::Service;
 
 use super::{LATENCY_BUCKETS, Metrics, histogram_opts, opts, register};
 
@@ -35,8 +39,9 @@ const STATUSES: [u16; 30] = [
 /// The HTTP metrics.
 #[derive(Debug)]
 pub(crate) struct HttpMetrics {
-    routes: FxHashMap<&'static str, RouteMetrics>,
-    unmatched: RouteMetrics,
+    /// [`UNMATCHED`] first, then every route template of the route table.
+    routes: Vec<RouteMetrics>,
+    by_template: FxHashMap<&'static str, usize>,
     in_flight: IntGauge,
 }
 
@@ -73,20 +78,27 @@ impl HttpMetrics {
             registry,
             IntGauge::with_opts(opts("http_requests_in_flight", "HTTP requests being answered now"))?,
         )?;
-        let route = |route: &'static str| RouteMetrics {
-            route,
-            duration: durations.with_label_values(&[route]),
-            requests: requests.clone(),
-            counters: Box::new(std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new()))),
-        };
-        let routes = crate::auth::routes::ROUTES.iter().map(|&(_, path, _)| (path, route(path))).collect();
-        Ok(HttpMetrics { routes, unmatched: route(UNMATCHED), in_flight })
+        let mut templates: Vec<&'static str> = crate::auth::routes::ROUTES.iter().map(|&(_, path, _)| path).collect();
+        templates.sort_unstable();
+        templates.dedup();
+        templates.insert(0, UNMATCHED);
+        let routes = templates
+            .iter()
+            .map(|&route| RouteMetrics {
+                route,
+                duration: durations.with_label_values(&[route]),
+                requests: requests.clone(),
+                counters: Box::new(std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new()))),
+            })
+            .collect();
+        let by_template = templates.iter().enumerate().map(|(idx, &route)| (route, idx)).collect();
+        Ok(HttpMetrics { routes, by_template, in_flight })
     }
 
-    /// The metrics of a request's route template (`None`: no route matched). A template the
-    /// route table does not list (only the tests' own routes) counts as unmatched.
-    fn route(&self, template: Option<&str>) -> &RouteMetrics {
-        template.and_then(|template| self.routes.get(template)).unwrap_or(&self.unmatched)
+    /// The place in `routes` of a request's route template (`None`: no route matched). A
+    /// template the route table does not list (only the tests' own routes) counts as unmatched.
+    fn route(&self, template: Option<&str>) -> usize {
+        template.and_then(|template| self.by_template.get(template).copied()).unwrap_or(0)
     }
 }
 
@@ -116,27 +128,88 @@ fn method_slot(method: &Method) -> usize {
     }
 }
 
-/// Lowers the in-flight gauge when the request ends, answered or dropped (a client that
-/// disconnects drops its request's future).
-struct InFlight<'a>(&'a IntGauge);
+/// The layer that counts and times every request the router sees. Applied with
+/// `Router::layer`, it wraps each route, where the route template is known.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordLayer(pub(crate) Arc<Metrics>);
 
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
+impl<S> Layer<S> for RecordLayer {
+    type Service = Record<S>;
+
+    fn layer(&self, inner: S) -> Record<S> {
+        Record { inner, metrics: Arc::clone(&self.0) }
     }
 }
 
-/// The layer: counts and times every request the router sees (applied with `Router::layer`,
-/// so inside routing, where the route template is known).
-pub(crate) async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = metrics.http.route(request.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
-    let method = method_slot(request.method());
-    metrics.http.in_flight.inc();
-    let _in_flight = InFlight(&metrics.http.in_flight);
-    let response = next.run(request).await;
-    route.record(method, response.status(), started.elapsed());
-    response
+/// A route with its requests counted and timed.
+#[derive(Debug, Clone)]
+pub(crate) struct Record<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S> Service<Request> for Record<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Recorded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let route = self.metrics.http.route(request.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+        let method = method_slot(request.method());
+        self.metrics.http.in_flight.inc();
+        let request_metrics = InFlight { metrics: Arc::clone(&self.metrics), route, method, started };
+        Recorded { inner: self.inner.call(request), request: request_metrics }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A route's answer; recorded when it is ready.
+    pub(crate) struct Recorded<F> {
+        #[pin]
+        inner: F,
+        request: InFlight,
+    }
+}
+
+impl<F, E> Future for Recorded<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answer = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &answer {
+            let request = &*this.request;
+            let took = request.started.elapsed();
+            request.metrics.http.routes[request.route].record(request.method, response.status(), took);
+        }
+        Poll::Ready(answer)
+    }
+}
+
+/// A request being answered: what its answer is recorded under, and the in-flight gauge lowered
+/// when it ends, answered or dropped (a client that disconnects drops its request's future).
+struct InFlight {
+    metrics: Arc<Metrics>,
+    route: usize,
+    method: usize,
+    started: Instant,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.http.in_flight.dec();
+    }
 }
 
 #[cfg(test)]
@@ -156,12 +229,13 @@ mod tests {
     fn a_request_counts_under_its_template_and_an_unknown_one_as_unmatched() {
         let registry = Registry::new();
         let http = HttpMetrics::new(&registry).unwrap();
-        let route = http.route(Some("/api/v1/companies/{id}"));
+        let route = &http.routes[http.route(Some("/api/v1/companies/{id}"))];
         route.record(0, StatusCode::OK, Duration::from_micros(30));
         route.record(0, StatusCode::OK, Duration::from_micros(30));
         route.record(0, StatusCode::IM_A_TEAPOT, Duration::from_micros(30));
-        http.route(None).record(2, StatusCode::NOT_FOUND, Duration::from_micros(30));
-        http.route(Some("/not/in/the/table")).record(2, StatusCode::NOT_FOUND, Duration::from_micros(30));
+        http.routes[http.route(None)].record(2, StatusCode::NOT_FOUND, Duration::from_micros(30));
+        let unlisted = http.route(Some("/not/in/the/table"));
+        http.routes[unlisted].record(2, StatusCode::NOT_FOUND, Duration::from_micros(30));
         let requests = &route.requests;
         assert_eq!(requests.with_label_values(&["/api/v1/companies/{id}", "GET", "200"]).get(), 2);
         assert_eq!(requests.with_label_values(&["/api/v1/companies/{id}", "GET", "418"]).get(), 1);
