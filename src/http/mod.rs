@@ -294,11 +294,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn(request_id));
     // Outermost, so it times and counts every answer (a 421 too); `Router::layer` wraps each
     // route, so the route's template is known here. Left out when recording is off.
-    if metrics.recording() {
-        router.layer(crate::metrics::http::RecordLayer(metrics))
-    } else {
-        router
-    }
+    if metrics.recording() { router.layer(crate::metrics::http::RecordLayer(metrics)) } else { router }
 }
 
 /// The header that carries a request's id, in the request (the client's, if it sends a usable
