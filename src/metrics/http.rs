@@ -131,7 +131,7 @@ fn method_slot(method: &Method) -> usize {
 /// The layer that counts and times every request the router sees. Applied with
 /// `Router::layer`, it wraps each route, where the route template is known.
 #[derive(Debug, Clone)]
-pub(crate) struct RecordLayer(pub(crate) Arc<Metrics>);
+pub struct RecordLayer(pub Arc<Metrics>);
 
 impl<S> Layer<S> for RecordLayer {
     type Service = Record<S>;
@@ -143,7 +143,7 @@ impl<S> Layer<S> for RecordLayer {
 
 /// A route with its requests counted and timed.
 #[derive(Debug, Clone)]
-pub(crate) struct Record<S> {
+pub struct Record<S> {
     inner: S,
     metrics: Arc<Metrics>,
 }
@@ -172,7 +172,7 @@ where
 
 pin_project_lite::pin_project! {
     /// A route's answer; recorded when it is ready.
-    pub(crate) struct Recorded<F> {
+    pub struct Recorded<F> {
         #[pin]
         inner: F,
         request: InFlight,
