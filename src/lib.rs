@@ -8,6 +8,7 @@ pub mod cli;
 pub mod error;
 pub mod http;
 pub mod indexing;
+pub mod metrics;
 pub mod openapi;
 pub mod query;
 pub mod scoring;

@@ -33,6 +33,9 @@ pub struct Settings {
     pub fusion: FusionWeights,
     pub index: IndexSettings,
     pub limits: Limits,
+    /// `GET /metrics` (Prometheus).
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// The opportunity scorer.
     pub scoring: ScoringSettings,
 }
@@ -66,6 +69,27 @@ impl Default for BackupSettings {
 
 fn default_backup_keep() -> usize {
     7
+}
+
+/// Prometheus metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Record requests, search phases, typeahead kinds, flushes and merges as they happen. Off,
+    /// `GET /metrics` still serves what is read from the server's state at each scrape (index
+    /// size, checksum scrub, scoring model, process, build).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for MetricsSettings {
+    fn default() -> MetricsSettings {
+        MetricsSettings { enabled: true }
+    }
 }
 
 /// Administration settings.

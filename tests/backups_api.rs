@@ -158,6 +158,15 @@ fn scheduled_backups_are_taken_kept_to_their_count_and_restore_the_live_index() 
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     assert!(last["duration_ms"].as_f64().unwrap() >= 0.0 && last["at"].as_str().unwrap().ends_with('Z'), "{last}");
+    // The metrics say the same (what the `MarketLoungeBackupFailed` alert reads).
+    let (status, metrics) = common::http(&server.addr, "GET", "/metrics", "text/plain", b"").unwrap();
+    assert_eq!(status, 200);
+    let succeeded = common::metrics::value(&metrics, "marketlounge_backups_succeeded_total", &[]).unwrap();
+    assert!(succeeded >= 3.0, "{metrics}");
+    assert_eq!(common::metrics::value(&metrics, "marketlounge_backups_failed_total", &[]), Some(0.0));
+    assert_eq!(common::metrics::value(&metrics, "marketlounge_backup_last_failed", &[]), Some(0.0));
+    let at = common::metrics::value(&metrics, "marketlounge_backup_last_success_timestamp_seconds", &[]).unwrap();
+    assert!((at - jiff::Timestamp::now().as_second() as f64).abs() < 120.0, "{at}");
     // Kept to their count (one more may be being written: its name is not final until done).
     let kept = marketlounge::backup::list(&data.join("backups")).unwrap();
     assert!((2..=3).contains(&kept.len()), "{kept:?}");

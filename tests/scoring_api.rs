@@ -381,4 +381,28 @@ async fn ingest_train_apply_then_explained_scores_top_lists_and_drift() {
     // population has moved and the score says so.
     let body = drift_as_of(&state, "2026-09-30").await;
     assert!(body["score"]["psi"].as_f64().unwrap() > 0.25 && body["score"]["status"] == "shifted", "{body}");
+
+    // The metrics say the same: the model, its quality, the last apply and the shifted drift
+    // (what the `MarketLoungeModelDrift` alert reads). Text, not JSON: outside the contract
+    // test's client.
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let response =
+        app(Arc::clone(&state)).oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    use common::metrics::value;
+    let labelled = format!("version=\"{version}\"");
+    assert_eq!(value(&text, "marketlounge_scoring_model_info", &[&labelled]), Some(1.0), "{text}");
+    let auc = value(&text, "marketlounge_scoring_model_auc", &["rows=\"calibration\""]).unwrap();
+    assert!(auc > 0.5 && auc <= 1.0, "{auc}");
+    assert!(value(&text, "marketlounge_scoring_model_ece", &["rows=\"calibration\""]).is_some(), "{text}");
+    let psi = value(&text, "marketlounge_scoring_score_drift_psi", &[]).unwrap();
+    assert_eq!(psi, body["score"]["psi"].as_f64().unwrap());
+    assert_eq!(value(&text, "marketlounge_scoring_score_drift_shifted", &[]), Some(1.0));
+    let applied = value(&text, "marketlounge_scoring_last_apply_timestamp_seconds", &[]).unwrap();
+    assert!((jiff::Timestamp::now().as_second() as f64 - applied).abs() < 600.0, "{applied}");
+    // This server has answered requests and applied a model: every family has its series, so
+    // the alerting rules and the dashboard must find every name they use.
+    common::metrics::assert_monitoring_uses_served_names(&text);
 }

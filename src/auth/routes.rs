@@ -22,6 +22,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/openapi.json", Access::Open),
     ("GET", "/docs", Access::Open),
     ("GET", "/docs/redoc.standalone.js", Access::Open),
+    ("GET", "/metrics", Access::Metrics),
     ("POST", "/api/v1/match", Access::Needs(Scope::Search)),
     ("GET", "/api/v1/suggest", Access::Needs(Scope::Suggest)),
     ("POST", "/api/v1/companies", Access::Needs(Scope::Write)),

@@ -120,6 +120,11 @@ impl Tasks {
     pub fn get(&self, task_id: u64) -> Option<TaskInfo> {
         self.tasks.lock().get(&task_id).cloned()
     }
+
+    /// The most recent task of `kind` (for the metrics: a reindex's progress).
+    pub fn latest(&self, kind: &str) -> Option<TaskInfo> {
+        self.tasks.lock().values().rev().find(|t| t.kind == kind).cloned()
+    }
 }
 
 /// The JSON body of `POST /admin/reindex`.

@@ -33,6 +33,7 @@ mod connection_io;
 mod cors;
 mod docs;
 pub mod keys;
+mod metrics;
 mod page;
 pub mod rate_limits;
 pub mod scoring;
@@ -77,6 +78,8 @@ pub struct AppState {
     pub usage: Arc<crate::usage::Usage>,
     /// What the backup schedule has done (`backup.interval_hours`).
     pub backups: crate::backup::BackupStatus,
+    /// What `GET /metrics` serves.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -133,6 +136,7 @@ impl AppState {
             None => None,
         };
         let usage = Arc::new(crate::usage::Usage::open(data_dir)?);
+        let metrics = Arc::new(crate::metrics::Metrics::new(settings.metrics.enabled)?);
         Ok(AppState {
             settings,
             data_dir: data_dir.to_owned(),
@@ -149,6 +153,7 @@ impl AppState {
             limits,
             usage,
             backups: crate::backup::BackupStatus::default(),
+            metrics,
         })
     }
 }
@@ -246,6 +251,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
         .route("/docs/redoc.standalone.js", get(docs::script))
+        .route("/metrics", get(metrics::scrape))
         .route("/api/v1/match", post(search::match_companies).layer(match_body))
         .route("/api/v1/suggest", get(suggest::suggest))
         .route("/api/v1/companies", post(companies::upsert))
@@ -275,7 +281,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     let router = router.merge(tests::panicking_routes());
     let cors = middleware::from_fn_with_state(Arc::clone(&state), cors::cors);
     let access = middleware::from_fn_with_state(Arc::clone(&state), access_log::access_log);
-    router
+    let metrics = Arc::clone(&state.metrics);
+    let router = router
         // Every routed request shows its key first (unrouted ones get their 404 or 405).
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::check))
         // Around the check: counts what each key was answered, logs admin actions.
@@ -299,7 +306,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(hosts, host_allowed))
         // One line per request, whoever answered it (a 421 too), inside the request's span.
         .layer(access)
-        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn(request_id));
+    // Outermost, so it times and counts every answer (a 421 too); `Router::layer` wraps each
+    // route, so the route's template is known here. Left out when recording is off.
+    if metrics.recording() { router.layer(crate::metrics::http::RecordLayer(metrics)) } else { router }
 }
 
 /// The header that carries a request's id, in the request (the client's, if it sends a usable
@@ -493,6 +503,9 @@ impl Maintenance {
                 let units = state.visibility.flush_started();
                 let started = std::time::Instant::now();
                 let outcome = state.engine.flush();
+                if let Ok(true) = outcome {
+                    state.metrics.flushed(started.elapsed());
+                }
                 state.visibility.flush_ended(units, started.elapsed().as_secs_f64() * 1e3, &outcome);
                 if let Err(error) = outcome {
                     tracing::error!(%error, "flush failed; the writes stay in the write-ahead log and are retried");
@@ -501,10 +514,17 @@ impl Maintenance {
         };
         let merger = {
             let engine = Arc::clone(&engine);
-            every("merge", Duration::from_millis(500), &stop, move || match engine.merge_if_needed() {
-                Ok(true) => tracing::info!(segments = engine.snapshot().segments.len(), "segments merged"),
-                Ok(false) => {}
-                Err(error) => tracing::error!(%error, "merge failed; will retry"),
+            let metrics = Arc::clone(&state.metrics);
+            every("merge", Duration::from_millis(500), &stop, move || {
+                let started = std::time::Instant::now();
+                match engine.merge_if_needed() {
+                    Ok(true) => {
+                        metrics.merged(started.elapsed());
+                        tracing::info!(segments = engine.snapshot().segments.len(), "segments merged");
+                    }
+                    Ok(false) => {}
+                    Err(error) => tracing::error!(%error, "merge failed; will retry"),
+                }
             })
         };
         let retention = Duration::from_secs(u64::from(state.settings.auth.audit_retention_days) * 86_400);

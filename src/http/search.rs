@@ -31,12 +31,23 @@ pub async fn match_companies(
     state.matcher.check(&request).map_err(field_error)?;
     // A signed token's filters are ANDed with the request's: the body cannot widen them.
     request.forced_filters = forced_filters(caller.as_ref());
-    let permit = state.search_queue.admit(state.settings.limits.queue_timeout_ms).await?;
+    let permit = match state.search_queue.admit(state.settings.limits.queue_timeout_ms).await {
+        Ok(permit) => permit,
+        Err(error) => {
+            if error.code == ErrorCode::Overloaded {
+                state.metrics.search_shed();
+            }
+            return Err(error);
+        }
+    };
     let worker = Arc::clone(&state);
     let response = blocking(move || {
         let _permit = permit;
         // Interpreted once: the plan gives the text to embed and drives the search.
+        let interpret_started = std::time::Instant::now();
         let prepared = worker.matcher.prepare(&request);
+        let interpreted = interpret_started.elapsed();
+        let vector_started = std::time::Instant::now();
         let vector = crate::query::query_vector(
             &prepared,
             worker.query_embedder.as_ref(),
@@ -46,11 +57,16 @@ pub async fn match_companies(
             Some(_) => field_error(RequestError::new("vector", err.to_string())),
             None => ApiError::internal(&format_args!("embedding the query: {err}")),
         })?;
+        // The model's time (or its cache's) only: a vector the caller sent is no embedding.
+        let embedded = (request.vector.is_none() && vector.is_some()).then(|| vector_started.elapsed());
         let snapshot = worker.engine.snapshot();
-        worker.matcher.run_prepared(&snapshot, &prepared, vector.as_deref()).map_err(|err| match err {
-            SearchError::Request(err) => field_error(err),
-            SearchError::Index(err) => ApiError::internal(&err),
-        })
+        let response =
+            worker.matcher.run_prepared(&snapshot, &prepared, vector.as_deref()).map_err(|err| match err {
+                SearchError::Request(err) => field_error(err),
+                SearchError::Index(err) => ApiError::internal(&err),
+            })?;
+        worker.metrics.search_answered(interpreted, embedded, &response.stats, response.total);
+        Ok(response)
     })
     .await??;
     Ok((axum::Extension(ResultCount::of(response.hits.len())), Json(response)))

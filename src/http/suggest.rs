@@ -122,7 +122,7 @@ pub async fn suggest(
                 .await??
         }
     };
-    Ok(answer(found, forced_filters, started))
+    Ok(answer(&state, found, forced_filters, started))
 }
 
 /// Suggestions with company names for a signed token with forced filters: only of the companies
@@ -136,23 +136,27 @@ async fn suggest_within(
     filters: Filters,
     started: Instant,
 ) -> Result<(axum::Extension<ResultCount>, Json<SuggestResponse>), ApiError> {
+    let worker = Arc::clone(&state);
     let (found, filters) = blocking(move || {
+        let state = worker;
         let snapshot = state.engine.snapshot();
         let allowed = state.matcher.allowed(&snapshot, &filters).map_err(|err| ApiError::internal(&err))?;
         let found = state.suggester.suggest_within(&snapshot, &params, &allowed);
         found.map(|found| (found, filters)).map_err(|err| ApiError::internal(&err))
     })
     .await??;
-    Ok(answer(found, Some(filters), started))
+    Ok(answer(&state, found, Some(filters), started))
 }
 
-/// The answer, with the count of suggestions for metering.
+/// The answer, with the count of suggestions for metering (and the metrics').
 fn answer(
+    state: &AppState,
     found: Suggestions,
     forced_filters: Option<Filters>,
     started: Instant,
 ) -> (axum::Extension<ResultCount>, Json<SuggestResponse>) {
     let results = ResultCount::of(found.suggestions.len());
+    state.metrics.suggested(&found.suggestions);
     let response = SuggestResponse {
         suggestions: found.suggestions,
         incomplete: found.incomplete,

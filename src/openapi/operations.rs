@@ -257,6 +257,18 @@ pub fn operations() -> Vec<Operation> {
         },
         Operation {
             method: "GET",
+            path: "/metrics",
+            id: "metrics",
+            tag: "service",
+            summary: "Prometheus metrics",
+            description: "The Prometheus text format (names prefixed `marketlounge_`, no key or tenant as a label): HTTP requests and latency per route template, search phases, typeahead, index size, scoring model and drift, scheduled backups, process and build. Needs the `metrics` or `admin` scope.",
+            parameters: vec![],
+            body: None,
+            answers: vec![Answer::other(200, "The metrics.", "text/plain; version=0.0.4")],
+            errors: &[],
+        },
+        Operation {
+            method: "GET",
             path: "/openapi.json",
             id: "openapi",
             tag: "service",

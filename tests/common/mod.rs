@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod contract;
+pub mod metrics;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -122,8 +123,25 @@ impl ServerProcess {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
+/// One HTTP/1.1 request with `Connection: close` to this server; returns the status and the
+/// body, checked against the OpenAPI document.
 pub fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+    let (status, response) = exchange(addr, method, path, content_type, body)?;
+    check_raw(method, path, &response);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// [`http`] to another program's server (Prometheus): not checked against our document.
+#[allow(dead_code)]
+pub fn http_other(addr: &str, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let (status, response) = exchange(addr, method, path, "text/plain", b"")?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The status and the whole raw answer (head and body).
+fn exchange(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
@@ -140,9 +158,7 @@ pub fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8
         .get(9..12)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad response {response:?}")))?;
-    check_raw(method, path, &response);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
+    Ok((status, response))
 }
 
 /// Checks a raw HTTP/1.1 answer (head and body, as read from a socket) against the OpenAPI

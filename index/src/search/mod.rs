@@ -37,7 +37,7 @@ pub mod vector;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -184,6 +184,34 @@ pub struct MatchResponse {
     /// Candidates ranked (the hits are a page of them).
     pub total: u64,
     pub took_ms: f64,
+    /// Where the time went and how many candidates each pass found (for the server's metrics,
+    /// never sent).
+    #[serde(skip)]
+    pub stats: QueryStats,
+}
+
+/// Where one query's time went and how many candidates each pass found: the index measures, the
+/// server records them as metrics (this crate knows nothing of how).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QueryStats {
+    /// The request's filters and required constraints.
+    pub filters: Duration,
+    /// Each candidate pass's own time, `None` when it did not run. The lexical and vector
+    /// passes run side by side, so their sum can exceed the query's time.
+    pub lexical: Option<Duration>,
+    pub vector: Option<Duration>,
+    pub concept: Option<Duration>,
+    /// Exact scores of every candidate (both runs when set-aside candidates are scored again).
+    pub exact_scoring: Duration,
+    /// Calibration, fusion and the tiers of preferred constraints.
+    pub fusion: Duration,
+    /// The page's records, snippets and explanations.
+    pub hits: Duration,
+    /// Candidates each pass found (`None`: it did not run), and the pool they made together.
+    pub lexical_candidates: Option<usize>,
+    pub vector_candidates: Option<usize>,
+    pub concept_candidates: Option<usize>,
+    pub pool: usize,
 }
 
 /// The query path over an interpreter and a configuration; cheap to share.
@@ -215,6 +243,8 @@ pub struct Ranking {
     pub chunk_background: Option<(f64, f64)>,
     pub vector_plans: Vec<VectorPlan>,
     pub weights: FusionWeights,
+    /// Where the ranking's time went, pass by pass.
+    pub stats: QueryStats,
 }
 
 /// One candidate with its components.
@@ -280,11 +310,13 @@ struct ExactScores {
 struct Phases {
     started: Instant,
     marks: Vec<(&'static str, u128)>,
+    /// The same times per phase (not cumulative), for [`QueryStats`].
+    stats: QueryStats,
 }
 
 impl Phases {
     fn start() -> Phases {
-        Phases { started: Instant::now(), marks: Vec::with_capacity(8) }
+        Phases { started: Instant::now(), marks: Vec::with_capacity(8), stats: QueryStats::default() }
     }
 
     fn mark(&mut self, name: &'static str) {
@@ -394,7 +426,8 @@ impl Matcher {
             hits = hits.len(),
             "answered (ranking, then the hits' records, snippets and explanations)"
         );
-        let Ranking { plan, filters_applied, constraints, .. } = ranking;
+        let Ranking { plan, filters_applied, constraints, mut stats, .. } = ranking;
+        stats.hits = start.elapsed() - ranked_at;
         let interpretation = &plan.interpretation;
         let constraint_views = interpretation
             .constraints
@@ -431,6 +464,7 @@ impl Matcher {
             hits,
             total,
             took_ms: start.elapsed().as_secs_f64() * 1000.0,
+            stats,
         })
     }
 
@@ -483,6 +517,7 @@ impl Matcher {
             allowed = constraints.restrict(snapshot, &allowed, |used| used == ConstraintUse::Require)?;
         }
         phases.mark("filters");
+        phases.stats.filters = phases.started.elapsed();
         let plan = self.plan(snapshot, request, query_plan, query_vector, depth)?;
         // With preferred constraints, the documents meeting all of them must be candidates:
         // when the pool holds fewer than a fifth of its depth of them, they join it (every one
@@ -518,13 +553,18 @@ impl Matcher {
         }
         let mut set_aside = self.set_aside_partials(snapshot, &constraints, &plan, &mut candidates)?;
         let exact = self.exact_scores(snapshot, &plan, query_plan, &candidates.pool, &geo_targets, &mut phases)?;
+        let fusion_started = Instant::now();
         let mut ranked = self.fuse(snapshot, &plan, &candidates, &exact, query_vector, &geo_targets);
+        phases.stats.fusion += fusion_started.elapsed();
         if ranked.len() < plan.n && !set_aside.is_empty() {
             candidates.pool.append(&mut set_aside);
             candidates.pool.sort_unstable();
             let exact = self.exact_scores(snapshot, &plan, query_plan, &candidates.pool, &geo_targets, &mut phases)?;
+            let fusion_started = Instant::now();
             ranked = self.fuse(snapshot, &plan, &candidates, &exact, query_vector, &geo_targets);
+            phases.stats.fusion += fusion_started.elapsed();
         }
+        let tiers_started = Instant::now();
         if constraints.tiers() {
             for doc in &mut ranked {
                 doc.tier = Some(constraints.tier(snapshot, doc.doc)?);
@@ -534,6 +574,8 @@ impl Matcher {
                     .then_with(|| a.doc.cmp(&b.doc))
             });
         }
+        phases.stats.fusion += tiers_started.elapsed();
+        phases.stats.pool = candidates.pool.len();
         phases.mark("vectors_and_fusion");
         tracing::debug!(
             query = %request.query,
@@ -556,6 +598,7 @@ impl Matcher {
             chunk_background: candidates.chunk_background,
             vector_plans: candidates.vector_plans,
             weights: plan.weights,
+            stats: phases.stats,
         })
     }
 
@@ -639,6 +682,7 @@ impl Matcher {
         geo_targets: &[&LocationHit],
         phases: &mut Phases,
     ) -> Result<ExactScores, IndexError> {
+        let started = Instant::now();
         let has_lexical = plan.has_lexical();
         let membership = self.membership_terms(geo_targets);
         // Exact scores of every candidate (one lexical-index lookup each, when a query needs it).
@@ -675,6 +719,7 @@ impl Matcher {
         let concept_raw = by_terms(Clauses::MaxWeight(&plan.concept_terms))?;
         let member = by_terms(Clauses::MaxWeight(&membership))?;
         phases.mark("exact_lexical_concept");
+        phases.stats.exact_scoring += started.elapsed();
         Ok(ExactScores { lexical: lexical_raw, phrase: phrase_raw, concept: concept_raw, member, lexical_ranks })
     }
 

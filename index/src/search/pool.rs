@@ -106,14 +106,18 @@ impl Matcher {
             let top = lexical::top_pass(snapshot, plan.retrieval_clauses(), allowed, n)?;
             Ok(Some((top, background)))
         };
-        let (lexical_pass, (vector_pass, beside)) = if plan.has_lexical() && plan.use_vector && query_vector.is_some() {
-            rayon::join(lexical_job, || (vector_job(), beside()))
-        } else {
-            (lexical_job(), (vector_job(), beside()))
-        };
+        // Each pass's own time: side by side, the phases' marks cannot tell them apart.
+        let ((lexical_pass, lexical_time), ((vector_pass, vector_time), beside)) =
+            if plan.has_lexical() && plan.use_vector && query_vector.is_some() {
+                rayon::join(|| timed(lexical_job), || (timed(vector_job), beside()))
+            } else {
+                (timed(lexical_job), (timed(vector_job), beside()))
+            };
         let mut lexical_background = Background::default();
         if let Some((top, background)) = lexical_pass? {
             lexical_background = background;
+            phases.stats.lexical = Some(lexical_time);
+            phases.stats.lexical_candidates = Some(top.len());
             pool.extend(top.iter().map(|s| s.doc));
         }
         phases.mark("lexical");
@@ -124,11 +128,16 @@ impl Matcher {
             vector_plans = plans;
             vector_background = background;
             chunk_background = chunks;
+            phases.stats.vector = Some(vector_time);
+            phases.stats.vector_candidates = Some(top.len());
             add(&top, &mut vector_ranks, &mut pool);
         }
         phases.mark("vector");
         if !plan.concept_terms.is_empty() {
+            let started = Instant::now();
             let top = lexical::leveled_pass(snapshot, &plan.concept_terms, allowed, n)?;
+            phases.stats.concept = Some(started.elapsed());
+            phases.stats.concept_candidates = Some(top.len());
             add(&top, &mut concept_ranks, &mut pool);
         }
         if !plan.has_lexical() && !plan.use_vector && plan.concept_terms.is_empty() {
@@ -254,4 +263,10 @@ impl Matcher {
         candidates.pool = full;
         Ok(partial)
     }
+}
+
+/// What `job` returns and how long it took.
+fn timed<T>(job: impl FnOnce() -> T) -> (T, std::time::Duration) {
+    let started = Instant::now();
+    (job(), started.elapsed())
 }
