@@ -397,22 +397,26 @@ struct Prospect {
     articles: Vec<Article>,
 }
 
+/// A body that does not deserialise: 400 `invalid_json`, or `invalid_field` naming the field
+/// (an unknown one by its name).
+fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let mut field = err.path().to_string();
+    let inner = err.into_inner();
+    let message = inner.to_string();
+    if let Some(name) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
+        field = name.to_owned();
+    }
+    if inner.is_syntax() || inner.is_eof() {
+        ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {inner}"))
+    } else {
+        ApiError::new(ErrorCode::InvalidField, format!("field {field}: {inner}"))
+            .with_details(serde_json::json!({ "field": field }))
+    }
+}
+
 fn parse_score_request(body: &[u8]) -> Result<ScoreRequest, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let request: ScoreRequest = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let mut field = err.path().to_string();
-        let inner = err.into_inner();
-        let message = inner.to_string();
-        if let Some(name) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
-            field = name.to_owned();
-        }
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {inner}"))
-        } else {
-            ApiError::new(ErrorCode::InvalidField, format!("field {field}: {inner}"))
-                .with_details(serde_json::json!({ "field": field }))
-        }
-    })?;
+    let request: ScoreRequest = serde_path_to_error::deserialize(&mut deserializer).map_err(body_error)?;
     deserializer
         .end()
         .map_err(|err| ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {err}")))?;
@@ -611,20 +615,7 @@ fn parse_job(body: &[u8], allowed: &str) -> Result<ScoringJob, ApiError> {
         return Ok(ScoringJob::default());
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let job: ScoringJob = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let mut field = err.path().to_string();
-        let inner = err.into_inner();
-        let message = inner.to_string();
-        if let Some(name) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
-            field = name.to_owned();
-        }
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {inner}"))
-        } else {
-            ApiError::new(ErrorCode::InvalidField, format!("field {field}: {inner}"))
-                .with_details(serde_json::json!({ "field": field }))
-        }
-    })?;
+    let job: ScoringJob = serde_path_to_error::deserialize(&mut deserializer).map_err(body_error)?;
     let extra = if allowed == "until" {
         job.as_of.is_some().then_some("as_of")
     } else {

@@ -182,6 +182,20 @@ impl Answer {
     }
 }
 
+/// The filters of the top list (both of its paths).
+fn top_list_parameters() -> Vec<Parameter> {
+    vec![
+        Parameter::query("k", "How many (default 10, at most 100).", json!({"type": "integer", "minimum": 1})),
+        Parameter::query(
+            "naf",
+            "A NAF section (A–U) or the start of a NAF code (\"25\", \"25.62B\").",
+            json!({"type": "string"}),
+        ),
+        Parameter::query("region", "A région name (\"Auvergne-Rhône-Alpes\").", json!({"type": "string"})),
+        Parameter::query("headcount", "Comma-separated headcount bands (\"10-19,20-49\").", json!({"type": "string"})),
+    ]
+}
+
 /// A JSON body of type `T`, with an example.
 fn json_body<T: JsonSchema>(description: &'static str, example: Value) -> Option<RequestBody> {
     Some(RequestBody { required: true, description, content: vec![Media::json(of::<T>).example(example)] })
@@ -469,20 +483,7 @@ pub fn operations() -> Vec<Operation> {
             tag: "scoring",
             summary: "The best opportunities",
             description: "The companies ranked highest at the last apply, each explained by the current model.",
-            parameters: vec![
-                Parameter::query("k", "How many (default 10, at most 100).", json!({"type": "integer", "minimum": 1})),
-                Parameter::query(
-                    "naf",
-                    "A NAF section (A–U) or the start of a NAF code (\"25\", \"25.62B\").",
-                    json!({"type": "string"}),
-                ),
-                Parameter::query("region", "A région name (\"Auvergne-Rhône-Alpes\").", json!({"type": "string"})),
-                Parameter::query(
-                    "headcount",
-                    "Comma-separated headcount bands (\"10-19,20-49\").",
-                    json!({"type": "string"}),
-                ),
-            ],
+            parameters: top_list_parameters(),
             body: None,
             answers: vec![Answer::json(200, "The top list.", of::<http::scoring::TopOpportunities>)],
             errors: &[ErrorCode::InvalidField, ErrorCode::ModelUnavailable],
@@ -494,20 +495,7 @@ pub fn operations() -> Vec<Operation> {
             tag: "scoring",
             summary: "The best opportunities (the scoring document's path)",
             description: "The same list as `GET /api/v1/opportunities/top`, under the path the opportunity scoring document names.",
-            parameters: vec![
-                Parameter::query("k", "How many (default 10, at most 100).", json!({"type": "integer", "minimum": 1})),
-                Parameter::query(
-                    "naf",
-                    "A NAF section (A–U) or the start of a NAF code (\"25\", \"25.62B\").",
-                    json!({"type": "string"}),
-                ),
-                Parameter::query("region", "A région name (\"Auvergne-Rhône-Alpes\").", json!({"type": "string"})),
-                Parameter::query(
-                    "headcount",
-                    "Comma-separated headcount bands (\"10-19,20-49\").",
-                    json!({"type": "string"}),
-                ),
-            ],
+            parameters: top_list_parameters(),
             body: None,
             answers: vec![Answer::json(200, "The top list.", of::<http::scoring::TopOpportunities>)],
             errors: &[ErrorCode::InvalidField, ErrorCode::ModelUnavailable],
