@@ -59,18 +59,21 @@ pub fn access(method: &str, path: &str) -> Option<Access> {
 /// The access a request's concrete path needs (`/api/v1/companies/42` is
 /// `/api/v1/companies/{id}`), for the layers that run before routing (CORS preflights).
 pub fn access_of_path(method: &str, path: &str) -> Option<Access> {
-    let matches = |pattern: &str| {
-        let (mut pattern, mut path) = (pattern.split('/'), path.split('/'));
-        loop {
-            match (pattern.next(), path.next()) {
-                (None, None) => return true,
-                (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {}
-                (Some(p), Some(s)) if p == s => {}
-                _ => return false,
-            }
+    ROUTES.iter().find(|(m, p, _)| *m == method && template_matches(p, path)).map(|(_, _, access)| *access)
+}
+
+/// Whether a concrete path fits a route's template: segment by segment, a `{parameter}` taking
+/// any non-empty one.
+pub fn template_matches(template: &str, path: &str) -> bool {
+    let (mut template, mut path) = (template.split('/'), path.split('/'));
+    loop {
+        match (template.next(), path.next()) {
+            (None, None) => return true,
+            (Some(t), Some(s)) if t.starts_with('{') && t.ends_with('}') && !s.is_empty() => {}
+            (Some(t), Some(s)) if t == s => {}
+            _ => return false,
         }
-    };
-    ROUTES.iter().find(|(m, p, _)| *m == method && matches(p)).map(|(_, _, access)| *access)
+    }
 }
 
 /// Whether a browser page may call a route from another origin: the routes a publishable key

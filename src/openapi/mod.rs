@@ -407,17 +407,7 @@ pub fn response_schema(method: &str, path: &str, status: u16) -> Option<Value> {
 /// `/api/v1/companies/{id}`), with the methods documented for it.
 pub fn path_template(path: &str) -> Option<(&'static str, Vec<&'static str>)> {
     let path = path.split('?').next().unwrap_or(path);
-    let matches = |pattern: &str| {
-        let (mut pattern, mut path) = (pattern.split('/'), path.split('/'));
-        loop {
-            match (pattern.next(), path.next()) {
-                (None, None) => return true,
-                (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {}
-                (Some(p), Some(s)) if p == s => {}
-                _ => return false,
-            }
-        }
-    };
+    let matches = |template: &str| crate::auth::routes::template_matches(template, path);
     // A literal segment wins over a parameter (`/admin/keys/{id}/rotate` vs none here, but
     // the router's rule), so templates with fewer parameters are tried first.
     let mut templates: Vec<&'static str> = ROUTES.iter().map(|(_, p, _)| *p).collect();
