@@ -22,7 +22,7 @@ use crate::auth::Scope;
 use crate::auth::routes::{Access, ROUTES};
 use crate::error::ErrorCode;
 
-pub use operations::{Operation, operations};
+pub use operations::{Operation, company_example, operations};
 
 /// The security schemes a key is presented with (`Authorization: Bearer` or `X-API-Key`).
 pub const BEARER: &str = "bearer";

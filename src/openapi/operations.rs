@@ -182,18 +182,33 @@ impl Answer {
     }
 }
 
-/// The filters of the top list (both of its paths).
-fn top_list_parameters() -> Vec<Parameter> {
-    vec![
-        Parameter::query("k", "How many (default 10, at most 100).", json!({"type": "integer", "minimum": 1})),
-        Parameter::query(
-            "naf",
-            "A NAF section (A–U) or the start of a NAF code (\"25\", \"25.62B\").",
-            json!({"type": "string"}),
-        ),
-        Parameter::query("region", "A région name (\"Auvergne-Rhône-Alpes\").", json!({"type": "string"})),
-        Parameter::query("headcount", "Comma-separated headcount bands (\"10-19,20-49\").", json!({"type": "string"})),
-    ]
+/// The top list, under one of its two paths.
+fn top_list(path: &'static str, id: &'static str, summary: &'static str, description: &'static str) -> Operation {
+    Operation {
+        method: "GET",
+        path,
+        id,
+        tag: "scoring",
+        summary,
+        description,
+        parameters: vec![
+            Parameter::query("k", "How many (default 10, at most 100).", json!({"type": "integer", "minimum": 1})),
+            Parameter::query(
+                "naf",
+                "A NAF section (A–U) or the start of a NAF code (\"25\", \"25.62B\").",
+                json!({"type": "string"}),
+            ),
+            Parameter::query("region", "A région name (\"Auvergne-Rhône-Alpes\").", json!({"type": "string"})),
+            Parameter::query(
+                "headcount",
+                "Comma-separated headcount bands (\"10-19,20-49\").",
+                json!({"type": "string"}),
+            ),
+        ],
+        body: None,
+        answers: vec![Answer::json(200, "The top list.", of::<crate::http::scoring::TopOpportunities>)],
+        errors: &[ErrorCode::InvalidField, ErrorCode::ModelUnavailable],
+    }
 }
 
 /// A JSON body of type `T`, with an example.
@@ -476,30 +491,18 @@ pub fn operations() -> Vec<Operation> {
             answers: vec![Answer::json(200, "The score and its explanation.", of::<http::scoring::Opportunity>)],
             errors: &[ErrorCode::InvalidField, ErrorCode::NotFound, ErrorCode::ModelUnavailable],
         },
-        Operation {
-            method: "GET",
-            path: "/api/v1/opportunities/top",
-            id: "topOpportunities",
-            tag: "scoring",
-            summary: "The best opportunities",
-            description: "The companies ranked highest at the last apply, each explained by the current model.",
-            parameters: top_list_parameters(),
-            body: None,
-            answers: vec![Answer::json(200, "The top list.", of::<http::scoring::TopOpportunities>)],
-            errors: &[ErrorCode::InvalidField, ErrorCode::ModelUnavailable],
-        },
-        Operation {
-            method: "GET",
-            path: "/api/v1/top-opportunities",
-            id: "topOpportunitiesByDocumentPath",
-            tag: "scoring",
-            summary: "The best opportunities (the scoring document's path)",
-            description: "The same list as `GET /api/v1/opportunities/top`, under the path the opportunity scoring document names.",
-            parameters: top_list_parameters(),
-            body: None,
-            answers: vec![Answer::json(200, "The top list.", of::<http::scoring::TopOpportunities>)],
-            errors: &[ErrorCode::InvalidField, ErrorCode::ModelUnavailable],
-        },
+        top_list(
+            "/api/v1/opportunities/top",
+            "topOpportunities",
+            "The best opportunities",
+            "The companies ranked highest at the last apply, each explained by the current model.",
+        ),
+        top_list(
+            "/api/v1/top-opportunities",
+            "topOpportunitiesByDocumentPath",
+            "The best opportunities (the scoring document's path)",
+            "The same list as `GET /api/v1/opportunities/top`, under the path the opportunity scoring document names.",
+        ),
         Operation {
             method: "POST",
             path: "/api/v1/score",

@@ -20,21 +20,12 @@ pub fn run(args: &[&str]) -> Output {
 /// A SIREN-like id: 8 digits from `n` plus the Luhn check digit.
 pub use marketlounge_index::record::siren_with_check_digit as siren;
 
-/// A valid company record.
+/// A valid company record: the document's example company under id and name `n`.
 pub fn company(n: u32) -> serde_json::Value {
-    serde_json::json!({
-        "id": siren(n),
-        "name": format!("Mécanique Précision {n}"),
-        "description": "Usinage de pièces de précision en petites et moyennes séries.",
-        "capabilities": ["fraisage 5 axes", "tournage CN"],
-        "machines": ["centre d'usinage DMG Mori DMU 50"],
-        "certifications": ["ISO 9001"],
-        "materials": ["inox 316L", "aluminium 7075"],
-        "naf": "25.62B",
-        "headcount": "20-49",
-        "created": "1987-03-12",
-        "address": {"postal_code": "42000", "commune": "Saint-Étienne", "commune_code": "42218", "lat": 45.43, "lon": 4.39}
-    })
+    let mut record = marketlounge::openapi::company_example();
+    record["id"] = serde_json::json!(siren(n));
+    record["name"] = serde_json::json!(format!("Mécanique Précision {n}"));
+    record
 }
 
 /// A running `marketlounge serve` child, its address and its log file.
